@@ -1,0 +1,190 @@
+"""The `npbigram` command: train, sample, and the learning tools, one subcommand each."""
+
+import argparse
+import signal
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import DEFAULT_DATA_PATH, DatasetError, ensure_dataset, load_corpus
+from .model import BACKENDS, INITS
+from .optim import OPTIMIZERS
+from .train import EVAL_MODES, TrainConfig, Trainer, TrainingDiverged, format_eval
+
+SAMPLE_CHARS = 500
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as 'npbigram: error: ...' with exit status 1."""
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (CommandError, DatasetError, ValueError, TypeError) as e:
+        print(f"npbigram: error: {e}", file=sys.stderr)
+        return 1
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="npbigram",
+        description="Karpathy's bigram language model in NumPy, with hand-derived gradients.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_train_parser(sub)
+    add_sample_parser(sub)
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+
+TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig (bigram.py's)
+    "batch_size": (int, None, "sequences per batch B"),
+    "block_size": (int, None, "tokens per sequence T"),
+    "max_iters": (int, None, "training steps"),
+    "eval_interval": (int, None, "evaluate every this many steps"),
+    "eval_iters": (int, None, "batches per loss estimate"),
+    "lr": (float, None, "learning rate"),
+    "optimizer": (str, tuple(OPTIMIZERS), "optimizer"),
+    "init": (str, INITS, "weight init: N(0,1) like nn.Embedding, or zeros (loss exactly ln V)"),
+    "seed": (int, None, "random seed"),
+    "dtype": (str, ("float32", "float64"), "floating-point type"),
+    "backend": (str, BACKENDS, "compute backend"),
+    "eval": (str, EVAL_MODES, "estimate over eval_iters batches, or exact over whole splits"),
+}
+
+
+def add_train_parser(sub):
+    p = sub.add_parser("train", help="train a bigram model (defaults: bigram.py's job)",
+                       description="Train a bigram model. Defaults reproduce bigram.py.")
+    p.add_argument("--data", metavar="PATH",
+                   help=f"text file to train on (default: {DEFAULT_DATA_PATH}, "
+                        "downloaded if missing)")
+    p.add_argument("--tokenizer", choices=("char", "byte"), default="char",
+                   help="char: sorted unique characters (default); byte: 256 byte values")
+    defaults = TrainConfig()
+    for name, (type_, choices, help_) in TRAIN_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=type_, choices=choices, default=None,
+                       help=f"{help_} (default: {getattr(defaults, name)})")
+    p.add_argument("--out", default="ckpt.npz", metavar="PATH",
+                   help="checkpoint written at every evaluation and at the end (default: ckpt.npz)")
+    p.add_argument("--resume", metavar="PATH",
+                   help="continue from a checkpoint; its settings apply unless given again")
+    p.set_defaults(run=run_train)
+
+
+def run_train(args):
+    data_path = args.data if args.data is not None else ensure_dataset()
+    tokenizer, ids = load_corpus(data_path, args.tokenizer)
+    given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        if checkpoint.tokenizer is None or checkpoint.tokenizer.to_json() != tokenizer.to_json():
+            raise CommandError(f"{args.resume} was trained with another vocabulary than {data_path}")
+        config = TrainConfig.from_dict({**checkpoint.config, **given})
+    else:
+        config = TrainConfig(**given)
+    trainer = Trainer(config, ids, tokenizer.vocab_size)
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+
+    def save():
+        save_checkpoint(args.out, trainer.model, **trainer.checkpoint_kwargs(tokenizer))
+
+    interrupt = DeferredInterrupt()
+    train_seconds = 0.0
+    start_step = trainer.step
+    with interrupt, tqdm(total=config.max_iters, initial=trainer.step, desc="train", unit="step",
+                         file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
+        while trainer.step < config.max_iters:
+            if interrupt.requested:
+                save()
+                bar.close()
+                print(f"interrupted at step {trainer.step}: checkpoint saved to {args.out}; "
+                      f"continue with --resume {args.out}", file=sys.stderr)
+                return 130
+            if trainer.step % config.eval_interval == 0:
+                tqdm.write(format_eval(trainer.step, trainer.evaluate()), file=sys.stdout)
+                save()
+            t0 = time.perf_counter()
+            try:
+                trainer.train_step()
+            except TrainingDiverged as e:
+                raise CommandError(f"{e}; stopped without saving it, the last good checkpoint "
+                                   f"is {args.out}") from None
+            train_seconds += time.perf_counter() - t0
+            bar.update()
+    save()
+
+    sample = trainer.model.generate(np.zeros((1, 1), dtype=np.int64), SAMPLE_CHARS,
+                                    seed=config.seed)
+    print(tokenizer.decode(sample[0]))
+    steps = trainer.step - start_step
+    tokens = steps * config.batch_size * config.block_size
+    rate = tokens / train_seconds if train_seconds > 0 else float("nan")
+    print(f"trained {steps} steps in {train_seconds:.3f} s ({rate:,.0f} tokens/s); "
+          f"checkpoint: {args.out}")
+    return 0
+
+
+class DeferredInterrupt:
+    """Turn the first Ctrl-C into a flag checked between steps, so a checkpoint is never torn;
+    a second Ctrl-C interrupts at once."""
+
+    def __enter__(self):
+        self.requested = False
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# sample
+
+
+def add_sample_parser(sub):
+    p = sub.add_parser("sample", help="generate text from a checkpoint")
+    p.add_argument("--checkpoint", required=True, metavar="PATH")
+    p.add_argument("--max-new-tokens", type=int, default=SAMPLE_CHARS)
+    p.add_argument("--prompt", default=None,
+                   help="text to continue (default: token 0, as bigram.py)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--num-samples", type=int, default=1)
+    p.set_defaults(run=run_sample)
+
+
+def run_sample(args):
+    checkpoint = load_checkpoint(args.checkpoint)
+    tokenizer = checkpoint.tokenizer
+    if tokenizer is None:
+        raise CommandError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be decoded")
+    if args.num_samples < 1:
+        raise CommandError(f"--num-samples must be at least 1, got {args.num_samples}")
+    if args.prompt:
+        prompt = tokenizer.encode(args.prompt)
+    else:
+        prompt = np.zeros(1, dtype=np.int64)
+    context = np.tile(prompt, (args.num_samples, 1))  # (N, T0)
+    out = checkpoint.model.generate(context, args.max_new_tokens, seed=args.seed,
+                                    temperature=args.temperature, top_k=args.top_k)
+    for i, row in enumerate(out):
+        if i:
+            print("-" * 40)
+        print(tokenizer.decode(row))
+    return 0
