@@ -3,12 +3,18 @@
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import (ByteTokenizer, CharTokenizer, DatasetError, ensure_dataset, get_batch,
                    load_corpus, train_val_split)
+from .explain import explain_text, trace_generation
+from .gradcheck import check_gradient, gradient_check
 from .model import BigramLanguageModel
 from .optim import SGD, AdamW
+from .optimum import bigram_optimum, count_probs, floor_loss
+from .plots import plot_heatmap, plot_losses
 from .train import TrainConfig, Trainer
 
 __all__ = [
     "AdamW", "BigramLanguageModel", "ByteTokenizer", "CharTokenizer", "Checkpoint",
     "DatasetError", "SGD", "TrainConfig", "Trainer", "ensure_dataset", "get_batch",
     "load_checkpoint", "load_corpus", "save_checkpoint", "train_val_split",
+    "bigram_optimum", "check_gradient", "count_probs", "explain_text", "floor_loss",
+    "gradient_check", "plot_heatmap", "plot_losses", "trace_generation",
 ]

@@ -1,7 +1,8 @@
 """Checkpoints: one .npz that plain `np.load(path, allow_pickle=False)` reads.
 
 Keys: `weight` (V,V); `meta` a JSON string (format, dtype, tokenizer, training config, step,
-the batch generator's state, optimizer hyperparameters); `opt_m`, `opt_v` AdamW's moments.
+the batch generator's state, optimizer hyperparameters, the names of the arrays, so that a
+missing or renamed one is noticed); `opt_m`, `opt_v` AdamW's moments.
 Written atomically: a temporary file in the same folder, then a rename.
 """
 
@@ -47,6 +48,7 @@ def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None,
             if key in state:
                 arrays[f"opt_{key}"] = state.pop(key)
         meta["optimizer"] = state
+    meta["arrays"] = sorted(arrays)
     with atomic_output(path) as f:
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
@@ -54,7 +56,10 @@ def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None,
 def load_checkpoint(path, backend=DEFAULT_BACKEND):
     """Read a checkpoint; a missing, truncated, corrupt or foreign file raises ValueError."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive")
+        with npz:
             files = {key: npz[key] for key in npz.files}
     except FileNotFoundError:
         raise ValueError(f"checkpoint {path} does not exist") from None
@@ -66,6 +71,9 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
         meta = json.loads(str(files["meta"]))
         if meta.get("format") != FORMAT:
             raise ValueError(f"unknown format {meta.get('format')!r}")
+        if set(files) != {"meta", *meta["arrays"]}:
+            raise ValueError(f"it holds the arrays {sorted(files)}, its metadata lists "
+                             f"{sorted(meta['arrays'])}")
         weight = files["weight"]
         vocab_size = int(meta["vocab_size"])
         dtype = check_dtype(meta["dtype"])
@@ -80,9 +88,10 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
             for key in ("m", "v"):
                 if f"opt_{key}" in files:
                     optimizer_state[key] = files[f"opt_{key}"]
+        config, step, rng_state = dict(meta["config"]), int(meta["step"]), meta["rng_state"]
+        model = BigramLanguageModel(vocab_size, dtype=dtype, backend=backend, init="zeros")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
-    model = BigramLanguageModel(vocab_size, dtype=dtype, backend=backend, init="zeros")
     model.weight = np.ascontiguousarray(weight)
     return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
-                      config=meta["config"], step=int(meta["step"]), rng_state=meta["rng_state"])
+                      config=config, step=step, rng_state=rng_state)

@@ -8,6 +8,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from . import explain, gradcheck, optimum, plots
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DEFAULT_DATA_PATH, DatasetError, ensure_dataset, load_corpus
 from .model import BACKENDS, INITS
@@ -26,7 +27,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (CommandError, DatasetError, ValueError, TypeError) as e:
+    except (CommandError, DatasetError, ValueError, TypeError, OSError,
+            plots.MissingMatplotlib) as e:
         print(f"npbigram: error: {e}", file=sys.stderr)
         return 1
 
@@ -38,6 +40,10 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_sample_parser(sub)
+    gradcheck.add_parser(sub)
+    explain.add_parser(sub)
+    plots.add_heatmap_parser(sub)
+    optimum.add_parser(sub)
     return parser
 
 
@@ -76,10 +82,14 @@ def add_train_parser(sub):
                    help="checkpoint written at every evaluation and at the end (default: ckpt.npz)")
     p.add_argument("--resume", metavar="PATH",
                    help="continue from a checkpoint; its settings apply unless given again")
+    p.add_argument("--plot", metavar="PATH",
+                   help="write train and val loss against step, with the optimum, to this PNG")
     p.set_defaults(run=run_train)
 
 
 def run_train(args):
+    if args.plot:
+        plots.check_plot_path(args.plot)
     data_path = args.data if args.data is not None else ensure_dataset()
     tokenizer, ids = load_corpus(data_path, args.tokenizer)
     given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
@@ -98,6 +108,7 @@ def run_train(args):
         save_checkpoint(args.out, trainer.model, **trainer.checkpoint_kwargs(tokenizer))
 
     interrupt = DeferredInterrupt()
+    history = []  # (step, losses) of every evaluation, for --plot
     train_seconds = 0.0
     start_step = trainer.step
     with interrupt, tqdm(total=config.max_iters, initial=trainer.step, desc="train", unit="step",
@@ -106,11 +117,14 @@ def run_train(args):
             if interrupt.requested:
                 save()
                 bar.close()
+                if args.plot:
+                    plots.plot_training(trainer, history, args.plot)
                 print(f"interrupted at step {trainer.step}: checkpoint saved to {args.out}; "
                       f"continue with --resume {args.out}", file=sys.stderr)
                 return 130
             if trainer.step % config.eval_interval == 0:
-                tqdm.write(format_eval(trainer.step, trainer.evaluate()), file=sys.stdout)
+                history.append((trainer.step, trainer.evaluate()))
+                tqdm.write(format_eval(*history[-1]), file=sys.stdout)
                 save()
             t0 = time.perf_counter()
             try:
@@ -130,6 +144,10 @@ def run_train(args):
     rate = tokens / train_seconds if train_seconds > 0 else float("nan")
     print(f"trained {steps} steps in {train_seconds:.3f} s ({rate:,.0f} tokens/s); "
           f"checkpoint: {args.out}")
+    print(optimum.distance_from_floor(trainer.model.weight, trainer.train_data))
+    if args.plot:
+        plots.plot_training(trainer, history, args.plot)
+        print(f"loss plot: {args.plot}")
     return 0
 
 

@@ -6,7 +6,9 @@ the ids train and the last 10% validate, and a batch is B random windows of T+1 
 """
 
 import hashlib
+import http.client
 import json
+import math
 import os
 import tempfile
 import urllib.error
@@ -46,7 +48,7 @@ class CharTokenizer:
         if len(chars) == 0:
             raise ValueError("a character vocabulary needs at least one character")
         codepoints = _codepoints(chars)
-        if np.any(np.diff(codepoints) <= 0):
+        if np.any(codepoints[1:] <= codepoints[:-1]):  # not np.diff: unsigned, it wraps around
             raise ValueError("the vocabulary must be sorted unique characters")
         self.chars = chars
         self._codepoints = codepoints  # (V,) sorted, so encode is a binary search
@@ -126,15 +128,16 @@ def tokenizer_from_json(text):
 
 
 def _codepoints(text):
-    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    # surrogatepass: a str may hold lone surrogates, and they are characters like any other
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
 def _decode_codepoints(codepoints):
-    return np.asarray(codepoints, dtype="<u4").tobytes().decode("utf-32-le")
+    return np.asarray(codepoints, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
 
 
 # ----------------------------------------------------------------------------------------------
-# id validation (numba does no bounds checks: every kernel's ids pass through here first)
+# validation (numba does no bounds checks: every kernel's ids pass through check_ids first)
 
 
 def check_ids(ids, vocab_size, name, ndim=2, allow_empty=False):
@@ -166,6 +169,15 @@ def check_ids(ids, vocab_size, name, ndim=2, allow_empty=False):
             f"outside [0, {vocab_size}) for vocab_size {vocab_size}"
         )
     return np.ascontiguousarray(arr, dtype=ID_DTYPE)
+
+
+def check_positive(value, name):
+    """Return `value` as a float after checking that it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return float(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,7 +259,7 @@ def download(url, dest, sha256, timeout=30):
             payload = response.read()
     except urllib.error.HTTPError as e:
         raise DatasetError(f"could not download {url}: HTTP {e.code} {e.reason}; {hint}") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         raise DatasetError(f"could not download {url} ({reason}); are you offline? {hint}") from None
     digest = hashlib.sha256(payload).hexdigest()

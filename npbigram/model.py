@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from . import ops
-from .data import check_ids
+from .data import check_ids, check_positive
 
 BACKENDS = ("numpy", "numba")
 DEFAULT_BACKEND = "numba"
@@ -97,8 +97,7 @@ class BigramLanguageModel:
         """
         idx = check_ids(idx, self.vocab_size, "idx")
         max_new_tokens = _check_count(max_new_tokens, "max_new_tokens")
-        if not np.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature must be a positive number, got {temperature}")
+        temperature = check_positive(temperature, "temperature")
         if top_k is not None:
             top_k = _check_count(top_k, "top_k")
             if top_k < 1:
@@ -129,7 +128,11 @@ class BigramLanguageModel:
 
 def next_token_probs(logits, temperature=1.0, top_k=None):
     """softmax(logits / temperature) over the top_k largest logits (others get 0).  (B,C)->(B,C)"""
-    logits = logits.astype(np.float64) / temperature
+    logits = logits.astype(np.float64)
+    # subtract the row max before dividing: a tiny temperature then sends the other logits
+    # to -inf (probability 0) instead of the max to +inf (inf - inf = NaN)
+    with np.errstate(over="ignore"):
+        logits = (logits - logits.max(axis=-1, keepdims=True)) / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
         logits = np.where(logits < kth, -np.inf, logits)

@@ -13,13 +13,11 @@ import math
 
 import numpy as np
 
+from .data import check_positive
+
 
 def _check_lr(lr):
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
-        raise TypeError(f"lr must be a number, got {type(lr).__name__}")
-    if not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"learning rate must be a positive finite number, got {lr}")
-    return float(lr)
+    return check_positive(lr, "learning rate")
 
 
 class SGD:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ops
-from .data import get_batch, train_val_split
+from .data import check_positive, get_batch, train_val_split
 from .model import DEFAULT_BACKEND, INITS, BigramLanguageModel, check_backend, check_dtype
 from .optim import OPTIMIZERS, make_optimizer
 
@@ -48,8 +48,7 @@ class TrainConfig:
         if _int(self.max_iters, "max_iters") < 0:
             raise ValueError(f"max_iters must be >= 0, got {self.max_iters}")
         _int(self.seed, "seed")
-        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
-            raise ValueError(f"learning rate must be a positive finite number, got {self.lr}")
+        check_positive(self.lr, "learning rate")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
         if self.init not in INITS:

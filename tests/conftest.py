@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from npbigram.model import BACKENDS
+
 ROOT = Path(__file__).resolve().parent.parent
 TINYSHAKESPEARE_CANDIDATES = [
     os.environ.get("NPBIGRAM_DATA"),
@@ -37,3 +39,33 @@ def tinyshakespeare():
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     _skip_or_fail("tinyshakespeare not found (set NPBIGRAM_DATA)")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request):
+    """Each compute backend in turn (session-scoped, so hypothesis tests may use it)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def torch_bigram(torch):
+    """bigram.py's BigramLanguageModel (the torch reference), as the lecture writes it."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class BigramLanguageModel(nn.Module):
+        def __init__(self, vocab_size):
+            super().__init__()
+            self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
+
+        def forward(self, idx, targets=None):
+            logits = self.token_embedding_table(idx)  # (B,T,C)
+            if targets is None:
+                loss = None
+            else:
+                B, T, C = logits.shape
+                logits = logits.view(B * T, C)
+                targets = targets.view(B * T)
+                loss = F.cross_entropy(logits, targets)
+            return logits, loss
+
+    return BigramLanguageModel

@@ -1,0 +1,117 @@
+"""bigram.py from "Let's build GPT", in PyTorch, as the baseline of the seed-job benchmark.
+
+The same model (one nn.Embedding(V, V)), hyperparameters, batches, evaluation, AdamW and
+generation as bigram.py, on the CPU. What differs leaves the computation alone: the text file
+comes from --data, the thread count from --threads, --max-iters can shorten the job for a smoke
+test, and the last line reports the time spent in the training steps (batch, forward, backward,
+optimizer step), as `npbigram train` does:
+
+    trained 3000 steps in 0.361 s (664,820 tokens/s)
+
+Run: python benchmarks/bigram_torch.py --data input.txt [--threads 2]
+The model class is also imported by measure_step.py, so both benchmarks time the same module.
+"""
+
+import argparse
+import time
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+BATCH_SIZE = 32  # sequences per batch B
+BLOCK_SIZE = 8  # tokens per sequence T
+MAX_ITERS = 3000
+EVAL_INTERVAL = 300
+LEARNING_RATE = 1e-2
+EVAL_ITERS = 200
+SEED = 1337
+SAMPLE_TOKENS = 500
+
+
+class BigramLanguageModel(nn.Module):
+    """Token i reads the logits of the next token from row i of a V x V table."""
+
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
+
+    def forward(self, idx, targets=None):
+        logits = self.token_embedding_table(idx)  # (B,T,C)
+        if targets is None:
+            return logits, None
+        B, T, C = logits.shape
+        return logits, F.cross_entropy(logits.view(B * T, C), targets.view(B * T))
+
+    def generate(self, idx, max_new_tokens):
+        """Append max_new_tokens sampled tokens to idx (B,T), rereading the context each time."""
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx)
+            probs = F.softmax(logits[:, -1, :], dim=-1)  # (B,C)
+            idx = torch.cat((idx, torch.multinomial(probs, num_samples=1)), dim=1)
+        return idx
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, metavar="PATH", help="text file to train on")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's own choice)")
+    parser.add_argument("--max-iters", type=int, default=MAX_ITERS,
+                        help=f"training steps (default: bigram.py's {MAX_ITERS})")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+
+    with open(args.data, encoding="utf-8") as f:
+        text = f.read()
+    chars = sorted(set(text))
+    stoi = {ch: i for i, ch in enumerate(chars)}
+    data = torch.tensor([stoi[c] for c in text], dtype=torch.long)
+    n = int(0.9 * len(data))
+    splits = {"train": data[:n], "val": data[n:]}
+
+    def get_batch(split):
+        d = splits[split]
+        ix = torch.randint(len(d) - BLOCK_SIZE, (BATCH_SIZE,))
+        x = torch.stack([d[i:i + BLOCK_SIZE] for i in ix])
+        y = torch.stack([d[i + 1:i + BLOCK_SIZE + 1] for i in ix])
+        return x, y
+
+    @torch.no_grad()
+    def estimate_loss():
+        out = {}
+        model.eval()
+        for split in splits:
+            losses = torch.zeros(EVAL_ITERS)
+            for k in range(EVAL_ITERS):
+                losses[k] = model(*get_batch(split))[1].item()
+            out[split] = losses.mean()
+        model.train()
+        return out
+
+    model = BigramLanguageModel(len(chars))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+    train_seconds = 0.0
+    for step in range(args.max_iters):
+        if step % EVAL_INTERVAL == 0:
+            losses = estimate_loss()
+            print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+        t0 = time.perf_counter()
+        xb, yb = get_batch("train")
+        _, loss = model(xb, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        train_seconds += time.perf_counter() - t0
+
+    context = torch.zeros((1, 1), dtype=torch.long)
+    print("".join(chars[i] for i in model.generate(context, SAMPLE_TOKENS)[0].tolist()))
+    rate = args.max_iters * BATCH_SIZE * BLOCK_SIZE / train_seconds if train_seconds else 0.0
+    print(f"trained {args.max_iters} steps in {train_seconds:.3f} s ({rate:,.0f} tokens/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,333 @@
+"""Turn run.py's results into the done-when figures, the markdown tables and the plot."""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+TORCH = "torch"
+# the implementations whose step time the tables divide into torch's, with the column header
+SPEEDUP_COLUMNS = {"numba": "gather/scatter vs PyTorch",
+                   "numba-pair-counts": "pair-counts vs PyTorch"}
+MIB = 2**20
+
+
+# ----------------------------------------------------------------------------------------------
+# looking rows up
+
+
+class Lookup:
+    """The rows of one run, found by implementation and size."""
+
+    def __init__(self, results):
+        self.threads = results["settings"]["threads"]
+        self.steps = {(r["impl"], r["batch_size"], r["block_size"], r["vocab_size"],
+                       r["threads"]): r for r in results["steps"]}
+        self.seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
+
+    def step(self, impl, b, t, v, threads=None):
+        return self.steps.get((impl, b, t, v, threads or self.threads))
+
+
+def ok(row):
+    return row is not None and row.get("status") == "ok"
+
+
+def why_missing(row):
+    if row is None:
+        return "not measured in this run"
+    reason = f" ({row['reason']})" if row.get("reason") else ""
+    return f"{row['label']}: {row['status']}{reason}"
+
+
+# ----------------------------------------------------------------------------------------------
+# done-when figures
+
+
+def derive_figures(results):
+    """The issue's done-when figures, each {name, target, value, text, met, note}."""
+    look = Lookup(results)
+    n = look.threads
+    torch_seed, numba_seed = look.seed.get((TORCH, "-")), look.seed.get(("numba", "warm"))
+    return [
+        ratio("one step, B=32 T=8 V=65: numba gather/scatter vs PyTorch", 5,
+              look.step(TORCH, 32, 8, 65), look.step("numba", 32, 8, 65), "median_s"),
+        ratio("one step, B=4096 T=256 V=65: numba gather/scatter vs PyTorch", 10,
+              look.step(TORCH, 4096, 256, 65), look.step("numba", 4096, 256, 65), "median_s"),
+        ratio("seed job, whole process, warm JIT cache: numba vs PyTorch bigram.py", 4,
+              torch_seed, numba_seed, "wall_s"),
+        ratio("seed job, training loop: numba vs PyTorch bigram.py", 25,
+              torch_seed, numba_seed, "loop_s"),
+        ratio("seed job, cold first run (empty JIT cache) vs PyTorch bigram.py's whole job", 1,
+              torch_seed, look.seed.get(("numba", "cold")), "wall_s"),
+        ratio("pair-counts step at 2^20 tokens (B=4096 T=256 V=65) vs PyTorch", 200,
+              look.step(TORCH, 4096, 256, 65), look.step("numba-pair-counts", 4096, 256, 65),
+              "median_s"),
+        ratio(f"numba gather/scatter at 2^20 tokens, V=65: {n} threads vs 1", 1.7,
+              look.step("numba", 4096, 256, 65, 1) if n > 1 else None,
+              look.step("numba", 4096, 256, 65), "median_s"),
+        ratio("peak memory of a step, V=4096, 65,536 tokens: PyTorch / numba gather/scatter", 10,
+              look.step(TORCH, 512, 128, 4096), look.step("numba", 512, 128, 4096),
+              "peak_mem_bytes"),
+        at_most("whole-process peak RSS, V=4096, 2^20 tokens/step: numba gather/scatter", 2e9,
+                look.step("numba", 4096, 256, 4096), "process_peak_rss_bytes"),
+    ]
+
+
+def ratio(name, target, base, new, key):
+    """How many times smaller new[key] is than base[key]; met when at least `target`."""
+    figure = {"name": name, "target": f">= {target:g}x", "value": None, "met": None}
+    if not (ok(base) and ok(new)):
+        missing = dict.fromkeys(why_missing(row) for row in (base, new) if not ok(row))
+        return {**figure, "text": "n/a", "note": "; ".join(missing)}
+    value = base[key] / new[key]
+    return {**figure, "value": value, "text": f"{value:.3g}x", "met": value >= target,
+            "note": f"{format_value(base[key], key)} vs {format_value(new[key], key)}"}
+
+
+def at_most(name, limit, row, key):
+    figure = {"name": name, "target": f"<= {limit / 1e9:g} GB", "value": None, "met": None}
+    if not ok(row):
+        return {**figure, "text": "n/a", "note": why_missing(row)}
+    return {**figure, "value": row[key], "text": f"{row[key] / 1e9:.2f} GB",
+            "met": row[key] <= limit, "note": ""}
+
+
+# ----------------------------------------------------------------------------------------------
+# formatting
+
+
+def format_seconds(s):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale or unit == "µs":
+            return f"{s / scale:.3g} {unit}"
+
+
+def format_rate(r):
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1)):
+        if r >= scale or unit == "":
+            return f"{r / scale:.3g}{unit}"
+
+
+def format_mib(n_bytes):
+    mib = n_bytes / MIB
+    return f"{mib:,.1f}" if mib < 10 else f"{mib:,.0f}"
+
+
+def format_value(value, key):
+    return format_seconds(value) if key.endswith("_s") else f"{format_mib(value)} MiB"
+
+
+class Notes:
+    """Numbered notes for table cells that cannot hold the whole reason."""
+
+    def __init__(self):
+        self.texts = []
+
+    def ref(self, text):
+        if text not in self.texts:
+            self.texts.append(text)
+        return f"[{self.texts.index(text) + 1}]"
+
+    def cell(self, row, label):
+        """'skipped [2]' for a row that was not measured."""
+        reason = row.get("reason")
+        return f"{row['status']} {self.ref(f'{label}: {reason}')}" if reason else row["status"]
+
+    def warned(self, row):
+        """' [3]' after a measured cell, for each warning its implementation raised."""
+        return "".join(" " + self.ref(f"{row['label']} warned: {w}")
+                       for w in row.get("warnings", []))
+
+    def markdown(self):
+        return "\n".join(f"{i}. {text}" for i, text in enumerate(self.texts, 1))
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# markdown
+
+
+def render_markdown(results):
+    look = Lookup(results)
+    notes = Notes()
+    parts = ["# npbigram benchmarks", machine_paragraph(results),
+             "## Done-when figures", figures_table(results["figures"]),
+             "## One training step", steps_intro(results), steps_table(results, look, notes),
+             "## Peak memory of one step", memory_intro(), memory_table(results, look, notes)]
+    scaling = scaling_table(results, look, notes)
+    if scaling:
+        parts += ["## Threads", "The threaded implementations on 1 thread and on "
+                  f"{look.threads}, same sizes, median step time.", scaling]
+    if results["seed_job"]:
+        parts += ["## Seed job", seed_intro(results), seed_table(results, look, notes)]
+    if notes.texts:
+        parts += ["## Notes", notes.markdown()]
+    return "\n\n".join(parts) + "\n"
+
+
+def machine_paragraph(results):
+    m, s = results["machine"], results["settings"]
+    load = ", ".join(f"{x:.2f}" for x in results["load_average_start"][:1]
+                     + results["load_average_end"][:1])
+    quick = (" **Quick run** (`--quick`): small sizes and short timings, for checking the "
+             "harness; its numbers are rough." if s["quick"] else "")
+    return (f"Measured {results['created']} on {m['cpu']}, {m['cores']} cores, "
+            f"{m['memory_bytes'] / 2**30:.1f} GiB RAM, {m['os']}; Python {m['python']}, "
+            f"NumPy {m['numpy']}, numba {m['numba']}, PyTorch {m['torch']}; "
+            f"npbigram {m['npbigram_commit']}. Every implementation runs with {s['threads']} "
+            f"thread(s) unless a table says otherwise. Load average (1 min) at start, end: "
+            f"{load}. Run time {results['duration_s']:.0f} s, command "
+            f"`{results['command']}`.{quick}")
+
+
+def figures_table(figures):
+    rows = [(f["name"], f["target"], f["text"],
+             {True: "yes", False: "**no**", None: "-"}[f["met"]], f["note"]) for f in figures]
+    return table(["figure", "target", "measured", "met", "detail"], rows)
+
+
+def impl_columns(results):
+    """(impl, label) of the implementations in this run, in table order."""
+    seen = {}
+    for row in results["steps"]:
+        seen.setdefault(row["impl"], row["label"])
+    return list(seen.items())
+
+
+def size_keys(results, threads):
+    keys = {(r["vocab_size"], r["batch_size"], r["block_size"]) for r in results["steps"]
+            if r["threads"] == threads}
+    return sorted(keys, key=lambda k: (k[0], k[1] * k[2]))
+
+
+def steps_intro(results):
+    return ("`model(xb, yb); model.backward(); opt.step()` for npbigram, bigram.py's "
+            "`model(xb, yb); opt.zero_grad(); loss.backward(); opt.step()` for PyTorch, AdamW, "
+            "on a batch of uniform random ids already in memory. Median step time over the "
+            "repeats after warm-up (JIT compilation excluded), tokens/s in parentheses; the "
+            "last columns divide PyTorch's time by npbigram's.")
+
+
+def steps_table(results, look, notes):
+    impls = impl_columns(results)
+    speedups = [impl for impl, _ in impls if impl in SPEEDUP_COLUMNS and TORCH in dict(impls)]
+    header = ["V", "B×T", "tokens/step", *(label for _, label in impls),
+              *(SPEEDUP_COLUMNS[impl] for impl in speedups)]
+    rows = []
+    for v, b, t in size_keys(results, look.threads):
+        cells = [v, f"{b}×{t}", f"{b * t:,}"]
+        for impl, label in impls:
+            row = look.step(impl, b, t, v)
+            cells.append(f"{format_seconds(row['median_s'])} ({format_rate(row['tokens_per_s'])}"
+                         f"/s){notes.warned(row)}" if ok(row) else notes.cell(row, label))
+        torch_row = look.step(TORCH, b, t, v)
+        for impl in speedups:
+            row = look.step(impl, b, t, v)
+            cells.append(f"{torch_row['median_s'] / row['median_s']:.3g}×"
+                         if ok(row) and ok(torch_row) else "-")
+        rows.append(cells)
+    return table(header, rows)
+
+
+def memory_intro():
+    return ("MiB the training needs: the peak resident set over the timed steps minus the "
+            "resident set before the model was built (after the interpreter, the libraries and "
+            "the batch). The model, its gradient, the optimizer state and each step's "
+            "temporaries count; JIT compilation's transient memory does not.")
+
+
+def memory_table(results, look, notes):
+    impls = impl_columns(results)
+    rows = []
+    for v, b, t in size_keys(results, look.threads):
+        cells = [v, f"{b}×{t}", f"{b * t:,}"]
+        for impl, label in impls:
+            row = look.step(impl, b, t, v)
+            cells.append(format_mib(row["peak_mem_bytes"]) if ok(row)
+                         else notes.cell(row, label))
+        rows.append(cells)
+    return table(["V", "B×T", "tokens/step", *(label for _, label in impls)], rows)
+
+
+def scaling_table(results, look, notes):
+    """Rows of the implementations timed on 1 thread, beside the same size on look.threads."""
+    rows = []
+    for one in results["steps"]:
+        if one["threads"] != 1 or look.threads == 1:
+            continue
+        many = look.step(one["impl"], one["batch_size"], one["block_size"], one["vocab_size"])
+        cells = [one["label"], f"{one['batch_size']}×{one['block_size']}", one["vocab_size"]]
+        cells += [format_seconds(row["median_s"]) if ok(row) else notes.cell(row, one["label"])
+                  for row in (one, many)]
+        cells.append(f"{one['median_s'] / many['median_s']:.2f}×" if ok(one) and ok(many)
+                     else "-")
+        rows.append(cells)
+    if not rows:
+        return None
+    return table(["implementation", "B×T", "V", "1 thread", f"{look.threads} threads",
+                  "speed-up"], rows)
+
+
+def seed_intro(results):
+    s = results["settings"]
+    return (f"bigram.py's whole job ({s['seed_iters']} steps of B=32, T=8 on "
+            f"`{Path(s['seed_data']).name}`, an evaluation every 300 steps, a 500-character "
+            "sample) as one process: "
+            "`python -m npbigram train` against `benchmarks/bigram_torch.py`. Whole process: "
+            "wall time from start to exit, interpreter and imports included. Training loop: the "
+            "time the job itself reports for its training steps. A cold run starts with an "
+            "empty numba cache (NUMBA_CACHE_DIR), the warm run after it reuses it. Median of "
+            f"{s['seed_repeats']} run(s).")
+
+
+def seed_table(results, look, notes):
+    torch_row = look.seed.get((TORCH, "-"))
+    rows = []
+    for row in results["seed_job"]:
+        if not ok(row):
+            cell = notes.cell(row, row["label"])
+            rows.append([row["label"], row["cache"], cell] + ["-"] * 5)
+            continue
+        versus = [f"{torch_row[key] / row[key]:.3g}×" if ok(torch_row) else "-"
+                  for key in ("wall_s", "loop_s")]
+        rows.append([row["label"], row["cache"], format_seconds(row["wall_s"]),
+                     format_seconds(row["loop_s"]), format_rate(row["loop_tokens_per_s"]),
+                     format_mib(row["peak_rss_bytes"]), *versus])
+    return table(["implementation", "JIT cache", "whole process", "training loop",
+                  "loop tokens/s", "peak RSS MiB", "whole process vs PyTorch",
+                  "loop vs PyTorch"], rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# plot
+
+
+def render_plot(results, file):
+    """tokens/s against tokens per step, log-log, one panel per vocabulary size."""
+    look = Lookup(results)
+    rows = [r for r in results["steps"] if r["threads"] == look.threads and ok(r)]
+    vocabs = sorted({r["vocab_size"] for r in results["steps"]})
+    fig = Figure(figsize=(4.2 * len(vocabs), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(vocabs), sharey=True, squeeze=False)[0]
+    colors = {impl: f"C{i}" for i, (impl, _) in enumerate(impl_columns(results))}
+    legend = {}
+    for ax, v in zip(axes, vocabs, strict=True):
+        for impl, label in impl_columns(results):
+            points = sorted((r["tokens"], r["tokens_per_s"]) for r in rows
+                            if r["impl"] == impl and r["vocab_size"] == v)
+            if points:
+                legend[label], = ax.plot(*zip(*points, strict=True), marker="o", color=colors[impl])
+        ax.set(xscale="log", yscale="log", title=f"V = {v}", xlabel="tokens per step (B×T)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("training tokens per second")
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center",
+               ncol=max(1, min(4, len(legend))))
+    m = results["machine"]
+    fig.suptitle(f"npbigram training step, {look.threads} thread(s): {m['cpu']}, "
+                 f"{m['cores']} cores")
+    fig.savefig(file, format="png", dpi=110)

@@ -1,0 +1,407 @@
+"""npbigram's benchmark suite: one command, every implementation side by side in one run.
+
+    python benchmarks/run.py [--quick] [--out benchmarks/results]
+
+Writes results.md (tables), results.json (every measurement and the machine) and
+tokens_per_s.png (tokens/s against tokens per step, one line per implementation). Each
+measurement runs in a fresh process with its own thread count, so peak memory is its own; see
+benchmarks/README.md for what is measured and how.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import metadata, util
+from pathlib import Path
+
+from measure_step import IMPLEMENTATIONS, THREADED
+from report import derive_figures, render_markdown, render_plot
+
+from npbigram.data import DEFAULT_DATA_PATH, DatasetError, atomic_output, ensure_dataset
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+SIZES = [(32, 8), (512, 64), (4096, 256)]  # (B, T)
+VOCABS = [65, 256, 4096]
+MEMORY_SIZE = (512, 128, 4096)  # (B, T, V): 65,536 tokens/step, the memory comparison
+QUICK_SIZES = [(32, 8), (512, 64)]
+QUICK_VOCABS = [65, 256]
+# Peak memory of one step per logit (N x V floats), measured for the implementations that hold
+# logits and their gradient whole: used to skip sizes that cannot fit rather than start them.
+BYTES_PER_LOGIT = {"numpy": 18, "torch": 18}
+CHILD_TIMEOUT_S = 900
+TORCH = util.find_spec("torch") is not None
+# the seed job's last report; its tokens/s has more digits than its seconds
+TRAINED_LINE = re.compile(r"^trained (\d+) steps in [0-9.]+ s \(([0-9,]+) tokens/s\)",
+                          re.MULTILINE)
+SEED_TOKENS_PER_STEP = 32 * 8  # bigram.py's B x T
+
+
+# ----------------------------------------------------------------------------------------------
+# running one child process
+
+
+class Child:
+    """A finished child process: exit code, output, wall time, peak RSS, why it was stopped."""
+
+    def __init__(self, returncode, stdout, stderr, wall_s, max_rss_bytes, killed):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+        self.wall_s, self.max_rss_bytes, self.killed = wall_s, max_rss_bytes, killed
+
+    def failure(self):
+        """None if the child succeeded, else a one-line reason."""
+        if self.killed:
+            return self.killed
+        if self.returncode != 0:
+            lines = self.stderr.strip().splitlines() or ["(no output)"]
+            return f"exit status {self.returncode}: {lines[-1]}"
+        return None
+
+
+def run_child(cmd, env, mem_cap_bytes, timeout_s=CHILD_TIMEOUT_S):
+    """Run cmd to completion, timing its whole life; kill it past the memory cap or timeout.
+
+    The main thread blocks in os.wait4, so the wall time and the child's own peak RSS are
+    exact; a watchdog thread samples the child's resident set ten times a second.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        done = threading.Event()
+        killed = []
+
+        def watchdog():
+            while not done.wait(0.1):
+                if time.perf_counter() - start > timeout_s:
+                    killed.append(f"stopped after {timeout_s} s")
+                elif _rss_bytes(proc.pid) > mem_cap_bytes:
+                    killed.append(f"stopped above the memory cap of {_gb(mem_cap_bytes)}")
+                else:
+                    continue
+                proc.kill()
+                return
+
+        watcher = threading.Thread(target=watchdog, daemon=True)
+        watcher.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall_s = time.perf_counter() - start
+        done.set()
+        watcher.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Child(proc.returncode, out.read().decode(errors="replace"),
+                     err.read().decode(errors="replace"), wall_s, usage.ru_maxrss * 1024,
+                     killed[0] if killed else None)
+
+
+def _rss_bytes(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def child_env(threads, **extra):
+    """The environment of a child: this checkout importable, `threads` threads everywhere."""
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _gb(n_bytes):
+    return f"{n_bytes / 1e9:.1f} GB"
+
+
+# ----------------------------------------------------------------------------------------------
+# training steps
+
+
+def step_configs(args):
+    """(impl, B, T, V, threads) for every step measurement, implementations side by side."""
+    configs = [(b, t, v) for v in args.vocabs for b, t in args.sizes]
+    if not args.quick and MEMORY_SIZE not in configs:
+        configs.append(MEMORY_SIZE)
+    runs = [(impl, b, t, v, args.threads) for b, t, v in configs for impl in args.impls]
+    if args.threads > 1:  # thread scaling: the threaded implementations again on one thread
+        v = 65 if 65 in args.vocabs else args.vocabs[0]
+        runs += [(impl, b, t, v, 1) for b, t in args.sizes for impl in args.impls
+                 if impl in THREADED]
+    return runs
+
+
+def measure_step(impl, batch_size, block_size, vocab_size, threads, args):
+    row = {"impl": impl, "label": IMPLEMENTATIONS[impl], "batch_size": batch_size,
+           "block_size": block_size, "vocab_size": vocab_size,
+           "tokens": batch_size * block_size, "threads": threads}
+    if impl == "torch" and not TORCH:
+        return {**row, "status": "not installed"}
+    reason = memory_skip_reason(impl, batch_size * block_size * vocab_size, args.mem_cap)
+    if reason:
+        return {**row, "status": "skipped", "reason": reason}
+    cmd = [sys.executable, str(HERE / "measure_step.py"), "--impl", impl,
+           "--batch-size", str(batch_size), "--block-size", str(block_size),
+           "--vocab", str(vocab_size), "--threads", str(threads), *args.timing]
+    child = run_child(cmd, child_env(threads), args.mem_cap)
+    failure = child.failure()
+    if failure:
+        return {**row, "status": "failed", "reason": failure}
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    if result["status"] == "ok":
+        result["tokens_per_s"] = row["tokens"] / result["median_s"]
+        result["process_peak_rss_bytes"] = child.max_rss_bytes
+    return {**row, **result}
+
+
+def memory_skip_reason(impl, logits, mem_cap):
+    need = BYTES_PER_LOGIT.get(impl, 0) * logits
+    if need <= mem_cap:
+        return None
+    return (f"would need ~{_gb(need)} (~{BYTES_PER_LOGIT[impl]} bytes for each of the "
+            f"{logits:,} logits of a step: logits, softmax and gradients held whole), "
+            f"over the memory cap of {_gb(mem_cap)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# the seed job: bigram.py's whole training run as a process
+
+
+def seed_jobs(args, pair_counts_flag, checkpoint):
+    """(impl, cache, command) in run order for one repeat."""
+    common = ["--data", str(args.data), "--max-iters", str(args.seed_iters)]
+    train = [sys.executable, "-m", "npbigram", "train", *common, "--out", str(checkpoint)]
+    jobs = []
+    if "torch" in args.impls and TORCH:
+        jobs.append(("torch", "-", [sys.executable, str(HERE / "bigram_torch.py"), *common,
+                                    "--threads", str(args.threads)]))
+    if "numpy" in args.impls:
+        jobs.append(("numpy", "-", [*train, "--backend", "numpy"]))
+    numba_jobs = {"numba": ["--backend", "numba"]}
+    if pair_counts_flag:
+        numba_jobs["numba-pair-counts"] = ["--backend", "numba", *pair_counts_flag]
+    for impl, flags in numba_jobs.items():
+        if impl in args.impls:
+            jobs += [(impl, "cold", [*train, *flags]), (impl, "warm", [*train, *flags])]
+    return jobs
+
+
+def pair_counts_train_flag():
+    """The train flags that select the pair-counts gradient, or None if the CLI has none."""
+    help_text = subprocess.run([sys.executable, "-m", "npbigram", "train", "--help"],
+                               capture_output=True, text=True, env=child_env(1), cwd=ROOT).stdout
+    return ["--grad", "pair-counts"] if re.search(r"--grad\b", help_text) else None
+
+
+def run_seed_jobs(args):
+    """Each job `args.seed_repeats` times, interleaved; each cold run starts from an empty
+    numba cache folder and the warm run after it reuses that folder."""
+    pair_counts_flag = pair_counts_train_flag()
+    rows = []
+    if "torch" in args.impls and not TORCH:
+        rows.append(seed_row("torch", "-", args.threads, status="not installed"))
+    if "numba-pair-counts" in args.impls and not pair_counts_flag:
+        rows.append(seed_row("numba-pair-counts", "-", args.threads, status="unavailable",
+                             reason="`npbigram train` has no --grad flag"))
+    with tempfile.TemporaryDirectory(prefix="npbigram-bench-") as tmp:
+        jobs = seed_jobs(args, pair_counts_flag, Path(tmp) / "ckpt.npz")
+        runs = {(impl, cache): [] for impl, cache, _ in jobs}
+        for repeat in range(args.seed_repeats):
+            cache_dirs = {}
+            for impl, cache, cmd in jobs:
+                if cache == "cold":
+                    cache_dirs[impl] = tempfile.mkdtemp(dir=tmp, prefix=f"numba-cache-{impl}-")
+                extra = {"NUMBA_CACHE_DIR": cache_dirs[impl]} if impl in cache_dirs else {}
+                print(f"  seed job {repeat + 1}/{args.seed_repeats}: {impl} ({cache})",
+                      file=sys.stderr, flush=True)
+                runs[impl, cache].append(run_child(cmd, child_env(args.threads, **extra),
+                                                   args.mem_cap))
+            for path in cache_dirs.values():
+                shutil.rmtree(path)
+    return [summarize_seed_job(impl, cache, children, args.threads)
+            for (impl, cache), children in runs.items()] + rows
+
+
+def seed_row(impl, cache, threads, **fields):
+    label = ("PyTorch bigram.py (benchmarks/bigram_torch.py)" if impl == "torch"
+             else IMPLEMENTATIONS[impl])
+    return {"impl": impl, "label": label, "cache": cache, "threads": threads, **fields}
+
+
+def summarize_seed_job(impl, cache, children, threads):
+    """Medians of the whole-process wall time and of the training loop the job reports."""
+    for child in children:
+        failure = child.failure() or (None if TRAINED_LINE.search(child.stdout)
+                                      else "no 'trained N steps in X s (Y tokens/s)' line")
+        if failure:
+            return seed_row(impl, cache, threads, status="failed", reason=failure)
+    trained = [TRAINED_LINE.search(c.stdout) for c in children]
+    steps = int(trained[0].group(1))
+    loops = [steps * SEED_TOKENS_PER_STEP / float(m.group(2).replace(",", "")) for m in trained]
+    walls = [c.wall_s for c in children]
+    return seed_row(impl, cache, threads, status="ok", runs=len(children), steps=steps,
+                    wall_s=statistics.median(walls), wall_s_all=walls,
+                    loop_s=statistics.median(loops), loop_s_all=loops,
+                    loop_tokens_per_s=steps * SEED_TOKENS_PER_STEP / statistics.median(loops),
+                    peak_rss_bytes=max(c.max_rss_bytes for c in children))
+
+
+# ----------------------------------------------------------------------------------------------
+# the machine
+
+
+def machine_info():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    versions = {}
+    for package in ("numpy", "numba", "torch"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                            capture_output=True, text=True, cwd=ROOT)
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem_kib * 1024,
+            "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), **versions,
+            "npbigram_commit": commit.stdout.strip() if commit.returncode == 0 else "unknown"}
+
+
+def mem_available_bytes():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+
+
+def parse_size(text):
+    try:
+        b, t = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected BxT such as 32x8, got {text!r}") from None
+    return b, t
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes, short timing, one seed-job run: checks the harness in "
+                        "about a minute; the numbers are rough")
+    p.add_argument("--out", type=Path, default=HERE / "results",
+                   help="folder for results.md, results.json, tokens_per_s.png "
+                        "(default: benchmarks/results)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for every implementation (default: 2); with more than one, "
+                        "the threaded implementations are also timed on 1 thread")
+    p.add_argument("--data", type=Path, default=None,
+                   help="text of the seed job (default: $NPBIGRAM_DATA, else "
+                        f"{DEFAULT_DATA_PATH}, downloaded if missing)")
+    p.add_argument("--impls", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS),
+                   help="implementations to measure (default: all)")
+    p.add_argument("--sizes", nargs="+", type=parse_size, default=None, metavar="BxT",
+                   help="batch shapes (default: 32x8 512x64 4096x256; quick: 32x8 512x64)")
+    p.add_argument("--vocabs", nargs="+", type=int, default=None, metavar="V",
+                   help="vocabulary sizes (default: 65 256 4096; quick: 65 256)")
+    p.add_argument("--seed-iters", type=int, default=3000,
+                   help="training steps of the seed job (default: bigram.py's 3000)")
+    p.add_argument("--no-seed-job", action="store_true", help="skip the seed-job comparison")
+    p.add_argument("--mem-cap-gb", type=float, default=None,
+                   help="skip or stop a measurement above this much memory "
+                        "(default: 85%% of the memory available at the start)")
+    return p
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.seed_iters < 1:
+        parser.error("--threads and --seed-iters must be at least 1")
+    args.sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    args.vocabs = args.vocabs or (QUICK_VOCABS if args.quick else VOCABS)
+    args.impls = [impl for impl in IMPLEMENTATIONS if impl in args.impls]  # table order
+    args.mem_cap = (args.mem_cap_gb * 1e9 if args.mem_cap_gb is not None
+                    else 0.85 * mem_available_bytes())
+    # (warmup s, budget s, min repeats) of the step timer; run counts of the seed job
+    warmup, budget, min_repeats, args.seed_repeats = ((0.05, 0.3, 3, 1) if args.quick
+                                                      else (0.2, 1.0, 3, 3))
+    args.timing = ["--warmup", str(warmup), "--budget", str(budget),
+                   "--min-repeats", str(min_repeats)]
+    if args.data is None and not args.no_seed_job:
+        env_data = os.environ.get("NPBIGRAM_DATA")
+        try:
+            args.data = Path(env_data) if env_data else ensure_dataset(ROOT / DEFAULT_DATA_PATH)
+        except DatasetError as e:
+            parser.error(str(e))
+    return args
+
+
+def write_text(path, text):
+    with atomic_output(path) as f:
+        f.write(text.encode())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.time()
+    results = {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "machine": machine_info(),
+        "settings": {"quick": args.quick, "threads": args.threads,
+                     "sizes": [list(s) for s in args.sizes], "vocabs": args.vocabs,
+                     "impls": args.impls, "step_timer": args.timing,
+                     "seed_data": args.data and str(args.data), "seed_iters": args.seed_iters,
+                     "seed_repeats": args.seed_repeats,
+                     "mem_cap_bytes": args.mem_cap},
+        "load_average_start": os.getloadavg(),
+    }
+    configs = step_configs(args)
+    results["steps"] = []
+    for i, config in enumerate(configs):
+        impl, b, t, v, threads = config
+        print(f"[{i + 1}/{len(configs)}] {impl} B={b} T={t} V={v} threads={threads}",
+              file=sys.stderr, flush=True)
+        results["steps"].append(measure_step(*config, args))
+    results["seed_job"] = [] if args.no_seed_job else run_seed_jobs(args)
+    results["load_average_end"] = os.getloadavg()
+    results["duration_s"] = time.time() - started
+    results["figures"] = derive_figures(results)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text(args.out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text(args.out / "results.md", render_markdown(results))
+    with atomic_output(args.out / "tokens_per_s.png") as f:
+        render_plot(results, f)
+    print(f"wrote {args.out}/results.md, results.json, tokens_per_s.png "
+          f"in {results['duration_s']:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

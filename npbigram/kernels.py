@@ -1,0 +1,547 @@
+"""The numba engine: the reference math of npbigram.ops, fused and compiled.
+
+Shapes: V the vocabulary (= C, the channels), N = B*T positions, x (N,) inputs, y (N,) targets.
+Every kernel computes the same quantities as the NumPy reference, written out per row:
+
+    loss  = (1/N) sum_n [ lse(W[x_n]) - W[x_n, y_n] ],   lse(w) = max w + log sum_j exp(w_j - max w)
+    dW[i] = (1/N) sum_{n: x_n = i} (softmax(W[i]) - onehot(y_n))          gather/scatter: per position
+          = (n_i softmax(W[i]) - C[i]) / N                               pair counts: per row
+
+where C[i,j] counts the positions with (x_n, y_n) = (i, j) and n_i = sum_j C[i,j].
+
+Determinism: a parallel kernel gives each thread whole rows of dW (positions grouped by input id
+with a stable counting sort, so every row adds its positions in their original order) and sums
+losses in a fixed order; whether a kernel runs serially or in parallel depends on the problem
+size only. So the result is bitwise identical for any thread count and on every rerun.
+
+numba does no bounds checks: callers validate ids (npbigram.data.check_ids) before every kernel.
+Kernels compile on first use and are cached on disk (see CACHE_DIR below).
+"""
+
+import math
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+# ----------------------------------------------------------------------------------------------
+# JIT cache location, decided before numba reads its configuration
+
+
+def _writable(path):
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
+
+
+def _cache_location():
+    """Where compiled kernels are cached: (NUMBA_CACHE_DIR or None for the package's
+    __pycache__, whether caching is possible).
+
+    $NUMBA_CACHE_DIR wins when set. Otherwise numba caches next to this file; when the package
+    directory is read-only (a system install), we point NUMBA_CACHE_DIR at
+    $XDG_CACHE_HOME/npbigram/numba (default ~/.cache/npbigram/numba), then at a folder in the
+    temporary directory; when nothing is writable, kernels compile afresh in every process.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"], True
+    if _writable(Path(__file__).resolve().parent / "__pycache__"):
+        return None, True
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for candidate in (Path(xdg) / "npbigram" / "numba",
+                      Path(tempfile.gettempdir()) / f"npbigram-numba-{os.getuid()}"):
+        if _writable(candidate):
+            return str(candidate), True
+    warnings.warn("npbigram: no writable folder for numba's JIT cache (set NUMBA_CACHE_DIR); "
+                  "kernels will compile in every process", RuntimeWarning, stacklevel=2)
+    return None, False
+
+
+CACHE_DIR, CACHE = _cache_location()
+if CACHE_DIR is not None:
+    os.environ["NUMBA_CACHE_DIR"] = CACHE_DIR
+    if "numba" in sys.modules:  # numba already read its configuration: tell it directly
+        sys.modules["numba"].config.CACHE_DIR = CACHE_DIR
+
+import numba  # noqa: E402  (after the cache location is set)
+from llvmlite import ir  # noqa: E402
+from numba import njit, prange, types  # noqa: E402
+from numba.extending import intrinsic, overload  # noqa: E402
+
+# Work (elements) above which a kernel runs in parallel; entering a parallel region costs tens
+# of microseconds. The choice depends on sizes only, never on the thread count.
+PARALLEL_POSITIONS_WORK = 1 << 17  # N * V for the gather/scatter path
+PARALLEL_ROWS_WORK = 1 << 16  # V * V for per-row kernels (pair-count gradient, optimizers)
+ROW_GROUPS = 64  # a parallel kernel's rows come in this many groups of about equal work
+SORT_CHUNKS = 64  # the parallel counting sort splits the positions into this many chunks
+
+jit = dict(cache=CACHE, nogil=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# exp: range reduction and a polynomial, so that LLVM can vectorize it (math.exp is scalar libm)
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """Reinterpret an int32's bits as a float32 (no conversion)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def max_ignoring_order(typingctx, a, b):
+    """max(a, b) as llvm.maxnum with the fast-math flags nnan, nsz: a max is exact in any order,
+    so LLVM may vectorize a running max. (NaN weights still surface: exp and the loss keep them.)"""
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        maxnum = builder.module.declare_intrinsic("llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty]))
+        return builder.call(maxnum, args, fastmath=("nnan", "nsz"))
+    return a(a, a), codegen
+
+
+@intrinsic
+def add_reassociable(typingctx, a, b):
+    """a + b flagged `reassoc nsz`: a running sum of these may be reordered into vector lanes.
+    The order is then fixed by the compiled code, so results stay deterministic. Only these
+    additions are flagged: the exp polynomial and everything else keep IEEE order."""
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], args[1], flags=("reassoc", "nsz"))
+    return a(a, a), codegen
+
+
+LOG2E = np.float32(1.4426950408889634)
+LN2_HI = np.float32(0.693359375)  # ln 2 = LN2_HI + LN2_LO; n * LN2_HI is exact for |n| < 2^9
+LN2_LO = np.float32(-2.12194440e-4)
+# Cephes expf: exp(r) ~ 1 + r + r^2 P(r) on |r| <= ln2/2
+EXP_P = tuple(np.float32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                                       4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+EXP_LO = np.float32(-110.0)  # exp(-110) < 2^-150: rounds to 0
+EXP_HI = np.float32(89.0)  # exp(89) > FLT_MAX: inf
+
+
+@njit(fastmath={"contract"}, **jit)
+def exp_f32(x):
+    """exp(x) for float32 x: x = n ln2 + r, |r| <= ln2/2, exp(x) = 2^n (1 + r + r^2 P(r)).
+
+    Within 1 ulp of the correctly rounded exp over all float32 (subnormal results included);
+    exactly 0 below -104, inf above 88.73, NaN for NaN. 2^n is applied as 2^(n>>1) * 2^(n-(n>>1))
+    so that neither factor overflows or underflows before the product does.
+    """
+    xc = min(max(x, EXP_LO), EXP_HI)
+    n = np.floor(xc * LOG2E + np.float32(0.5))  # nearest integer, as float32
+    r = (xc - n * LN2_HI) - n * LN2_LO
+    p0, p1, p2, p3, p4, p5 = EXP_P
+    poly = (((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5) * (r * r) + r + np.float32(1.0)
+    k = np.int32(n)
+    half = k >> 1
+    scaled = (poly * _float32_from_bits((half + 127) << 23)) * _float32_from_bits((k - half + 127) << 23)
+    return scaled if x == x else x
+
+
+def fast_exp(x):
+    """exp for the kernels: exp_f32 for float32, libm's exp for float64 (accuracy first)."""
+    return math.exp(x)
+
+
+@overload(fast_exp, inline="always")
+def _fast_exp_overload(x):
+    if x == types.float32:
+        return lambda x: exp_f32(x)
+    return lambda x: math.exp(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# one row: max, exp, sum. Rows are passed as (matrix, row index): slicing a row would create an
+# array object whose reference counting costs more than the row's arithmetic at V = 65.
+
+
+@njit(inline="always", **jit)
+def row_max(weight, i):
+    """max_j W[i,j]"""
+    m = weight[i, 0]
+    for j in range(1, weight.shape[1]):
+        m = max_ignoring_order(m, weight[i, j])
+    return m
+
+
+@njit(inline="always", **jit)
+def exp_shifted(weight, i, shift, exps):
+    """exps_j = exp(W[i,j] - shift); returns sum_j exps_j.   exps (C,)"""
+    total = weight.dtype.type(0)
+    for j in range(weight.shape[1]):
+        e = fast_exp(weight[i, j] - shift)
+        exps[j] = e
+        total = add_reassociable(total, e)
+    return total
+
+
+@njit(inline="always", **jit)
+def row_softmax(weight, i, inv_n, probs):
+    """probs_j = softmax(W_i)_j * inv_n; returns lse(W_i) = max + log sum exp, in float64."""
+    m = row_max(weight, i)
+    total = exp_shifted(weight, i, m, probs)
+    scale = inv_n / total
+    for j in range(weight.shape[1]):
+        probs[j] *= scale
+    return np.float64(m) + math.log(np.float64(total))
+
+
+@njit(**jit)
+def ordered_sum(values):
+    """sum in index order (in a parallel kernel, arr.sum() would become a parallel reduction)."""
+    total = 0.0
+    for k in range(values.size):
+        total += values[k]
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# grouping positions by input id: a stable counting sort, serial or in fixed chunks
+
+
+@njit(inline="always", **jit)
+def _row_starts(histograms):
+    """Chunked histograms (K,V) -> starts (V+1,) of each row in the sorted order, and each
+    chunk's first slot per row (K,V): chunk k's positions of row i follow chunk k-1's."""
+    n_chunks, vocab_size = histograms.shape
+    starts = np.empty(vocab_size + 1, dtype=np.int64)
+    fill = np.empty_like(histograms)
+    slot = 0
+    for i in range(vocab_size):
+        starts[i] = slot
+        for k in range(n_chunks):
+            fill[k, i] = slot
+            slot += histograms[k, i]
+    starts[vocab_size] = slot
+    return starts, fill
+
+
+@njit(**jit)
+def sort_by_input(x, vocab_size):
+    """Stable counting sort of positions by input id.   x (N,) -> order (N,), starts (V+1,)
+
+    Row i's positions are order[starts[i]:starts[i+1]], in increasing position order.
+    """
+    histogram = np.zeros((1, vocab_size), dtype=np.int64)
+    for n in range(x.size):
+        histogram[0, x[n]] += 1
+    starts, fill = _row_starts(histogram)
+    order = np.empty(x.size, dtype=np.int64)
+    for n in range(x.size):
+        order[fill[0, x[n]]] = n
+        fill[0, x[n]] += 1
+    return order, starts
+
+
+@njit(parallel=True, **jit)
+def sort_by_input_parallel(x, vocab_size):
+    """sort_by_input over SORT_CHUNKS contiguous chunks of positions: the same order."""
+    n_positions = x.size
+    histograms = np.zeros((SORT_CHUNKS, vocab_size), dtype=np.int64)
+    for k in prange(SORT_CHUNKS):
+        for n in range(k * n_positions // SORT_CHUNKS, (k + 1) * n_positions // SORT_CHUNKS):
+            histograms[k, x[n]] += 1
+    starts, fill = _row_starts(histograms)
+    order = np.empty(n_positions, dtype=np.int64)
+    for k in prange(SORT_CHUNKS):
+        for n in range(k * n_positions // SORT_CHUNKS, (k + 1) * n_positions // SORT_CHUNKS):
+            order[fill[k, x[n]]] = n
+            fill[k, x[n]] += 1
+    return order, starts
+
+
+@njit(**jit)
+def balanced_row_groups(starts, groups):
+    """Split rows 0..V-1 into `groups` contiguous runs of about equal position counts (some may
+    be empty).   starts (V+1,) -> bounds (G+1,), group g = rows bounds[g]:bounds[g+1]"""
+    vocab_size = starts.size - 1
+    bounds = np.empty(groups + 1, dtype=np.int64)
+    bounds[0] = 0
+    row = 0
+    for g in range(1, groups):
+        target = (starts[vocab_size] * g) // groups
+        while row < vocab_size and starts[row + 1] <= target:
+            row += 1
+        bounds[g] = row
+    bounds[groups] = vocab_size
+    return bounds
+
+
+# ----------------------------------------------------------------------------------------------
+# the gather/scatter path: O(N V)
+
+
+@njit(inline="always", **jit)
+def _gather_scatter_rows(weight, y, order, starts, first_row, end_row, dweight, row_losses,
+                         probs, inv_n):
+    """Rows first_row..end_row-1: for each position n reading row i (in position order)
+    add softmax(W_i)/N into dW_i, subtract 1/N at dW[i, y_n], and add lse(W_i) - W[i, y_n]
+    to row i's loss. W does not change within a batch, so each row's softmax is computed once
+    and reused by all its positions: the same numbers as recomputing it per position."""
+    for i in range(first_row, end_row):
+        for j in range(weight.shape[1]):
+            dweight[i, j] = 0
+        row_losses[i] = 0.0
+        if starts[i] == starts[i + 1]:
+            continue
+        lse = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
+        loss = 0.0
+        for k in range(starts[i], starts[i + 1]):
+            target = y[order[k]]
+            for j in range(weight.shape[1]):
+                dweight[i, j] += probs[j]
+            dweight[i, target] -= inv_n
+            loss += lse - np.float64(weight[i, target])
+        row_losses[i] = loss
+
+
+@njit(**jit)
+def gather_scatter_serial(weight, x, y, dweight, row_losses):
+    """dW = sum_n (softmax(W[x_n]) - onehot(y_n)) / N into dweight (V,C), every entry written;
+    returns the mean loss: row_losses (V,) float64 gets each row's summed loss (positions in
+    order), and the mean is their sum in row order."""
+    inv_n = weight.dtype.type(1.0 / x.size)
+    order, starts = sort_by_input(x, weight.shape[0])
+    probs = np.empty(weight.shape[1], dtype=weight.dtype)
+    _gather_scatter_rows(weight, y, order, starts, 0, weight.shape[0], dweight, row_losses,
+                         probs, inv_n)
+    return ordered_sum(row_losses) / x.size
+
+
+@njit(parallel=True, **jit)
+def gather_scatter_parallel(weight, x, y, dweight, row_losses):
+    """gather_scatter_serial with threads owning whole rows: the same result, bit for bit."""
+    inv_n = weight.dtype.type(1.0 / x.size)
+    order, starts = sort_by_input_parallel(x, weight.shape[0])
+    bounds = balanced_row_groups(starts, ROW_GROUPS)
+    for g in prange(ROW_GROUPS):
+        probs = np.empty(weight.shape[1], dtype=weight.dtype)
+        _gather_scatter_rows(weight, y, order, starts, bounds[g], bounds[g + 1], dweight,
+                             row_losses, probs, inv_n)
+    return ordered_sum(row_losses) / x.size
+
+
+@njit(**jit)
+def gather_scatter(weight, x, y, dweight, row_losses):
+    """The fused forward+backward of the gather/scatter path, serial or parallel by size."""
+    if x.size * weight.shape[1] >= PARALLEL_POSITIONS_WORK:
+        return gather_scatter_parallel(weight, x, y, dweight, row_losses)
+    return gather_scatter_serial(weight, x, y, dweight, row_losses)
+
+
+@njit(**jit)
+def gather_rows(weight, x, out):
+    """out[n] = W[x_n]: the logits of the API's forward.   x (N,) -> out (N,C)"""
+    for n in range(x.size):
+        for j in range(weight.shape[1]):
+            out[n, j] = weight[x[n], j]
+
+
+# ----------------------------------------------------------------------------------------------
+# the pair-counts path: O(N) counting, then O(V) per row with n_i > 0
+
+
+@njit(**jit)
+def count_pairs(x, y, counts):
+    """counts[i,j] = number of positions with (x_n, y_n) = (i, j).   counts (V,V) int64"""
+    counts[:] = 0
+    for n in range(x.size):
+        counts[x[n], y[n]] += 1
+
+
+@njit(inline="always", **jit)
+def _counts_rows(weight, counts, first_row, end_row, dweight, row_losses, probs, inv_n):
+    """dW_i = (n_i softmax(W_i) - C_i) / N and row loss n_i lse(W_i) - sum_j C_ij W_ij for rows
+    first_row..end_row-1 (both 0 for a row with n_i = 0)."""
+    for i in range(first_row, end_row):
+        n_row = counts[i].sum()
+        if n_row == 0:
+            for j in range(weight.shape[1]):
+                dweight[i, j] = 0
+            row_losses[i] = 0.0
+            continue
+        lse = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
+        counts_dot_row = 0.0
+        for j in range(weight.shape[1]):
+            dweight[i, j] = n_row * probs[j] - counts[i, j] * inv_n
+            counts_dot_row = add_reassociable(counts_dot_row, counts[i, j] * np.float64(weight[i, j]))
+        row_losses[i] = n_row * lse - counts_dot_row
+
+
+@njit(**jit)
+def counts_grad_serial(weight, counts, n_positions, dweight, row_losses):
+    """The pair-count gradient dW_i = (n_i softmax(W_i) - C_i) / N into dweight; returns the
+    mean loss sum_i [n_i lse(W_i) - sum_j C_ij W_ij] / N.   counts (V,V) int64"""
+    inv_n = weight.dtype.type(1.0 / n_positions)
+    probs = np.empty(weight.shape[1], dtype=weight.dtype)
+    _counts_rows(weight, counts, 0, weight.shape[0], dweight, row_losses, probs, inv_n)
+    return ordered_sum(row_losses) / n_positions
+
+
+@njit(parallel=True, **jit)
+def counts_grad_parallel(weight, counts, n_positions, dweight, row_losses):
+    """counts_grad_serial with rows split over threads: the same result, bit for bit."""
+    inv_n = weight.dtype.type(1.0 / n_positions)
+    vocab_size = weight.shape[0]
+    for g in prange(ROW_GROUPS):
+        probs = np.empty(weight.shape[1], dtype=weight.dtype)
+        _counts_rows(weight, counts, g * vocab_size // ROW_GROUPS,
+                     (g + 1) * vocab_size // ROW_GROUPS, dweight, row_losses, probs, inv_n)
+    return ordered_sum(row_losses) / n_positions
+
+
+@njit(**jit)
+def counts_grad(weight, counts, n_positions, dweight, row_losses):
+    """The pair-count gradient and mean loss, serial or parallel by size."""
+    if weight.size >= PARALLEL_ROWS_WORK:
+        return counts_grad_parallel(weight, counts, n_positions, dweight, row_losses)
+    return counts_grad_serial(weight, counts, n_positions, dweight, row_losses)
+
+
+# ----------------------------------------------------------------------------------------------
+# optimizers: the formulas of npbigram.optim, element by element, with the same float32
+# rounding (coefficients arrive already cast to the weight's dtype)
+
+ADAMW, SGD = 0, 1
+
+
+@njit(inline="always", **jit)
+def _adamw_rows(weight, grad, m, v, coef, first_row, end_row):
+    """coef = (1 - lr wd, 1 - beta1, beta2, 1 - beta2, lr / (1 - beta1^t), sqrt(1 - beta2^t), eps)
+        W <- W (1 - lr wd);  m <- m + (1 - beta1)(g - m);  v <- beta2 v + (1 - beta2) g^2
+        W <- W - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)"""
+    decay, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps = (
+        coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6])
+    for i in range(first_row, end_row):
+        for j in range(weight.shape[1]):
+            g = grad[i, j]
+            mij = m[i, j] + one_minus_beta1 * (g - m[i, j])
+            vij = v[i, j] * beta2 + one_minus_beta2 * g * g
+            m[i, j] = mij
+            v[i, j] = vij
+            weight[i, j] = weight[i, j] * decay - step_size * (mij / (np.sqrt(vij) / bc2_sqrt + eps))
+
+
+@njit(inline="always", **jit)
+def _sgd_rows(weight, grad, coef, first_row, end_row):
+    """coef = (lr,):  W <- W - lr g"""
+    lr = coef[0]
+    for i in range(first_row, end_row):
+        for j in range(weight.shape[1]):
+            weight[i, j] -= lr * grad[i, j]
+
+
+@njit(inline="always", **jit)
+def _update_rows(optimizer, weight, grad, m, v, coef, first_row, end_row):
+    if optimizer == ADAMW:
+        _adamw_rows(weight, grad, m, v, coef, first_row, end_row)
+    else:
+        _sgd_rows(weight, grad, coef, first_row, end_row)
+
+
+@njit(parallel=True, **jit)
+def update_parallel(optimizer, weight, grad, m, v, coef):
+    vocab_size = weight.shape[0]
+    for g in prange(ROW_GROUPS):
+        _update_rows(optimizer, weight, grad, m, v, coef, g * vocab_size // ROW_GROUPS,
+                     (g + 1) * vocab_size // ROW_GROUPS)
+
+
+@njit(**jit)
+def update(optimizer, weight, grad, m, v, coef):
+    """One optimizer step in place (ADAMW uses m, v; SGD ignores them), parallel over rows
+    when V*V is large. Every element gets the same arithmetic either way."""
+    if weight.size >= PARALLEL_ROWS_WORK:
+        update_parallel(optimizer, weight, grad, m, v, coef)
+    else:
+        _update_rows(optimizer, weight, grad, m, v, coef, 0, weight.shape[0])
+
+
+# ----------------------------------------------------------------------------------------------
+# whole loops in one call
+
+
+@njit(inline="always", **jit)
+def _fill_batch(data, starts, block_size, x, y):
+    """get_batch's windows: x[b*T + t] = data[starts[b] + t], y = the next token.   starts (B,)"""
+    for b in range(starts.size):
+        for t in range(block_size):
+            x[b * block_size + t] = data[starts[b] + t]
+            y[b * block_size + t] = data[starts[b] + t + 1]
+
+
+@njit(**jit)
+def train_steps(weight, grad, m, v, data, starts, block_size, pair_counts, optimizer, coefs,
+                losses):
+    """len(starts) training steps: step s draws its batch from the windows at starts[s] (B,),
+    computes loss and gradient (gather/scatter, or pair counts), and updates with coefs[s].
+    losses (S,) gets each step's loss. Stops before updating at a non-finite loss; returns the
+    number of steps completed.   data (n,) int64 ids, validated, with starts[s,b] + T < n"""
+    n_steps, batch_size = starts.shape
+    n_positions = batch_size * block_size
+    vocab_size = weight.shape[0]
+    x = np.empty(n_positions, dtype=np.int64)
+    y = np.empty(n_positions, dtype=np.int64)
+    counts = np.empty((vocab_size, vocab_size) if pair_counts else (0, 0), dtype=np.int64)
+    row_losses = np.empty(vocab_size, dtype=np.float64)
+    for s in range(n_steps):
+        _fill_batch(data, starts[s], block_size, x, y)
+        if pair_counts:
+            count_pairs(x, y, counts)
+            loss = counts_grad(weight, counts, n_positions, grad, row_losses)
+        else:
+            loss = gather_scatter(weight, x, y, grad, row_losses)
+        losses[s] = loss
+        if not math.isfinite(loss):
+            return s
+        update(optimizer, weight, grad, m, v, coefs[s])
+    return n_steps
+
+
+@njit(**jit)
+def full_batch_steps(weight, grad, m, v, counts, optimizer, coefs, losses):
+    """len(coefs) steps on the exact gradient of a whole split given by its pair counts (V,V):
+    losses[s] is the exact loss before step s. Stops at a non-finite loss; returns the number
+    of steps completed."""
+    n_positions = counts.sum()
+    row_losses = np.empty(weight.shape[0], dtype=np.float64)
+    for s in range(coefs.shape[0]):
+        loss = counts_grad(weight, counts, n_positions, grad, row_losses)
+        losses[s] = loss
+        if not math.isfinite(loss):
+            return s
+        update(optimizer, weight, grad, m, v, coefs[s])
+    return coefs.shape[0]
+
+
+@njit(**jit)
+def row_lse(weight, lse):
+    """lse[i] = log sum_j exp W_ij, every row, in float64.   -> (V,)"""
+    probs = np.empty(weight.shape[1], dtype=weight.dtype)
+    for i in range(weight.shape[0]):
+        lse[i] = row_softmax(weight, i, weight.dtype.type(1), probs)
+
+
+@njit(**jit)
+def batch_losses(weight, data, starts, block_size, losses):
+    """Mean loss of each batch: losses[s] = mean over the windows at starts[s] (B,) of
+    lse(W[x_n]) - W[x_n, y_n]; each row's lse is computed once, W being fixed."""
+    lse = np.empty(weight.shape[0], dtype=np.float64)
+    row_lse(weight, lse)
+    n_positions = starts.shape[1] * block_size
+    for s in range(starts.shape[0]):
+        total = 0.0
+        for b in range(starts.shape[1]):
+            for t in range(block_size):
+                i = data[starts[s, b] + t]
+                total += lse[i] - np.float64(weight[i, data[starts[s, b] + t + 1]])
+        losses[s] = total / n_positions

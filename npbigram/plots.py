@@ -1,0 +1,177 @@
+"""PNG plots: the loss curves of training, and the table softmax(W) as a heatmap.
+
+matplotlib is optional (the `plot` extra) and imported only when a plot is drawn. Figures are
+rendered by Agg without pyplot, so no global backend changes, and written atomically.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import ops
+from .checkpoint import load_checkpoint
+from .data import atomic_output, load_corpus, read_text
+from .explain import token_labels
+from .optimum import count_probs, floor_loss
+
+DPI = 130
+COLORBAR_TICKS = (0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
+MAX_TICK_LABELS = 80  # above this, label every k-th token (V=256: every 4th)
+INSTALL_HINT = "plots need matplotlib, the optional 'plot' extra: pip install 'npbigram[plot]'"
+
+
+class MissingMatplotlib(RuntimeError):
+    """matplotlib is not installed; the message says how to get it."""
+
+
+def check_plot_path(path):
+    """Fail early, before any training, on a destination that is not a .png file."""
+    if Path(path).suffix.lower() != ".png":
+        raise ValueError(f"plots are PNG files: {path} should end in .png")
+    require_matplotlib()
+
+
+def require_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise MissingMatplotlib(INSTALL_HINT) from None
+
+
+def _new_figure(figsize):
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path):
+    check_plot_path(path)
+    with atomic_output(path) as f:
+        fig.savefig(f, format="png", dpi=DPI)
+
+
+def plot_losses(history, path, floor=None, title="bigram training"):
+    """Train and val loss against step, with the floor (the best any bigram can do) as a line.
+
+    history: [(step, {"train": loss, "val": loss}), ...] as Trainer.evaluate returns them.
+    """
+    if not history:
+        raise ValueError("no evaluations to plot: train for at least one eval interval")
+    steps = [step for step, _ in history]
+    fig = _new_figure((8, 5))
+    ax = fig.add_subplot()
+    for split, style in (("train", "o-"), ("val", "s-")):
+        ax.plot(steps, [losses[split] for _, losses in history], style, markersize=4,
+                label=f"{split} loss")
+    if floor is not None:
+        ax.axhline(floor, color="black", linestyle="--", linewidth=1,
+                   label=f"optimum: best train loss of any bigram ({floor:.4f})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per character)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_training(trainer, history, path):
+    """plot_losses for a Trainer: its evaluations, closed by one at the current step if the last
+    was earlier, against the floor of its train split."""
+    if not history or history[-1][0] != trainer.step:
+        history = [*history, (trainer.step, trainer.evaluate())]
+    floor = floor_loss(ops.pair_counts(trainer.train_data, trainer.vocab_size))
+    cfg = trainer.config
+    title = (f"bigram training: {cfg.optimizer} lr={cfg.lr:g}, batch {cfg.batch_size}x"
+             f"{cfg.block_size}, {cfg.eval} loss")
+    plot_losses(history, path, floor=floor, title=title)
+
+
+def plot_heatmap(probs, labels, path, title="softmax(W)", reference=None,
+                 reference_title="count-based: C_ij / n_i"):
+    """A (V,V) table of next-token probabilities as a heatmap with token labels on both axes;
+    with `reference` (V,V), the two side by side on one color scale."""
+    panels = [(probs, title)] + ([(reference, reference_title)] if reference is not None else [])
+    vocab_size = len(labels)
+    for table, name in panels:
+        if np.shape(table) != (vocab_size, vocab_size):
+            raise ValueError(f"{name}: expected a {vocab_size}x{vocab_size} table, "
+                             f"got shape {np.shape(table)}")
+    from matplotlib.colors import PowerNorm
+
+    side = 9.5
+    fig = _new_figure((side * len(panels) + 1.2, side + 0.6))
+    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=max(float(np.max(t)) for t, _ in panels))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (table, name) in zip(axes, panels):
+        image = ax.imshow(table, cmap="viridis", norm=norm, interpolation="nearest")
+        _label_axes(ax, labels)
+        ax.set_title(name, fontsize=12)
+    colorbar = fig.colorbar(image, ax=list(axes), shrink=0.8,
+                            ticks=[t for t in COLORBAR_TICKS if t <= norm.vmax])
+    colorbar.set_label("p(next | current)  (square-root color scale)")
+    _save(fig, path)
+
+
+def _label_axes(ax, labels):
+    every = math.ceil(len(labels) / MAX_TICK_LABELS)
+    ticks = np.arange(0, len(labels), every)
+    fontsize = 8 if len(ticks) > 40 else 10
+    wide = max(len(labels[i]) for i in ticks) > 2  # e.g. \x80: turn the column labels upright
+    ax.set_xticks(ticks, [labels[i] for i in ticks], fontsize=fontsize, fontfamily="monospace",
+                  rotation=90 if wide else 0)
+    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=fontsize, fontfamily="monospace")
+    ax.tick_params(top=True, labeltop=True, length=2)
+    ax.set_xlabel("next character j")
+    ax.set_ylabel("current character i (row i of W)")
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+
+
+def add_heatmap_parser(sub):
+    p = sub.add_parser(
+        "heatmap", help="draw softmax(W) as a heatmap, optionally beside a text's counts",
+        description="Draw the model's next-character probabilities softmax(W) as a VxV "
+                    "heatmap with character labels. With --data, beside the count-based "
+                    "probabilities C_ij / n_i of that text.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH")
+    p.add_argument("--out", required=True, metavar="PATH", help="PNG file to write")
+    p.add_argument("--data", metavar="PATH", help="text whose pair counts to show alongside")
+    p.set_defaults(run=run_heatmap)
+
+
+def run_heatmap(args):
+    check_plot_path(args.out)
+    checkpoint = load_checkpoint(args.checkpoint)
+    tokenizer = checkpoint.tokenizer
+    if tokenizer is None:
+        raise ValueError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be labeled")
+    probs = ops.softmax(checkpoint.model.weight.astype(np.float64))  # (V,V)
+    title = f"model {Path(args.checkpoint).name} (step {checkpoint.step}): softmax(W)"
+    reference, reference_title = None, None
+    if args.data is not None:
+        ids = encode_file(tokenizer, args.data)
+        if len(ids) < 2:
+            raise ValueError(f"{args.data} holds {len(ids)} tokens: no pair to count")
+        reference = count_probs(ops.pair_counts(ids, tokenizer.vocab_size))  # (V,V)
+        reference_title = f"counts of {Path(args.data).name}: C_ij / n_i"
+    plot_heatmap(probs, token_labels(tokenizer), args.out, title=title, reference=reference,
+                 reference_title=reference_title)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def encode_file(tokenizer, path):
+    """The ids of a file under an existing tokenizer (a checkpoint's)."""
+    if tokenizer.kind == "byte":
+        return load_corpus(path, "byte")[1]
+    try:
+        return tokenizer.encode(read_text(path))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None

@@ -1,0 +1,271 @@
+"""The `npbigram` command end to end on tinyshakespeare: train, resume, Ctrl-C, sample, errors."""
+
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from npbigram import BigramLanguageModel, load_checkpoint
+from npbigram.cli import main
+
+STEP_LINE = re.compile(r"step (\d+): train loss (\d+\.\d{4}), val loss (\d+\.\d{4})")
+TIME_LINE = re.compile(r"trained (\d+) steps in \d+\.\d{3} s \(([\d,]+|nan) tokens/s\); "
+                       r"checkpoint: (.+)")
+SMALL = ["--max-iters", "30", "--eval-interval", "10", "--eval-iters", "5"]
+
+
+def npbigram(*args, cwd):
+    """Run `python -m npbigram ARGS` in cwd; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "npbigram", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def parse_train_output(stdout):
+    """(step lines, sample text, time line match) of a finished `npbigram train`: evaluations,
+    then the sample, then the time line (other reports may follow it)."""
+    lines = stdout.split("\n")
+    steps = [line for line in lines if STEP_LINE.fullmatch(line)]
+    assert lines[: len(steps)] == steps
+    time_lines = [i for i, line in enumerate(lines) if TIME_LINE.fullmatch(line)]
+    assert len(time_lines) == 1, stdout
+    sample = "\n".join(lines[len(steps):time_lines[0]])
+    return steps, sample, TIME_LINE.fullmatch(lines[time_lines[0]])
+
+
+@pytest.fixture(scope="module")
+def small_run(tinyshakespeare, tmp_path_factory):
+    """A 30-step training run: (CompletedProcess, checkpoint path)."""
+    folder = tmp_path_factory.mktemp("small")
+    result = npbigram("train", "--data", tinyshakespeare, *SMALL, "--out", "ckpt.npz", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return result, folder / "ckpt.npz"
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+
+
+def test_bigram_py_default_run(tinyshakespeare, tmp_path):
+    """bigram.py's job: 3000 steps, 10 evaluations, a 500-character sample, the time taken."""
+    result = npbigram("train", "--data", tinyshakespeare, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    steps, sample, time_line = parse_train_output(result.stdout)
+    matches = [STEP_LINE.fullmatch(line) for line in steps]
+    assert [int(m[1]) for m in matches] == list(range(0, 3000, 300))
+    losses = np.array([[float(m[2]), float(m[3])] for m in matches])
+    assert 4.4 < losses[0].min() and losses[0].max() < 4.9  # ln 65 + 1/2 for N(0,1) logits
+    assert losses[-1].max() < 2.6  # bigram.py reaches about 2.5
+    assert np.all(losses[1:] < losses[0])
+    assert len(sample) == 501  # token 0 ('\n') and 500 new characters
+    assert set(sample) <= set(tinyshakespeare.read_text())
+    assert time_line[1] == "3000" and time_line[3] == "ckpt.npz"
+    assert load_checkpoint(tmp_path / "ckpt.npz").step == 3000
+
+
+def test_small_run_is_deterministic_and_saves_a_checkpoint(small_run, tinyshakespeare, tmp_path):
+    result, checkpoint_path = small_run
+    steps, sample, time_line = parse_train_output(result.stdout)
+    assert [STEP_LINE.fullmatch(line)[1] for line in steps] == ["0", "10", "20"]
+    assert time_line[1] == "30"
+    checkpoint = load_checkpoint(checkpoint_path)
+    assert checkpoint.step == 30 and checkpoint.config["max_iters"] == 30
+    again = npbigram("train", "--data", tinyshakespeare, *SMALL, "--out", "again.npz", cwd=tmp_path)
+    assert parse_train_output(again.stdout)[:2] == (steps, sample)
+
+
+def test_resume_finishes_like_an_uninterrupted_run(small_run, tinyshakespeare, tmp_path):
+    first, first_checkpoint = small_run  # steps 0-29
+    resumed = npbigram("train", "--data", tinyshakespeare, "--resume", first_checkpoint,
+                       "--max-iters", "50", "--out", "resumed.npz", cwd=tmp_path)
+    whole = npbigram("train", "--data", tinyshakespeare, *SMALL, "--max-iters", "50",
+                     "--out", "whole.npz", cwd=tmp_path)
+    assert resumed.returncode == whole.returncode == 0, resumed.stderr + whole.stderr
+    first_steps, _, _ = parse_train_output(first.stdout)
+    resumed_steps, resumed_sample, resumed_time = parse_train_output(resumed.stdout)
+    whole_steps, whole_sample, _ = parse_train_output(whole.stdout)
+    assert first_steps + resumed_steps == whole_steps
+    assert resumed_sample == whole_sample
+    assert resumed_time[1] == "20"
+    np.testing.assert_array_equal(load_checkpoint(tmp_path / "resumed.npz").model.weight,
+                                  load_checkpoint(tmp_path / "whole.npz").model.weight)
+
+
+def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes_exactly(tinyshakespeare, tmp_path):
+    flags = ["--data", tinyshakespeare, "--eval-interval", "100", "--eval-iters", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "npbigram", "train", *map(str, flags), "--max-iters", "10000000",
+         "--out", "interrupted.npz"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    printed = []
+    for line in process.stdout:  # wait until training runs: past the second evaluation
+        printed.append(line)
+        if line.startswith("step 100:"):
+            break
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    stopped = load_checkpoint(tmp_path / "interrupted.npz").step
+    assert stopped >= 100
+    assert (f"interrupted at step {stopped}: checkpoint saved to interrupted.npz; "
+            f"continue with --resume interrupted.npz") in stderr
+    interrupted_steps = "".join(printed) + rest
+
+    finish = str(stopped + 30)
+    resumed = npbigram("train", *flags, "--resume", "interrupted.npz", "--max-iters", finish,
+                       "--out", "resumed.npz", cwd=tmp_path)
+    whole = npbigram("train", *flags, "--max-iters", finish, "--out", "whole.npz", cwd=tmp_path)
+    assert resumed.returncode == whole.returncode == 0, resumed.stderr + whole.stderr
+    resumed_steps, resumed_sample, _ = parse_train_output(resumed.stdout)
+    whole_steps, whole_sample, _ = parse_train_output(whole.stdout)
+    assert interrupted_steps.splitlines() + resumed_steps == whole_steps
+    assert resumed_sample == whole_sample
+    np.testing.assert_array_equal(load_checkpoint(tmp_path / "resumed.npz").model.weight,
+                                  load_checkpoint(tmp_path / "whole.npz").model.weight)
+
+
+def test_init_zeros_starts_at_ln_vocab_size(tinyshakespeare, tmp_path, capsys):
+    assert main(["train", "--data", str(tinyshakespeare), "--init", "zeros", "--max-iters", "1",
+                 "--eval-iters", "3", "--out", str(tmp_path / "zeros.npz")]) == 0
+    first = capsys.readouterr().out.split("\n")[0]
+    ln_v = f"{math.log(65):.4f}"
+    assert first == f"step 0: train loss {ln_v}, val loss {ln_v}"
+
+
+def test_default_data_path_is_data_tinyshakespeare(tinyshakespeare, tmp_path, monkeypatch, capsys):
+    (tmp_path / "data" / "tinyshakespeare").mkdir(parents=True)
+    (tmp_path / "data" / "tinyshakespeare" / "input.txt").symlink_to(tinyshakespeare)
+    monkeypatch.chdir(tmp_path)  # no download: the file is there
+    assert main(["train", "--max-iters", "2", "--eval-iters", "1"]) == 0
+    assert capsys.readouterr().out.startswith("step 0: train loss ")
+    assert load_checkpoint(tmp_path / "ckpt.npz").step == 2
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow and inf - inf are the point
+def test_divergence_stops_with_an_error_and_keeps_the_last_good_checkpoint(tinyshakespeare,
+                                                                           tmp_path, capsys):
+    out = tmp_path / "ckpt.npz"
+    assert main(["train", "--data", str(tinyshakespeare), "--lr", "1e30", "--eval-iters", "1",
+                 "--out", str(out)]) == 1
+    assert re.search(r"npbigram: error: the loss became (nan|inf) at step \d+; stopped without "
+                     r"saving it, the last good checkpoint is .*ckpt.npz", capsys.readouterr().err)
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.step == 0 and np.all(np.isfinite(checkpoint.model.weight))
+
+
+def write(tmp_path, name, payload):
+    path = tmp_path / name
+    path.write_bytes(payload)
+    return str(path)
+
+
+TRAIN_ERRORS = [
+    (["--lr", "0"], "learning rate must be a positive finite number, got 0.0"),
+    (["--lr", "-0.1"], "learning rate must be a positive finite number, got -0.1"),
+    (["--lr", "nan"], "learning rate must be a positive finite number, got nan"),
+    (["--max-iters", "-1"], "max_iters must be >= 0, got -1"),
+    (["--block-size", "0"], "block_size must be at least 1, got 0"),
+    (["--batch-size", "0"], "batch_size must be at least 1, got 0"),
+    (["--eval-interval", "0"], "eval_interval must be at least 1, got 0"),
+    (["--block-size", "200000"], r"the val split has 111540 tokens, fewer than block_size \+ 1"),
+]
+
+
+@pytest.mark.parametrize("flags, message", TRAIN_ERRORS)
+def test_bad_train_flags_exit_1_with_a_message(tinyshakespeare, tmp_path, capsys, flags, message):
+    out = str(tmp_path / "ckpt.npz")
+    assert main(["train", "--data", str(tinyshakespeare), *flags, "--out", out]) == 1
+    assert re.search("npbigram: error: " + message, capsys.readouterr().err)
+    assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("payload, flags, message", [
+    (b"hello world", [], r"the val split has 2 tokens, fewer than block_size \+ 1 = 9"),
+    (b"tiny", [], r"the train split has 3 tokens, fewer than block_size \+ 1 = 9"),
+    (b"caf\xc3\xa9 \xff", [], r"byte 0xff at byte offset 6 is not valid UTF-8.*--tokenizer byte"),
+    (b"", [], "is empty"),
+])
+def test_bad_corpus_exits_1_with_a_message(tmp_path, capsys, payload, flags, message):
+    data = write(tmp_path, "input.txt", payload)
+    assert main(["train", "--data", data, *flags, "--out", str(tmp_path / "c.npz")]) == 1
+    assert re.search("npbigram: error: .*" + message, capsys.readouterr().err)
+
+
+def test_unwritable_checkpoint_path_exits_1(tinyshakespeare, tmp_path, capsys):
+    assert main(["train", "--data", str(tinyshakespeare), "--out", str(tmp_path)]) == 1
+    assert re.search(r"npbigram: error: .*Is a directory", capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_missing_data_file_exits_1(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope.txt")]) == 1
+    assert re.search(r"npbigram: error: cannot read .*nope.txt", capsys.readouterr().err)
+
+
+def test_bad_resume_exits_1(small_run, tmp_path, capsys):
+    corpus = write(tmp_path, "other.txt", b"a different corpus with another vocabulary\n" * 20)
+    corrupt = write(tmp_path, "corrupt.npz", small_run[1].read_bytes()[:500])
+    for args, message in [
+        (["--data", corpus, "--resume", str(small_run[1])], "was trained with another vocabulary"),
+        (["--data", corpus, "--resume", corrupt], "corrupt.npz is not a readable npbigram"),
+    ]:
+        assert main(["train", *args, "--out", str(tmp_path / "c.npz")]) == 1
+        assert message in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# sample
+
+
+def test_sample_continues_a_prompt_reproducibly(small_run, tmp_path):
+    checkpoint = small_run[1]
+    args = ["sample", "--checkpoint", checkpoint, "--prompt", "ROMEO:", "--max-new-tokens", "40",
+            "--seed", "3", "--num-samples", "2"]
+    result = npbigram(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    samples = result.stdout[:-1].split("\n" + "-" * 40 + "\n")
+    assert len(samples) == 2
+    assert all(s.startswith("ROMEO:") and len(s) == 46 for s in samples)
+    assert npbigram(*args, cwd=tmp_path).stdout == result.stdout
+
+
+def test_sample_top_k_1_is_greedy(small_run, capsys):
+    checkpoint = load_checkpoint(small_run[1])
+    assert main(["sample", "--checkpoint", str(small_run[1]), "--max-new-tokens", "30",
+                 "--top-k", "1"]) == 0
+    text = capsys.readouterr().out[:-1]
+    ids = checkpoint.tokenizer.encode(text)
+    np.testing.assert_array_equal(ids[1:], checkpoint.model.weight[ids[:-1]].argmax(axis=1))
+
+
+def test_sample_prompt_outside_the_vocabulary_exits_1(small_run, tmp_path):
+    result = npbigram("sample", "--checkpoint", small_run[1], "--prompt", "ROMEO~", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == ("npbigram: error: character '~' at position 5 is "
+                                              "not in the vocabulary of 65 characters")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--temperature", "0"], "temperature must be a positive finite number, got 0.0"),
+    (["--max-new-tokens", "-1"], "max_new_tokens must be >= 0, got -1"),
+    (["--top-k", "0"], "top_k must be at least 1, got 0"),
+    (["--num-samples", "0"], "--num-samples must be at least 1, got 0"),
+])
+def test_bad_sample_flags_exit_1(small_run, capsys, flags, message):
+    assert main(["sample", "--checkpoint", str(small_run[1]), *flags]) == 1
+    assert capsys.readouterr().err == f"npbigram: error: {message}\n"
+
+
+def test_sample_needs_a_readable_checkpoint_with_a_tokenizer(tmp_path, capsys):
+    assert main(["sample", "--checkpoint", str(tmp_path / "missing.npz")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    bare = tmp_path / "bare.npz"
+    BigramLanguageModel(3, backend="numpy").save(bare)
+    assert main(["sample", "--checkpoint", str(bare)]) == 1
+    assert "holds no tokenizer" in capsys.readouterr().err

@@ -1,0 +1,113 @@
+"""gradcheck: the hand-derived gradient agrees with finite differences, and a wrong one does not."""
+
+import numpy as np
+import pytest
+
+from npbigram import BigramLanguageModel, ops
+from npbigram.cli import main
+from npbigram.data import load_corpus
+from npbigram.gradcheck import check_gradient, gradient_check
+
+
+def test_hand_derived_gradient_passes_on_random_ids():
+    result = gradient_check()  # V=65, B=4, T=8, seed 0
+    assert result.analytic.shape == (65, 65)
+    assert result.max_rel_error < 1e-6
+
+
+def test_hand_derived_gradient_passes_on_tinyshakespeare(tinyshakespeare):
+    tokenizer, ids = load_corpus(tinyshakespeare)
+    result = gradient_check(tokenizer.vocab_size, batch_size=4, block_size=8, seed=3, data=ids)
+    assert result.max_rel_error < 1e-6
+
+
+def test_rows_no_position_reads_have_zero_gradient_and_zero_error():
+    idx = np.array([[1, 1, 2]])
+    targets = np.array([[2, 0, 1]])
+    model = BigramLanguageModel(5, seed=0, dtype=np.float64, backend="numpy")
+    result = check_gradient(model, idx, targets)
+    unread = [0, 3, 4]
+    assert np.all(result.analytic[unread] == 0) and np.all(result.numeric[unread] == 0)
+    assert np.all(result.rel_error[unread] == 0)
+
+
+class AssignInsteadOfAdd(BigramLanguageModel):
+    """Embedding backward as dW[idx] = dlogits: with repeated ids, the last position wins."""
+
+    def backward(self):
+        idx, targets, probs = self._saved
+        dlogits = ops.cross_entropy_backward(probs, targets)  # (N,C)
+        self.grad = np.zeros_like(self.weight)
+        self.grad[idx.reshape(-1)] = dlogits
+        return self.grad
+
+
+class MissingMean(BigramLanguageModel):
+    """dL/dlogits = p - onehot(y), forgetting the 1/N of the mean."""
+
+    def backward(self):
+        return super().backward() * len(self._saved[1])
+
+
+class MissingOnehot(BigramLanguageModel):
+    """dL/dlogits = p / N, forgetting the -onehot(y) from the target's logit."""
+
+    def backward(self):
+        idx, _, probs = self._saved
+        self.grad = ops.embedding_backward(probs / len(probs), idx, self.vocab_size)
+        return self.grad
+
+
+@pytest.mark.parametrize("wrong_model", [AssignInsteadOfAdd, MissingMean, MissingOnehot])
+def test_a_wrong_gradient_is_caught(wrong_model):
+    idx = np.array([[3, 1, 3, 3], [0, 1, 2, 3]])  # id 3 read three times, id 1 twice
+    targets = np.array([[1, 3, 3, 0], [2, 2, 3, 1]])
+    model = wrong_model(6, seed=1, dtype=np.float64, backend="numpy")
+    result = check_gradient(model, idx, targets)
+    assert result.max_rel_error > 0.1
+    i, j = result.worst
+    assert i in idx  # the error sits in a row the batch reads
+
+
+def test_cli_reports_error_and_location(capsys):
+    assert main(["gradcheck", "--vocab", "11", "--batch", "3", "--block", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "max relative error" in out and "at W[" in out and "OK" in out
+
+
+def test_cli_names_characters_with_data(tmp_path, capsys):
+    path = tmp_path / "text.txt"
+    path.write_text("to be or not to be, that is the question\n")
+    assert main(["gradcheck", "--data", str(path), "--batch", "2", "--block", "6"]) == 0
+    assert "(current " in capsys.readouterr().out
+
+
+def test_cli_exits_nonzero_above_the_threshold(capsys):
+    assert main(["gradcheck", "--vocab", "7", "--threshold", "1e-30"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch", "0"], "--batch must be at least 1"),
+    (["--vocab", "0"], "--vocab must be at least 1"),
+    (["--eps", "0"], "eps must be a positive number"),
+    (["--vocab", "5", "--data", "x.txt"], "--vocab sets the vocabulary of random data"),
+    (["--data", "/nonexistent/file.txt"], "cannot read"),
+])
+def test_cli_bad_input_is_a_clear_error(argv, message, capsys):
+    assert main(["gradcheck", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("npbigram: error: ") and message in err
+
+
+def test_pair_count_form_is_the_same_gradient():
+    """dW_i = (n_i softmax(W_i) - C_i) / N, C the batch's (input, target) pair counts."""
+    rng = np.random.default_rng(2)
+    vocab_size, idx, targets = 7, rng.integers(0, 7, (4, 9)), rng.integers(0, 7, (4, 9))
+    model = BigramLanguageModel(vocab_size, seed=2, dtype=np.float64, backend="numpy")
+    model(idx, targets)
+    counts = np.zeros((vocab_size, vocab_size))  # (V,V)
+    np.add.at(counts, (idx.reshape(-1), targets.reshape(-1)), 1)
+    n_inputs = counts.sum(axis=1, keepdims=True)  # (V,1)
+    pair_count_grad = (n_inputs * ops.softmax(model.weight) - counts) / idx.size
+    np.testing.assert_allclose(model.backward(), pair_count_grad, rtol=1e-12, atol=1e-17)

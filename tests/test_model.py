@@ -1,0 +1,335 @@
+"""The model and optimizers on their own: bad inputs, extreme logits, init, generation."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import model_with_weight, random_weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from npbigram import SGD, AdamW, BigramLanguageModel, TrainConfig, Trainer, ops
+from npbigram.model import next_token_probs, sample_from
+
+V = 7
+
+
+@pytest.fixture
+def model(backend):
+    return BigramLanguageModel(V, seed=0, backend=backend)
+
+
+# ----------------------------------------------------------------------------------------------
+# bad inputs: ValueError or TypeError naming the problem
+
+
+BAD_IDS = [
+    (np.array([[0, V]]), ValueError, r"idx holds id 7 at index \(0, 1\), outside \[0, 7\)"),
+    (np.array([[3, -1]]), ValueError, r"idx holds id -1 at index \(0, 1\), outside \[0, 7\)"),
+    (np.array([[2**40]]), ValueError, r"idx holds id 1099511627776"),
+    (np.array([[0.0, 1.0]]), TypeError, r"idx must hold integer token ids, got dtype float64"),
+    (np.array([[True, False]]), TypeError, r"idx must hold integer token ids, got dtype bool"),
+    (np.array([["a"]]), TypeError, r"idx must hold integer token ids"),
+    ([[0, 1], [2]], TypeError, r"idx must be an integer array"),
+    (np.array([1, 2]), ValueError, r"idx must have 2 dimensions \(B, T\), got shape \(2,\)"),
+    (np.zeros((1, 2, 3), int), ValueError, r"idx must have 2 dimensions"),
+    (np.zeros((0, 8), int), ValueError, r"idx is empty \(shape \(0, 8\)\)"),
+    (np.zeros((4, 0), int), ValueError, r"idx is empty \(shape \(4, 0\)\)"),
+]
+
+
+@pytest.mark.parametrize("idx, error, message", BAD_IDS)
+def test_bad_idx_is_rejected_by_forward_and_generate(model, idx, error, message):
+    with pytest.raises(error, match=message):
+        model(idx)
+    with pytest.raises(error, match=message):
+        model.generate(idx, 3, seed=0)
+
+
+@pytest.mark.parametrize("targets, error, message", [
+    (np.array([[0, V]]), ValueError, r"targets holds id 7 at index \(0, 1\), outside \[0, 7\)"),
+    (np.array([[-5, 0]]), ValueError, r"targets holds id -5 at index \(0, 0\)"),
+    (np.array([[0.0, 1.0]]), TypeError, r"targets must hold integer token ids, got dtype float64"),
+    (np.array([0, 1]), ValueError, r"targets must have 2 dimensions \(B, T\), got shape \(2,\)"),
+])
+def test_bad_targets_are_rejected(model, targets, error, message):
+    with pytest.raises(error, match=message):
+        model(np.zeros((1, 2), int), targets)
+
+
+def test_targets_shape_must_match_idx(model):
+    with pytest.raises(ValueError,
+                       match=r"targets shape \(2, 3\) does not match idx shape \(3, 2\)"):
+        model(np.zeros((3, 2), int), np.zeros((2, 3), int))
+
+
+def test_ids_that_are_lists_or_other_integer_types_are_accepted(model):
+    expected, _ = model(np.array([[1, 2, 3]]))
+    for idx in ([[1, 2, 3]], np.array([[1, 2, 3]], dtype=np.uint8)):
+        np.testing.assert_array_equal(model(idx)[0], expected)
+
+
+@pytest.mark.parametrize("vocab_size, error, message", [
+    (0, ValueError, "vocab_size must be at least 1, got 0"),
+    (-3, ValueError, "vocab_size must be at least 1, got -3"),
+    (2.0, TypeError, "vocab_size must be an int, got float"),
+    (True, TypeError, "vocab_size must be an int, got bool"),
+    ("65", TypeError, "vocab_size must be an int, got str"),
+])
+def test_bad_vocab_size(backend, vocab_size, error, message):
+    with pytest.raises(error, match=message):
+        BigramLanguageModel(vocab_size, backend=backend)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(dtype=np.float16), TypeError, "dtype must be float32 or float64, got float16"),
+    (dict(dtype=np.int64), TypeError, "dtype must be float32 or float64, got int64"),
+    (dict(init="uniform"), ValueError, "unknown init 'uniform'"),
+    (dict(backend="cuda"), ValueError, "unknown backend 'cuda'"),
+])
+def test_bad_model_options(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        BigramLanguageModel(V, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(max_new_tokens=-1), ValueError, "max_new_tokens must be >= 0, got -1"),
+    (dict(max_new_tokens=2.0), TypeError, "max_new_tokens must be an int, got float"),
+    (dict(temperature=0.0), ValueError, "temperature must be a positive finite number, got 0.0"),
+    (dict(temperature=-1), ValueError, "temperature must be a positive finite number, got -1"),
+    (dict(temperature=math.nan), ValueError, "temperature must be a positive finite number"),
+    (dict(temperature=math.inf), ValueError, "temperature must be a positive finite number"),
+    (dict(temperature="hot"), TypeError, "temperature must be a number, got str"),
+    (dict(temperature=None), TypeError, "temperature must be a number, got NoneType"),
+    (dict(top_k=0), ValueError, "top_k must be at least 1, got 0"),
+    (dict(top_k=-2), ValueError, "top_k must be >= 0, got -2"),
+    (dict(top_k=1.5), TypeError, "top_k must be an int, got float"),
+])
+def test_bad_generate_arguments(model, kwargs, error, message):
+    kwargs = {"max_new_tokens": 5, **kwargs}
+    with pytest.raises(error, match=message):
+        model.generate(np.zeros((1, 1), int), seed=0, **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", [AdamW, SGD])
+@pytest.mark.parametrize("lr, error, message", [
+    (0, ValueError, "learning rate must be a positive finite number, got 0"),
+    (-1e-3, ValueError, "learning rate must be a positive finite number, got -0.001"),
+    (math.nan, ValueError, "learning rate must be a positive finite number, got nan"),
+    (math.inf, ValueError, "learning rate must be a positive finite number, got inf"),
+    ("0.1", TypeError, "learning rate must be a number, got str"),
+    (True, TypeError, "learning rate must be a number, got bool"),
+])
+def test_non_positive_learning_rate(model, optimizer, lr, error, message):
+    with pytest.raises(error, match=message):
+        optimizer(model, lr=lr)
+    with pytest.raises(error, match=message):
+        TrainConfig(lr=lr)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(batch_size=0), ValueError, "batch_size must be at least 1, got 0"),
+    (dict(block_size=-1), ValueError, "block_size must be at least 1, got -1"),
+    (dict(eval_iters=0), ValueError, "eval_iters must be at least 1, got 0"),
+    (dict(max_iters=-1), ValueError, "max_iters must be >= 0, got -1"),
+    (dict(block_size=8.0), TypeError, "block_size must be an int, got float"),
+    (dict(seed="1337"), TypeError, "seed must be an int, got str"),
+    (dict(optimizer="adam"), ValueError, "unknown optimizer 'adam'"),
+    (dict(init="ones"), ValueError, "unknown init 'ones'"),
+    (dict(eval="full"), ValueError, "unknown eval mode 'full'"),
+    (dict(dtype="float16"), TypeError, "dtype must be float32 or float64"),
+    (dict(backend="jax"), ValueError, "unknown backend 'jax'"),
+])
+def test_bad_train_config(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("length, split", [(9, "train"), (11, "val"), (80, "val")])
+def test_corpus_shorter_than_block_size_plus_one(length, split):
+    """block_size 8 needs 9 tokens in each split; 90 tokens give the val split exactly 9."""
+    with pytest.raises(ValueError, match=rf"the {split} split has \d+ tokens, fewer than "
+                                         rf"block_size \+ 1 = 9"):
+        Trainer(TrainConfig(backend="numpy"), np.arange(length) % 5, 5)
+    Trainer(TrainConfig(backend="numpy"), np.arange(90) % 5, 5).train_step()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(betas=(0.9, 1.0)), r"betas must lie in \[0, 1\)"),
+    (dict(betas=(-0.1, 0.9)), r"betas must lie in \[0, 1\)"),
+    (dict(eps=-1e-8), "eps and weight_decay must be >= 0"),
+    (dict(weight_decay=math.nan), "eps and weight_decay must be >= 0"),
+])
+def test_bad_adamw_hyperparameters(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AdamW(model, **kwargs)
+
+
+def test_backward_and_step_need_a_forward_with_targets_first(model):
+    with pytest.raises(RuntimeError, match="backward\\(\\) needs a forward pass with targets"):
+        model.backward()
+    model(np.zeros((1, 2), int))
+    with pytest.raises(RuntimeError, match="backward\\(\\) needs a forward pass with targets"):
+        model.backward()
+    with pytest.raises(RuntimeError, match="call model.backward\\(\\) before opt.step\\(\\)"):
+        AdamW(model).step()
+
+
+# ----------------------------------------------------------------------------------------------
+# forward and backward
+
+
+def test_forward_without_targets_returns_rows_of_the_table(model):
+    idx = np.array([[0, 6, 6], [3, 2, 1]])
+    logits, loss = model(idx)
+    assert loss is None
+    assert logits.shape == (2, 3, V)
+    np.testing.assert_array_equal(logits, model.weight[idx])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(vocab_size=st.integers(1, 300), batch=st.integers(1, 8), block=st.integers(1, 64))
+@settings(deadline=None, max_examples=25)
+def test_init_zeros_gives_step_0_loss_ln_v(backend, dtype, vocab_size, batch, block):
+    """Every logit equal: p = 1/V everywhere, so the loss is ln V up to the dtype's rounding."""
+    model = BigramLanguageModel(vocab_size, init="zeros", dtype=dtype, backend=backend)
+    rng = np.random.default_rng(vocab_size)
+    idx, targets = rng.integers(0, vocab_size, size=(2, batch, block))
+    _, loss = model(idx, targets)
+    assert loss == pytest.approx(math.log(vocab_size), rel=1e-6 if dtype == np.float32 else 1e-15,
+                                 abs=1e-15)
+    counts = ops.pair_counts(rng.integers(0, vocab_size, 50), vocab_size)
+    assert ops.loss_from_counts(model.weight, counts) == pytest.approx(math.log(vocab_size),
+                                                                       rel=1e-15, abs=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_logits_give_finite_correct_loss_and_gradient(backend, dtype):
+    weight = np.array([[1e4, -1e4, 0.0],
+                       [-1e30, 0.0, -1e30],
+                       [-1e30, -1e30, -1e30]], dtype=dtype)
+    model = model_with_weight(weight, backend)
+    cases = [  # (token, next token, exact loss)
+        (0, 0, 0.0),  # log(1 + e^-1e4 + e^-2e4) underflows to 0
+        (0, 1, 2e4),
+        (0, 2, 1e4),
+        (1, 1, 0.0),
+        (1, 0, 1e30),
+        (2, 1, math.log(3)),  # a row of equal -1e30 logits is uniform
+    ]
+    for token, target, expected in cases:
+        _, loss = model(np.array([[token]]), np.array([[target]]))
+        assert loss == pytest.approx(expected, rel=1e-6, abs=1e-6), (token, target)
+        grad = model.backward()
+        assert np.all(np.isfinite(grad))
+        np.testing.assert_allclose(grad.sum(axis=1), 0.0, atol=1e-6)  # softmax rows minus one-hot
+    idx = np.array([[c[0] for c in cases]])
+    _, loss = model(idx, np.array([[c[1] for c in cases]]))
+    assert loss == pytest.approx(np.mean([c[2] for c in cases]), rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# generation
+
+
+def full_context_generate(model, idx, max_new_tokens, rng):
+    """bigram.py's generate: logits of the whole context via model(idx), keep the last step."""
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx)  # (B,T,C)
+        logits = logits[:, -1, :]  # (B,C)
+        probs = ops.softmax(logits.astype(np.float64))  # generate samples in float64
+        idx_next = sample_from(probs, rng)  # (B,)
+        idx = np.concatenate([idx, idx_next[:, None]], axis=1)  # (B,T+1)
+    return idx
+
+
+@given(vocab_size=st.integers(1, 80), seed=st.integers(0, 2**32 - 1),
+       scale=st.floats(0.0, 30.0), dtype=st.sampled_from([np.float32, np.float64]),
+       data=st.data())
+@settings(deadline=None, max_examples=40)
+def test_generate_feeding_the_last_token_equals_full_context(backend, vocab_size, seed, scale,
+                                                              dtype, data):
+    model = model_with_weight(random_weight(vocab_size, dtype, seed, scale), backend)
+    prompt = data.draw(hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6),
+                                  elements=st.integers(0, vocab_size - 1)))
+    max_new_tokens = data.draw(st.integers(0, 40))
+    before = prompt.copy()
+    out = model.generate(prompt, max_new_tokens, rng=np.random.default_rng(seed))
+    expected = full_context_generate(model, prompt, max_new_tokens, np.random.default_rng(seed))
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(prompt, before)  # the prompt is not modified
+    assert out.dtype == np.int64
+
+
+def test_generate_is_reproducible_from_a_seed_and_batched(model):
+    prompt = np.array([[0], [0], [0], [5]])
+    out = model.generate(prompt, 200, seed=3)
+    assert out.shape == (4, 201)
+    np.testing.assert_array_equal(out[:, :1], prompt)
+    np.testing.assert_array_equal(out, model.generate(prompt, 200, seed=3))
+    assert not np.array_equal(out[0], out[1])  # each row samples its own tokens
+    assert not np.array_equal(out, model.generate(prompt, 200, seed=4))
+    assert np.all((out >= 0) & (out < V))
+
+
+def test_generate_zero_new_tokens_returns_the_prompt(model):
+    prompt = np.array([[1, 2, 3]])
+    np.testing.assert_array_equal(model.generate(prompt, 0, seed=0), prompt)
+
+
+def test_samples_follow_the_model_distribution(backend):
+    """20,000 draws from row 0 land on each token with its softmax probability."""
+    weight = np.tile(np.log([0.5, 0.3, 0.15, 0.05, 1e-300]), (5, 1))
+    model = model_with_weight(weight, backend)
+    draws = model.generate(np.zeros((20_000, 1), int), 1, seed=0)[:, 1]
+    frequencies = np.bincount(draws, minlength=5) / len(draws)
+    np.testing.assert_allclose(frequencies, [0.5, 0.3, 0.15, 0.05, 0.0], atol=0.01)
+
+
+def test_temperature_scales_the_logits(model):
+    logits = model.weight[:3]
+    for temperature in (0.25, 1.0, 4.0):
+        np.testing.assert_allclose(next_token_probs(logits, temperature),
+                                   ops.softmax(logits.astype(np.float64) / temperature),
+                                   rtol=1e-12, atol=1e-15)
+    greedy = model.generate(np.arange(V)[:, None], 1, seed=0, temperature=1e-300)
+    np.testing.assert_array_equal(greedy[:, 1], model.weight.argmax(axis=1))
+    flat = next_token_probs(model.weight, temperature=1e300)
+    np.testing.assert_allclose(flat, 1.0 / V)
+
+
+@given(vocab_size=st.integers(1, 60), top_k=st.integers(1, 70), seed=st.integers(0, 2**32 - 1),
+       ties=st.booleans(), temperature=st.sampled_from([0.3, 1.0, 10.0]))
+@settings(deadline=None, max_examples=40)
+def test_top_k_never_samples_outside_the_top_k(backend, vocab_size, top_k, seed, ties,
+                                                temperature):
+    weight = random_weight(vocab_size, np.float64, seed, scale=3.0)
+    if ties:
+        weight = np.round(weight)  # many equal logits: ties at the k-th value stay eligible
+    model = model_with_weight(weight, backend)
+    prompt = np.arange(vocab_size)[:, None].repeat(4, axis=0)
+    out = model.generate(prompt, 20, seed=seed, top_k=top_k, temperature=temperature)
+    previous, sampled = out[:, :-1].ravel(), out[:, 1:].ravel()
+    kth_largest = np.sort(weight, axis=1)[:, -min(top_k, vocab_size)]
+    assert np.all(weight[previous, sampled] >= kth_largest[previous])
+
+
+@given(probs=hnp.arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 30)),
+                        elements=st.sampled_from([0.0, 0.0, 1e-300, 1e-5, 0.3, 1.0, 7.0])),
+       seed=st.integers(0, 2**32 - 1))
+@settings(deadline=None, max_examples=60)
+def test_sample_from_never_draws_a_zero_probability_token(probs, seed):
+    probs[:, -1] += probs.sum(axis=1) == 0  # at least one token per row is possible
+    draws = sample_from(probs, np.random.default_rng(seed))
+    assert draws.shape == (len(probs),)
+    assert np.all(probs[np.arange(len(probs)), draws] > 0)
+
+
+def test_sample_from_a_uniform_draw_of_almost_one_picks_the_last_possible_token():
+    class AlmostOne:
+        def random(self, n):
+            return np.full(n, np.nextafter(1.0, 0.0))
+
+    probs = np.array([[0.1, 0.2, 0.7, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(sample_from(probs, AlmostOne()), [2, 0])
