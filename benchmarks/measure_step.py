@@ -42,7 +42,7 @@ THREADED = ("numba", "numba-pair-counts", "torch")  # the NumPy reference runs o
 
 # The pair-counts gradient: the keyword BigramLanguageModel takes to select it. A model without
 # this keyword reports its row as unavailable instead of timing something else.
-PAIR_COUNTS_OPTION = {"grad": "pair-counts"}
+PAIR_COUNTS_OPTION = {"grad_method": "pair-counts"}
 SEED = 1337
 LEARNING_RATE = 1e-2
 

@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,8 @@ class Child:
         """None if the child succeeded, else a one-line reason."""
         if self.killed:
             return self.killed
+        if self.returncode < 0:
+            return f"killed by {signal.Signals(-self.returncode).name}"
         if self.returncode != 0:
             lines = self.stderr.strip().splitlines() or ["(no output)"]
             return f"exit status {self.returncode}: {lines[-1]}"
@@ -146,7 +149,7 @@ def step_configs(args):
     return runs
 
 
-def measure_step(impl, batch_size, block_size, vocab_size, threads, args):
+def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache, args):
     row = {"impl": impl, "label": IMPLEMENTATIONS[impl], "batch_size": batch_size,
            "block_size": block_size, "vocab_size": vocab_size,
            "tokens": batch_size * block_size, "threads": threads}
@@ -158,7 +161,7 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, args):
     cmd = [sys.executable, str(HERE / "measure_step.py"), "--impl", impl,
            "--batch-size", str(batch_size), "--block-size", str(block_size),
            "--vocab", str(vocab_size), "--threads", str(threads), *args.timing]
-    child = run_child(cmd, child_env(threads), args.mem_cap)
+    child = run_child(cmd, child_env(threads, NUMBA_CACHE_DIR=numba_cache), args.mem_cap)
     failure = child.failure()
     if failure:
         return {**row, "status": "failed", "reason": failure}
@@ -383,11 +386,14 @@ def main(argv=None):
     }
     configs = step_configs(args)
     results["steps"] = []
-    for i, config in enumerate(configs):
-        impl, b, t, v, threads = config
-        print(f"[{i + 1}/{len(configs)}] {impl} B={b} T={t} V={v} threads={threads}",
-              file=sys.stderr, flush=True)
-        results["steps"].append(measure_step(*config, args))
+    # the step children share one new numba cache: kernels compile once per run, never loaded
+    # from a stale cache of another version
+    with tempfile.TemporaryDirectory(prefix="npbigram-bench-numba-") as numba_cache:
+        for i, config in enumerate(configs):
+            impl, b, t, v, threads = config
+            print(f"[{i + 1}/{len(configs)}] {impl} B={b} T={t} V={v} threads={threads}",
+                  file=sys.stderr, flush=True)
+            results["steps"].append(measure_step(*config, numba_cache, args))
     results["seed_job"] = [] if args.no_seed_job else run_seed_jobs(args)
     results["load_average_end"] = os.getloadavg()
     results["duration_s"] = time.time() - started

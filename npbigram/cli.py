@@ -11,9 +11,10 @@ from tqdm import tqdm
 from . import explain, gradcheck, optimum, plots
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DEFAULT_DATA_PATH, DatasetError, ensure_dataset, load_corpus
-from .model import BACKENDS, INITS
+from .model import BACKENDS, GRAD_METHODS, INITS
 from .optim import OPTIMIZERS
-from .train import EVAL_MODES, TrainConfig, Trainer, TrainingDiverged, format_eval
+from .train import (EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged,
+                    format_eval)
 
 SAMPLE_CHARS = 500
 
@@ -63,6 +64,8 @@ TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig
     "dtype": (str, ("float32", "float64"), "floating-point type"),
     "backend": (str, BACKENDS, "compute backend"),
     "eval": (str, EVAL_MODES, "estimate over eval_iters batches, or exact over whole splits"),
+    "grad": (str, GRAD_METHODS, "the batch gradient per position, or (the same numbers, faster) "
+                                "from the batch's pair counts"),
 }
 
 
@@ -78,6 +81,13 @@ def add_train_parser(sub):
     for name, (type_, choices, help_) in TRAIN_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=type_, choices=choices, default=None,
                        help=f"{help_} (default: {getattr(defaults, name)})")
+    p.add_argument("--full-batch", action="store_true", default=None,
+                   help="every step takes the exact gradient of the whole train split, from its "
+                        "pair counts; unless given, " + ", ".join(
+                            f"--{k.replace('_', '-')} {v}" for k, v in FULL_BATCH_DEFAULTS.items()))
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="threads of the numba engine (default: every core, or NUMBA_NUM_THREADS); "
+                        "results are identical for any N")
     p.add_argument("--out", default="ckpt.npz", metavar="PATH",
                    help="checkpoint written at every evaluation and at the end (default: ckpt.npz)")
     p.add_argument("--resume", metavar="PATH",
@@ -93,6 +103,12 @@ def run_train(args):
     data_path = args.data if args.data is not None else ensure_dataset()
     tokenizer, ids = load_corpus(data_path, args.tokenizer)
     given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
+    if args.full_batch:
+        given = {**FULL_BATCH_DEFAULTS, **given, "full_batch": True}
+    if args.threads is not None:
+        from .kernels import set_threads
+
+        set_threads(args.threads)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         if checkpoint.tokenizer is None or checkpoint.tokenizer.to_json() != tokenizer.to_json():
@@ -126,14 +142,17 @@ def run_train(args):
                 history.append((trainer.step, trainer.evaluate()))
                 tqdm.write(format_eval(*history[-1]), file=sys.stdout)
                 save()
+            # up to the next evaluation, in chunks that one compiled call runs
+            steps = min(trainer.chunk_steps(), config.max_iters - trainer.step,
+                        config.eval_interval - trainer.step % config.eval_interval)
             t0 = time.perf_counter()
             try:
-                trainer.train_step()
+                trainer.train_steps(steps)
             except TrainingDiverged as e:
                 raise CommandError(f"{e}; stopped without saving it, the last good checkpoint "
                                    f"is {args.out}") from None
             train_seconds += time.perf_counter() - t0
-            bar.update()
+            bar.update(steps)
     save()
 
     sample = trainer.model.generate(np.zeros((1, 1), dtype=np.int64), SAMPLE_CHARS,
@@ -176,14 +195,20 @@ class DeferredInterrupt:
 
 def add_sample_parser(sub):
     p = sub.add_parser("sample", help="generate text from a checkpoint")
-    p.add_argument("--checkpoint", required=True, metavar="PATH")
-    p.add_argument("--max-new-tokens", type=int, default=SAMPLE_CHARS)
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                   help="checkpoint written by npbigram train")
+    p.add_argument("--max-new-tokens", type=int, default=SAMPLE_CHARS,
+                   help=f"tokens to generate per sample (default: {SAMPLE_CHARS})")
     p.add_argument("--prompt", default=None,
                    help="text to continue (default: token 0, as bigram.py)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="divide the logits by this before softmax (default: 1.0)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="sample only among the K most likely tokens")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: fresh randomness)")
+    p.add_argument("--num-samples", type=int, default=1,
+                   help="independent samples, generated as one batch (default: 1)")
     p.set_defaults(run=run_sample)
 
 

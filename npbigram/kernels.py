@@ -4,6 +4,7 @@ Shapes: V the vocabulary (= C, the channels), N = B*T positions, x (N,) inputs, 
 Every kernel computes the same quantities as the NumPy reference, written out per row:
 
     loss  = (1/N) sum_n [ lse(W[x_n]) - W[x_n, y_n] ],   lse(w) = max w + log sum_j exp(w_j - max w)
+          (evaluated as log sum_j exp(w_j - max w) - (w_y - max w), so a huge max cancels exactly)
     dW[i] = (1/N) sum_{n: x_n = i} (softmax(W[i]) - onehot(y_n))          gather/scatter: per position
           = (n_i softmax(W[i]) - C[i]) / N                               pair counts: per row
 
@@ -77,12 +78,14 @@ from numba.extending import intrinsic, overload  # noqa: E402
 
 # Work (elements) above which a kernel runs in parallel; entering a parallel region costs tens
 # of microseconds. The choice depends on sizes only, never on the thread count.
-PARALLEL_POSITIONS_WORK = 1 << 17  # N * V for the gather/scatter path
+PARALLEL_POSITIONS_WORK = 1 << 20  # N * V for the gather/scatter path
 PARALLEL_ROWS_WORK = 1 << 16  # V * V for per-row kernels (pair-count gradient, optimizers)
 ROW_GROUPS = 64  # a parallel kernel's rows come in this many groups of about equal work
 SORT_CHUNKS = 64  # the parallel counting sort splits the positions into this many chunks
 
-jit = dict(cache=CACHE, nogil=True)
+# error_model "numpy": x / 0 gives inf or nan as in NumPy, without the branch that raises
+# ZeroDivisionError and would keep LLVM from vectorizing a loop that divides
+jit = dict(cache=CACHE, nogil=True, error_model="numpy")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -106,6 +109,17 @@ def max_ignoring_order(typingctx, a, b):
         maxnum = builder.module.declare_intrinsic("llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty]))
         return builder.call(maxnum, args, fastmath=("nnan", "nsz"))
     return a(a, a), codegen
+
+
+@intrinsic
+def sqrt(typingctx, x):
+    """IEEE sqrt (correctly rounded, as NumPy's) as llvm.sqrt: numba's np.sqrt on a scalar
+    calls libm's sqrtf, which a loop cannot vectorize."""
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.sqrt", [ty], ir.FunctionType(ty, [ty]))
+        return builder.call(fn, args)
+    return x(x), codegen
 
 
 @intrinsic
@@ -186,13 +200,14 @@ def exp_shifted(weight, i, shift, exps):
 
 @njit(inline="always", **jit)
 def row_softmax(weight, i, inv_n, probs):
-    """probs_j = softmax(W_i)_j * inv_n; returns lse(W_i) = max + log sum exp, in float64."""
+    """probs_j = softmax(W_i)_j * inv_n; returns max_j W_ij and log sum_j exp(W_ij - max), in
+    float64: the loss of target y is then log_sum - (W_iy - max)."""
     m = row_max(weight, i)
     total = exp_shifted(weight, i, m, probs)
     scale = inv_n / total
     for j in range(weight.shape[1]):
         probs[j] *= scale
-    return np.float64(m) + math.log(np.float64(total))
+    return np.float64(m), math.log(np.float64(total))
 
 
 @njit(**jit)
@@ -284,7 +299,7 @@ def balanced_row_groups(starts, groups):
 def _gather_scatter_rows(weight, y, order, starts, first_row, end_row, dweight, row_losses,
                          probs, inv_n):
     """Rows first_row..end_row-1: for each position n reading row i (in position order)
-    add softmax(W_i)/N into dW_i, subtract 1/N at dW[i, y_n], and add lse(W_i) - W[i, y_n]
+    add (softmax(W_i) - onehot(y_n))/N into dW_i, and lse(W_i) - W[i, y_n]
     to row i's loss. W does not change within a batch, so each row's softmax is computed once
     and reused by all its positions: the same numbers as recomputing it per position."""
     for i in range(first_row, end_row):
@@ -293,22 +308,28 @@ def _gather_scatter_rows(weight, y, order, starts, first_row, end_row, dweight, 
         row_losses[i] = 0.0
         if starts[i] == starts[i + 1]:
             continue
-        lse = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
+        m, log_sum = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
         loss = 0.0
         for k in range(starts[i], starts[i + 1]):
             target = y[order[k]]
+            before = dweight[i, target]
             for j in range(weight.shape[1]):
                 dweight[i, j] += probs[j]
-            dweight[i, target] -= inv_n
-            loss += lse - np.float64(weight[i, target])
+            dweight[i, target] = before + (probs[target] - inv_n)  # (p - 1)/N, one rounding
+            loss += log_sum - (np.float64(weight[i, target]) - m)
         row_losses[i] = loss
 
 
+# Every loss+gradient kernel takes (weight, x, y, dweight, row_losses, counts) and returns the
+# mean loss: x, y (N,) ids; dweight (V,C) gets every entry; row_losses (V,) float64 each row's
+# summed loss, and the mean is their sum in row order; counts (V,V) int32 scratch (pair counts
+# only, else (0,0)). Python picks serial or parallel by size (grad_kernel below), so a fused
+# loop compiles only the kernel it runs.
+
+
 @njit(**jit)
-def gather_scatter_serial(weight, x, y, dweight, row_losses):
-    """dW = sum_n (softmax(W[x_n]) - onehot(y_n)) / N into dweight (V,C), every entry written;
-    returns the mean loss: row_losses (V,) float64 gets each row's summed loss (positions in
-    order), and the mean is their sum in row order."""
+def gather_scatter_serial(weight, x, y, dweight, row_losses, counts):
+    """dW = sum_n (softmax(W[x_n]) - onehot(y_n)) / N, one row after another."""
     inv_n = weight.dtype.type(1.0 / x.size)
     order, starts = sort_by_input(x, weight.shape[0])
     probs = np.empty(weight.shape[1], dtype=weight.dtype)
@@ -318,7 +339,7 @@ def gather_scatter_serial(weight, x, y, dweight, row_losses):
 
 
 @njit(parallel=True, **jit)
-def gather_scatter_parallel(weight, x, y, dweight, row_losses):
+def gather_scatter_parallel(weight, x, y, dweight, row_losses, counts):
     """gather_scatter_serial with threads owning whole rows: the same result, bit for bit."""
     inv_n = weight.dtype.type(1.0 / x.size)
     order, starts = sort_by_input_parallel(x, weight.shape[0])
@@ -328,14 +349,6 @@ def gather_scatter_parallel(weight, x, y, dweight, row_losses):
         _gather_scatter_rows(weight, y, order, starts, bounds[g], bounds[g + 1], dweight,
                              row_losses, probs, inv_n)
     return ordered_sum(row_losses) / x.size
-
-
-@njit(**jit)
-def gather_scatter(weight, x, y, dweight, row_losses):
-    """The fused forward+backward of the gather/scatter path, serial or parallel by size."""
-    if x.size * weight.shape[1] >= PARALLEL_POSITIONS_WORK:
-        return gather_scatter_parallel(weight, x, y, dweight, row_losses)
-    return gather_scatter_serial(weight, x, y, dweight, row_losses)
 
 
 @njit(**jit)
@@ -352,7 +365,7 @@ def gather_rows(weight, x, out):
 
 @njit(**jit)
 def count_pairs(x, y, counts):
-    """counts[i,j] = number of positions with (x_n, y_n) = (i, j).   counts (V,V) int64"""
+    """counts[i,j] = number of positions with (x_n, y_n) = (i, j).   counts (V,V) int"""
     counts[:] = 0
     for n in range(x.size):
         counts[x[n], y[n]] += 1
@@ -369,18 +382,20 @@ def _counts_rows(weight, counts, first_row, end_row, dweight, row_losses, probs,
                 dweight[i, j] = 0
             row_losses[i] = 0.0
             continue
-        lse = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
-        counts_dot_row = 0.0
+        m, log_sum = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
+        counts_dot_row = 0.0  # sum_j C_ij (W_ij - max)
         for j in range(weight.shape[1]):
             dweight[i, j] = n_row * probs[j] - counts[i, j] * inv_n
-            counts_dot_row = add_reassociable(counts_dot_row, counts[i, j] * np.float64(weight[i, j]))
-        row_losses[i] = n_row * lse - counts_dot_row
+            if counts[i, j]:
+                counts_dot_row = add_reassociable(
+                    counts_dot_row, counts[i, j] * (np.float64(weight[i, j]) - m))
+        row_losses[i] = n_row * log_sum - counts_dot_row
 
 
 @njit(**jit)
 def counts_grad_serial(weight, counts, n_positions, dweight, row_losses):
     """The pair-count gradient dW_i = (n_i softmax(W_i) - C_i) / N into dweight; returns the
-    mean loss sum_i [n_i lse(W_i) - sum_j C_ij W_ij] / N.   counts (V,V) int64"""
+    mean loss sum_i [n_i lse(W_i) - sum_j C_ij W_ij] / N.   counts (V,V) int"""
     inv_n = weight.dtype.type(1.0 / n_positions)
     probs = np.empty(weight.shape[1], dtype=weight.dtype)
     _counts_rows(weight, counts, 0, weight.shape[0], dweight, row_losses, probs, inv_n)
@@ -400,18 +415,39 @@ def counts_grad_parallel(weight, counts, n_positions, dweight, row_losses):
 
 
 @njit(**jit)
-def counts_grad(weight, counts, n_positions, dweight, row_losses):
-    """The pair-count gradient and mean loss, serial or parallel by size."""
-    if weight.size >= PARALLEL_ROWS_WORK:
-        return counts_grad_parallel(weight, counts, n_positions, dweight, row_losses)
-    return counts_grad_serial(weight, counts, n_positions, dweight, row_losses)
+def pair_counts_serial(weight, x, y, dweight, row_losses, counts):
+    """The batch's gradient from its pair counts: counting O(N), then O(V) per row used."""
+    count_pairs(x, y, counts)
+    return counts_grad_serial(weight, counts, x.size, dweight, row_losses)
+
+
+@njit(**jit)
+def pair_counts_parallel(weight, x, y, dweight, row_losses, counts):
+    """pair_counts_serial with the rows split over threads: the same result, bit for bit."""
+    count_pairs(x, y, counts)
+    return counts_grad_parallel(weight, counts, x.size, dweight, row_losses)
+
+
+def grad_kernel(pair_counts, n_positions, vocab_size):
+    """The loss+gradient kernel for this size. Serial or parallel depends on the size only,
+    so the result never depends on the thread count."""
+    if pair_counts:
+        return pair_counts_parallel if vocab_size ** 2 >= PARALLEL_ROWS_WORK else pair_counts_serial
+    if n_positions * vocab_size >= PARALLEL_POSITIONS_WORK:
+        return gather_scatter_parallel
+    return gather_scatter_serial
+
+
+def counts_scratch(pair_counts, vocab_size):
+    """The counts buffer a kernel of grad_kernel needs: (V,V) int32 for pair counts (a batch
+    has fewer than 2^31 positions), else empty."""
+    return np.empty((vocab_size, vocab_size) if pair_counts else (0, 0), dtype=np.int32)
 
 
 # ----------------------------------------------------------------------------------------------
 # optimizers: the formulas of npbigram.optim, element by element, with the same float32
-# rounding (coefficients arrive already cast to the weight's dtype)
-
-ADAMW, SGD = 0, 1
+# rounding (coefficients arrive already cast to the weight's dtype). Each takes
+# (weight, grad, m, v, coef); SGD ignores m and v.
 
 
 @njit(inline="always", **jit)
@@ -428,50 +464,58 @@ def _adamw_rows(weight, grad, m, v, coef, first_row, end_row):
             vij = v[i, j] * beta2 + one_minus_beta2 * g * g
             m[i, j] = mij
             v[i, j] = vij
-            weight[i, j] = weight[i, j] * decay - step_size * (mij / (np.sqrt(vij) / bc2_sqrt + eps))
+            weight[i, j] = weight[i, j] * decay - step_size * (mij / (sqrt(vij) / bc2_sqrt + eps))
 
 
 @njit(inline="always", **jit)
 def _sgd_rows(weight, grad, coef, first_row, end_row):
     """coef = (lr,):  W <- W - lr g"""
-    lr = coef[0]
     for i in range(first_row, end_row):
         for j in range(weight.shape[1]):
-            weight[i, j] -= lr * grad[i, j]
-
-
-@njit(inline="always", **jit)
-def _update_rows(optimizer, weight, grad, m, v, coef, first_row, end_row):
-    if optimizer == ADAMW:
-        _adamw_rows(weight, grad, m, v, coef, first_row, end_row)
-    else:
-        _sgd_rows(weight, grad, coef, first_row, end_row)
-
-
-@njit(parallel=True, **jit)
-def update_parallel(optimizer, weight, grad, m, v, coef):
-    vocab_size = weight.shape[0]
-    for g in prange(ROW_GROUPS):
-        _update_rows(optimizer, weight, grad, m, v, coef, g * vocab_size // ROW_GROUPS,
-                     (g + 1) * vocab_size // ROW_GROUPS)
+            weight[i, j] -= coef[0] * grad[i, j]
 
 
 @njit(**jit)
-def update(optimizer, weight, grad, m, v, coef):
-    """One optimizer step in place (ADAMW uses m, v; SGD ignores them), parallel over rows
-    when V*V is large. Every element gets the same arithmetic either way."""
-    if weight.size >= PARALLEL_ROWS_WORK:
-        update_parallel(optimizer, weight, grad, m, v, coef)
-    else:
-        _update_rows(optimizer, weight, grad, m, v, coef, 0, weight.shape[0])
+def adamw_serial(weight, grad, m, v, coef):
+    _adamw_rows(weight, grad, m, v, coef, 0, weight.shape[0])
+
+
+@njit(parallel=True, **jit)
+def adamw_parallel(weight, grad, m, v, coef):
+    vocab_size = weight.shape[0]
+    for g in prange(ROW_GROUPS):
+        _adamw_rows(weight, grad, m, v, coef, g * vocab_size // ROW_GROUPS,
+                    (g + 1) * vocab_size // ROW_GROUPS)
+
+
+@njit(**jit)
+def sgd_serial(weight, grad, m, v, coef):
+    _sgd_rows(weight, grad, coef, 0, weight.shape[0])
+
+
+@njit(parallel=True, **jit)
+def sgd_parallel(weight, grad, m, v, coef):
+    vocab_size = weight.shape[0]
+    for g in prange(ROW_GROUPS):
+        _sgd_rows(weight, grad, coef, g * vocab_size // ROW_GROUPS,
+                  (g + 1) * vocab_size // ROW_GROUPS)
+
+
+def update_kernel(optimizer_kind, vocab_size):
+    """The update kernel of optimizer_kind ('adamw' or 'sgd'), parallel over rows when V*V is
+    large. Every element gets the same arithmetic either way."""
+    parallel = vocab_size ** 2 >= PARALLEL_ROWS_WORK
+    if optimizer_kind == "adamw":
+        return adamw_parallel if parallel else adamw_serial
+    return sgd_parallel if parallel else sgd_serial
 
 
 # ----------------------------------------------------------------------------------------------
-# whole loops in one call
+# training loops: many steps per call from Python
 
 
-@njit(inline="always", **jit)
-def _fill_batch(data, starts, block_size, x, y):
+@njit(**jit)
+def fill_batch(data, starts, block_size, x, y):
     """get_batch's windows: x[b*T + t] = data[starts[b] + t], y = the next token.   starts (B,)"""
     for b in range(starts.size):
         for t in range(block_size):
@@ -480,68 +524,116 @@ def _fill_batch(data, starts, block_size, x, y):
 
 
 @njit(**jit)
-def train_steps(weight, grad, m, v, data, starts, block_size, pair_counts, optimizer, coefs,
-                losses):
-    """len(starts) training steps: step s draws its batch from the windows at starts[s] (B,),
-    computes loss and gradient (gather/scatter, or pair counts), and updates with coefs[s].
-    losses (S,) gets each step's loss. Stops before updating at a non-finite loss; returns the
-    number of steps completed.   data (n,) int64 ids, validated, with starts[s,b] + T < n"""
+def train_steps_serial(pair_counts, adamw, weight, grad, m, v, counts, data, starts, block_size,
+                       coefs, losses):
+    """train_loop's steps in one compiled call, with the serial kernels (pair_counts_serial or
+    gather_scatter_serial; adamw_serial or sgd_serial): at these sizes a step takes
+    microseconds, and a call from Python per step would cost as much again."""
     n_steps, batch_size = starts.shape
-    n_positions = batch_size * block_size
-    vocab_size = weight.shape[0]
-    x = np.empty(n_positions, dtype=np.int64)
-    y = np.empty(n_positions, dtype=np.int64)
-    counts = np.empty((vocab_size, vocab_size) if pair_counts else (0, 0), dtype=np.int64)
-    row_losses = np.empty(vocab_size, dtype=np.float64)
+    x = np.empty(batch_size * block_size, dtype=np.int64)
+    y = np.empty(batch_size * block_size, dtype=np.int64)
+    row_losses = np.empty(weight.shape[0], dtype=np.float64)
     for s in range(n_steps):
-        _fill_batch(data, starts[s], block_size, x, y)
+        fill_batch(data, starts[s], block_size, x, y)
         if pair_counts:
-            count_pairs(x, y, counts)
-            loss = counts_grad(weight, counts, n_positions, grad, row_losses)
+            losses[s] = pair_counts_serial(weight, x, y, grad, row_losses, counts)
         else:
-            loss = gather_scatter(weight, x, y, grad, row_losses)
-        losses[s] = loss
-        if not math.isfinite(loss):
+            losses[s] = gather_scatter_serial(weight, x, y, grad, row_losses, counts)
+        if not math.isfinite(losses[s]):
             return s
-        update(optimizer, weight, grad, m, v, coefs[s])
+        if adamw:
+            adamw_serial(weight, grad, m, v, coefs[s])
+        else:
+            sgd_serial(weight, grad, m, v, coefs[s])
     return n_steps
 
 
+def train_loop(grad_kernel, update_kernel, weight, grad, m, v, counts, data, starts, block_size,
+               coefs, losses):
+    """len(starts) training steps: step s takes the batch of windows at starts[s] (B,), its loss
+    and gradient from grad_kernel, and updates with update_kernel and coefs[s]; losses (S,) gets
+    each step's loss. Stops before updating at a non-finite loss; returns the number of steps
+    completed. Serial kernels run in one compiled call (train_steps_serial); parallel ones, whose
+    steps take milliseconds, are called step by step.
+    data (n,) int64 ids, checked, with every starts[s,b] + T < n."""
+    if grad_kernel in (gather_scatter_serial, pair_counts_serial) and update_kernel in (
+            adamw_serial, sgd_serial):
+        return train_steps_serial(grad_kernel is pair_counts_serial, update_kernel is adamw_serial,
+                                  weight, grad, m, v, counts, data, starts, block_size, coefs,
+                                  losses)
+    x = np.empty(starts.shape[1] * block_size, dtype=np.int64)
+    y = np.empty_like(x)
+    row_losses = np.empty(weight.shape[0], dtype=np.float64)
+    for s in range(len(starts)):
+        fill_batch(data, starts[s], block_size, x, y)
+        losses[s] = grad_kernel(weight, x, y, grad, row_losses, counts)
+        if not math.isfinite(losses[s]):
+            return s
+        update_kernel(weight, grad, m, v, coefs[s])
+    return len(starts)
+
+
 @njit(**jit)
-def full_batch_steps(weight, grad, m, v, counts, optimizer, coefs, losses):
-    """len(coefs) steps on the exact gradient of a whole split given by its pair counts (V,V):
-    losses[s] is the exact loss before step s. Stops at a non-finite loss; returns the number
-    of steps completed."""
+def full_batch_steps_serial(adamw, weight, grad, m, v, counts, coefs, losses):
+    """full_batch_loop's steps in one compiled call, with counts_grad_serial and adamw_serial
+    or sgd_serial."""
     n_positions = counts.sum()
     row_losses = np.empty(weight.shape[0], dtype=np.float64)
     for s in range(coefs.shape[0]):
-        loss = counts_grad(weight, counts, n_positions, grad, row_losses)
-        losses[s] = loss
-        if not math.isfinite(loss):
+        losses[s] = counts_grad_serial(weight, counts, n_positions, grad, row_losses)
+        if not math.isfinite(losses[s]):
             return s
-        update(optimizer, weight, grad, m, v, coefs[s])
+        if adamw:
+            adamw_serial(weight, grad, m, v, coefs[s])
+        else:
+            sgd_serial(weight, grad, m, v, coefs[s])
     return coefs.shape[0]
 
 
-@njit(**jit)
-def row_lse(weight, lse):
-    """lse[i] = log sum_j exp W_ij, every row, in float64.   -> (V,)"""
-    probs = np.empty(weight.shape[1], dtype=weight.dtype)
-    for i in range(weight.shape[0]):
-        lse[i] = row_softmax(weight, i, weight.dtype.type(1), probs)
+def full_batch_loop(update_kernel, weight, grad, m, v, counts, coefs, losses):
+    """len(coefs) steps on the exact gradient of a whole split from its pair counts (V,V):
+    losses[s] is the exact loss before step s. Stops at a non-finite loss; returns the number
+    of steps completed. One compiled call for serial sizes, else one call per kernel per step."""
+    if update_kernel in (adamw_serial, sgd_serial):
+        return full_batch_steps_serial(update_kernel is adamw_serial, weight, grad, m, v, counts,
+                                       coefs, losses)
+    n_positions = int(counts.sum())
+    row_losses = np.empty(weight.shape[0], dtype=np.float64)
+    for s in range(len(coefs)):
+        losses[s] = counts_grad_parallel(weight, counts, n_positions, grad, row_losses)
+        if not math.isfinite(losses[s]):
+            return s
+        update_kernel(weight, grad, m, v, coefs[s])
+    return len(coefs)
 
 
 @njit(**jit)
 def batch_losses(weight, data, starts, block_size, losses):
     """Mean loss of each batch: losses[s] = mean over the windows at starts[s] (B,) of
-    lse(W[x_n]) - W[x_n, y_n]; each row's lse is computed once, W being fixed."""
-    lse = np.empty(weight.shape[0], dtype=np.float64)
-    row_lse(weight, lse)
+    lse(W[x_n]) - W[x_n, y_n]. W is fixed, so each row's max and log-sum are computed once."""
+    row_maxes = np.empty(weight.shape[0], dtype=np.float64)
+    log_sums = np.empty(weight.shape[0], dtype=np.float64)
+    probs = np.empty(weight.shape[1], dtype=weight.dtype)
+    for i in range(weight.shape[0]):
+        row_maxes[i], log_sums[i] = row_softmax(weight, i, weight.dtype.type(1), probs)
     n_positions = starts.shape[1] * block_size
     for s in range(starts.shape[0]):
         total = 0.0
         for b in range(starts.shape[1]):
             for t in range(block_size):
                 i = data[starts[s, b] + t]
-                total += lse[i] - np.float64(weight[i, data[starts[s, b] + t + 1]])
+                target = data[starts[s, b] + t + 1]
+                total += log_sums[i] - (np.float64(weight[i, target]) - row_maxes[i])
         losses[s] = total / n_positions
+
+
+def set_threads(n):
+    """Use n threads in parallel kernels (1 <= n <= NUMBA_NUM_THREADS, every core by default).
+    Results do not depend on n."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"threads must be an int, got {type(n).__name__}")
+    if not 1 <= n <= limit:
+        raise ValueError(f"threads must be between 1 and {limit} (raise the limit with "
+                         f"NUMBA_NUM_THREADS), got {n}")
+    numba.set_num_threads(int(n))

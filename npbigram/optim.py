@@ -7,6 +7,10 @@ AdamW (torch.optim.AdamW with its defaults), at step t with gradient g:
     W <- W - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 SGD:
     W <- W - lr * g
+
+With a model on the numba backend, step() runs the same formulas as one compiled kernel
+(npbigram.kernels.update) with the scalars of coefficients(t), rounded to the weight's dtype
+exactly as NumPy rounds them here: the two backends give the same bits.
 """
 
 import math
@@ -14,6 +18,7 @@ import math
 import numpy as np
 
 from .data import check_positive
+from .model import numba_engine
 
 
 def _check_lr(lr):
@@ -33,7 +38,19 @@ class SGD:
     def step(self):
         grad = _grad_of(self.model)
         self.t += 1
+        if self.model.backend == "numba":
+            _update_numba(self, grad)
+            return
         self.model.weight -= self.lr * grad
+
+    def coefficients(self, t):
+        """The update's scalars at step t for the numba kernel: (lr,)."""
+        return np.array([self.lr], dtype=self.model.weight.dtype)
+
+    def moments(self):
+        """The state arrays the kernel updates besides W: none (empty placeholders)."""
+        empty = np.empty((0, 0), dtype=self.model.weight.dtype)
+        return empty, empty
 
     def state_dict(self):
         return {"kind": self.kind, "lr": self.lr, "t": self.t}
@@ -65,8 +82,11 @@ class AdamW:
 
     def step(self):
         g = _grad_of(self.model)
-        W, m, v = self.model.weight, self.m, self.v
         self.t += 1
+        if self.model.backend == "numba":
+            _update_numba(self, g)
+            return
+        W, m, v = self.model.weight, self.m, self.v
         W *= 1.0 - self.lr * self.weight_decay
         m += (1.0 - self.beta1) * (g - m)
         v *= self.beta2
@@ -75,6 +95,19 @@ class AdamW:
         bias_correction2 = 1.0 - self.beta2 ** self.t
         denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
         W -= (self.lr / bias_correction1) * (m / denom)
+
+    def coefficients(self, t):
+        """The update's scalars at step t for the numba kernel, computed as step() computes
+        them: (1 - lr wd, 1 - beta1, beta2, 1 - beta2, lr / (1 - beta1^t), sqrt(1 - beta2^t), eps)."""
+        bias_correction1 = 1.0 - self.beta1 ** t
+        bias_correction2 = 1.0 - self.beta2 ** t
+        return np.array([1.0 - self.lr * self.weight_decay, 1.0 - self.beta1, self.beta2,
+                         1.0 - self.beta2, self.lr / bias_correction1,
+                         math.sqrt(bias_correction2), self.eps], dtype=self.model.weight.dtype)
+
+    def moments(self):
+        """The state arrays the kernel updates besides W: (m, v)."""
+        return self.m, self.v
 
     def state_dict(self):
         return {"kind": self.kind, "lr": self.lr, "betas": [self.beta1, self.beta2],
@@ -100,6 +133,17 @@ def make_optimizer(kind, model, lr):
     if kind not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {kind!r}: choose one of {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[kind](model, lr=lr)
+
+
+def coefficient_table(optimizer, steps):
+    """coefficients() of the next `steps` steps, one row each: (steps, K) for a fused loop."""
+    return np.stack([optimizer.coefficients(optimizer.t + s) for s in range(1, steps + 1)])
+
+
+def _update_numba(optimizer, grad):
+    weight = optimizer.model.weight
+    update = numba_engine().update_kernel(optimizer.kind, weight.shape[0])
+    update(weight, grad, *optimizer.moments(), optimizer.coefficients(optimizer.t))
 
 
 def _grad_of(model):

@@ -192,12 +192,13 @@ def test_forward_without_targets_returns_rows_of_the_table(model):
 @given(vocab_size=st.integers(1, 300), batch=st.integers(1, 8), block=st.integers(1, 64))
 @settings(deadline=None, max_examples=25)
 def test_init_zeros_gives_step_0_loss_ln_v(backend, dtype, vocab_size, batch, block):
-    """Every logit equal: p = 1/V everywhere, so the loss is ln V up to the dtype's rounding."""
+    """Every logit equal: p = 1/V everywhere, so every position's loss is ln V, and their mean
+    is ln V up to the rounding of a sum of B*T equal terms."""
     model = BigramLanguageModel(vocab_size, init="zeros", dtype=dtype, backend=backend)
     rng = np.random.default_rng(vocab_size)
     idx, targets = rng.integers(0, vocab_size, size=(2, batch, block))
     _, loss = model(idx, targets)
-    assert loss == pytest.approx(math.log(vocab_size), rel=1e-6 if dtype == np.float32 else 1e-15,
+    assert loss == pytest.approx(math.log(vocab_size), rel=1e-6 if dtype == np.float32 else 1e-13,
                                  abs=1e-15)
     counts = ops.pair_counts(rng.integers(0, vocab_size, 50), vocab_size)
     assert ops.loss_from_counts(model.weight, counts) == pytest.approx(math.log(vocab_size),

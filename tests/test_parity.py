@@ -90,8 +90,8 @@ def gradient_sequences(draw, dtype, max_steps=25):
 
 @settings(deadline=None, max_examples=60)
 @given(data=st.data(), dtype=dtypes, seed=seeds, lr=st.floats(1e-4, 1.0),
-       # beta2 near 0 leaves m / sqrt(v) to one fresh gradient, where float32 rounding of m
-       # is amplified: that corner is ill-conditioned in torch as well
+       # beta2 < 0.5 is left out: v then holds little more than the latest g^2, and m / sqrt(v)
+       # magnifies float32 rounding differences past 1e-5
        betas=st.tuples(st.floats(0.0, 0.99), st.floats(0.5, 0.9999)),
        eps=st.sampled_from([1e-8, 1e-6, 1e-3]), weight_decay=st.sampled_from([0.0, 1e-2, 0.3]))
 def test_adamw_steps_equal_torch(torch, backend, data, dtype, seed, lr, betas, eps, weight_decay):
