@@ -1,27 +1,34 @@
-"""Time one training step of one implementation at one size; run.py starts it in a fresh process.
+"""Time training steps of one implementation at one size; run.py starts it in a fresh process.
 
     python benchmarks/measure_step.py --impl numba --batch-size 512 --block-size 64 --vocab 65
 
-A step is what a training loop repeats, on a batch already in memory: for npbigram
-`model(xb, yb); model.backward(); opt.step()` through the public API, for PyTorch bigram.py's
-`model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`, both with AdamW
-(lr 1e-2). The batch holds uniform random token ids. The first step (JIT compilation, first
-allocations) is timed on its own, more steps warm up, then steps are timed one by one until both
---min-repeats and --budget seconds are reached (or --max-repeats). The thread count comes from
-the environment run.py sets (NUMBA_NUM_THREADS, OMP_NUM_THREADS) and torch.set_num_threads.
+What a step is, per implementation (all AdamW, lr 1e-2, float32, uniform random token ids):
+- npbigram's public API on a batch already in memory:
+  `model(xb, yb); model.backward(); opt.step()`;
+- npbigram's Trainer on the numba backend, as `npbigram train` runs it: `train_steps(k)`, k
+  steps (batch sampling included) in one compiled call, k = trainer.chunk_steps(); a step's
+  time is the call's divided by k;
+- PyTorch, bigram.py's step on a batch already in memory:
+  `model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`.
+
+The first call (JIT compilation, first allocations) is timed on its own, more calls warm up for
+--warmup seconds, then calls are timed one by one until both --min-repeats and --budget seconds
+are reached (or --max-repeats). The thread count comes from the environment run.py sets
+(NUMBA_NUM_THREADS, OMP_NUM_THREADS) and torch.set_num_threads.
 
 Peak memory is the training's own: the resident-set high-water mark (VmHWM) over the timed
-steps, minus the resident set just before the model is built. Before that baseline come the
-imports, the batch and one step of a tiny model (so the libraries are loaded and initialised);
-the mark is reset through /proc/self/clear_refs after the warm-up, so transient JIT-compilation
-memory does not count, while the model, its gradient and optimizer state, and every step's
-temporaries do.
+calls minus the resident set just before the model is built. Before that baseline come the
+imports, the batch (or token stream) and one step of a tiny model, so the libraries are loaded
+and initialised; the mark is reset through /proc/self/clear_refs after the warm-up, so
+transient JIT-compilation memory does not count, while the model, its gradient, the optimizer
+state and every step's temporaries do.
 
-The last line of stdout is one JSON object: the median and minimum step time, repeats,
-first-step time, peak memory and any warnings the implementation raised.
+The last line of stdout is one JSON object: median and minimum step time, repeats, steps per
+call, first-call time, peak memory and any warnings the implementation raised.
 """
 
 import argparse
+import dataclasses
 import inspect
 import json
 import statistics
@@ -31,82 +38,50 @@ import warnings
 
 import numpy as np
 
-# name -> label; run.py reads this table too
+# name -> (short name for table headers, full label); run.py and report.py read this table
 IMPLEMENTATIONS = {
-    "numba": "npbigram numba (gather/scatter)",
-    "numba-pair-counts": "npbigram numba (pair-counts)",
-    "numpy": "npbigram NumPy reference",
-    "torch": "PyTorch eager CPU",
+    "numba": ("numba", "npbigram numba, public API, gather/scatter"),
+    "numba-pair-counts": ("numba pair-counts", "npbigram numba, public API, pair-counts"),
+    "numba-loop": ("numba loop", "npbigram numba, Trainer's compiled loop, gather/scatter"),
+    "numba-loop-pair-counts": ("numba loop pair-counts",
+                               "npbigram numba, Trainer's compiled loop, pair-counts"),
+    "numpy": ("NumPy", "npbigram NumPy reference, public API"),
+    "torch": ("PyTorch", "PyTorch eager CPU, bigram.py's step"),
 }
-THREADED = ("numba", "numba-pair-counts", "torch")  # the NumPy reference runs on one thread
+THREADED = ("numba", "numba-pair-counts", "numba-loop", "numba-loop-pair-counts", "torch")
+PAIR_COUNTS = ("numba-pair-counts", "numba-loop-pair-counts")
+LOOPS = ("numba-loop", "numba-loop-pair-counts")
 
-# The pair-counts gradient: the keyword BigramLanguageModel takes to select it. A model without
-# this keyword reports its row as unavailable instead of timing something else.
-PAIR_COUNTS_OPTION = {"grad_method": "pair-counts"}
+# The pair-counts gradient: the keyword that BigramLanguageModel and TrainConfig take to select
+# it. Where they lack it, the pair-counts rows say "unavailable" instead of timing another path.
+PAIR_COUNTS_OPTION = {"grad": "pair-counts"}
 SEED = 1337
 LEARNING_RATE = 1e-2
+STREAM_TOKENS = 1 << 20  # token stream the Trainer samples its batches from
 
 
 class Unavailable(Exception):
     """This npbigram has no such implementation yet."""
 
 
-def pair_counts_supported():
-    from npbigram import BigramLanguageModel
+def pair_counts_option():
+    """PAIR_COUNTS_OPTION if this npbigram's model and TrainConfig take it, else Unavailable."""
+    from npbigram import BigramLanguageModel, TrainConfig
 
-    params = inspect.signature(BigramLanguageModel).parameters
-    return all(name in params for name in PAIR_COUNTS_OPTION)
-
-
-def npbigram_step(vocab_size, backend, options):
-    from npbigram import AdamW, BigramLanguageModel
-
-    model = BigramLanguageModel(vocab_size, seed=SEED, backend=backend, **options)
-    opt = AdamW(model, lr=LEARNING_RATE)
-
-    def step(xb, yb):
-        model(xb, yb)
-        model.backward()
-        opt.step()
-
-    return step
+    takes = set(inspect.signature(BigramLanguageModel).parameters)
+    takes &= {f.name for f in dataclasses.fields(TrainConfig)}
+    missing = [f"{k}={v!r}" for k, v in PAIR_COUNTS_OPTION.items() if k not in takes]
+    if missing:
+        raise Unavailable(f"this npbigram's BigramLanguageModel and TrainConfig do not both "
+                          f"take {', '.join(missing)}")
+    return PAIR_COUNTS_OPTION
 
 
-def torch_step(vocab_size, threads):
-    import torch
-    from bigram_torch import BigramLanguageModel
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(SEED)
-    model = BigramLanguageModel(vocab_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
-
-    def step(xb, yb):
-        _, loss = model(xb, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def make_step(impl, vocab_size, threads):
-    if impl == "torch":
-        return torch_step(vocab_size, threads)
-    if impl == "numpy":
-        return npbigram_step(vocab_size, "numpy", {})
-    if impl == "numba":
-        return npbigram_step(vocab_size, "numba", {})
-    if impl == "numba-pair-counts":
-        if not pair_counts_supported():
-            raise Unavailable("this npbigram's BigramLanguageModel takes no "
-                              + ", ".join(f"{k}={v!r}" for k, v in PAIR_COUNTS_OPTION.items()))
-        return npbigram_step(vocab_size, "numba", PAIR_COUNTS_OPTION)
-    raise ValueError(f"unknown implementation {impl!r}")
-
-
-def make_batch(impl, batch_size, block_size, vocab_size):
+def make_inputs(impl, batch_size, block_size, vocab_size, stream_tokens=STREAM_TOKENS):
+    """A batch (xb, yb) of uniform random ids; for the Trainer, a token stream to sample."""
     rng = np.random.default_rng(SEED)
+    if impl in LOOPS:
+        return rng.integers(0, vocab_size, size=max(stream_tokens, 20 * block_size))
     xb, yb = (rng.integers(0, vocab_size, size=(batch_size, block_size)) for _ in range(2))
     if impl == "torch":
         import torch
@@ -115,25 +90,78 @@ def make_batch(impl, batch_size, block_size, vocab_size):
     return xb, yb
 
 
-def warm_up(step, batch, seconds):
-    """Run the first step (JIT compilation, first allocations), then more for `seconds`;
-    returns the first step's time."""
+def make_step(impl, batch_size, block_size, vocab_size, threads, inputs):
+    """(call, steps per call): call() runs that many training steps."""
+    options = pair_counts_option() if impl in PAIR_COUNTS else {}
+    if impl == "torch":
+        return torch_step(vocab_size, threads, *inputs), 1
+    if impl in LOOPS:
+        return trainer_steps(batch_size, block_size, vocab_size, inputs, options)
+    backend = "numpy" if impl == "numpy" else "numba"
+    return api_step(vocab_size, backend, options, *inputs), 1
+
+
+def api_step(vocab_size, backend, options, xb, yb):
+    from npbigram import AdamW, BigramLanguageModel
+
+    model = BigramLanguageModel(vocab_size, seed=SEED, backend=backend, **options)
+    opt = AdamW(model, lr=LEARNING_RATE)
+
+    def step():
+        model(xb, yb)
+        model.backward()
+        opt.step()
+
+    return step
+
+
+def trainer_steps(batch_size, block_size, vocab_size, stream, options):
+    from npbigram import TrainConfig, Trainer
+
+    config = TrainConfig(batch_size=batch_size, block_size=block_size, lr=LEARNING_RATE,
+                         seed=SEED, backend="numba", **options)
+    trainer = Trainer(config, stream, vocab_size)
+    steps = trainer.chunk_steps()
+    return (lambda: trainer.train_steps(steps)), steps
+
+
+def torch_step(vocab_size, threads, xb, yb):
+    import torch
+    from bigram_torch import BigramLanguageModel
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+    model = BigramLanguageModel(vocab_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+
+    def step():
+        _, loss = model(xb, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def warm_up(call, seconds):
+    """Run the first call (JIT compilation, first allocations), then more for `seconds`;
+    returns the first call's time."""
     t0 = time.perf_counter()
-    step(*batch)
+    call()
     first = time.perf_counter() - t0
     warm_until = time.perf_counter() + seconds
     while time.perf_counter() < warm_until:
-        step(*batch)
+        call()
     return first
 
 
-def time_steps(step, batch, budget, min_repeats, max_repeats):
-    """Seconds of each step, timed one by one: at least min_repeats, then until `budget`
+def time_calls(call, budget, min_repeats, max_repeats):
+    """Seconds of each call, timed one by one: at least min_repeats, then until `budget`
     seconds in all or max_repeats."""
     times = []
     while len(times) < min_repeats or (sum(times) < budget and len(times) < max_repeats):
         t0 = time.perf_counter()
-        step(*batch)
+        call()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -157,23 +185,28 @@ def reset_peak_rss():
 
 
 def measure(args):
-    batch = make_batch(args.impl, args.batch_size, args.block_size, args.vocab)
+    inputs = make_inputs(args.impl, args.batch_size, args.block_size, args.vocab)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # a tiny model first, so imports and one-time initialisation precede the baseline
-        make_step(args.impl, 2, args.threads)(*make_batch(args.impl, 1, 1, 2))
+        tiny, _ = make_step(args.impl, 1, 1, 2, args.threads,
+                            make_inputs(args.impl, 1, 1, 2, stream_tokens=64))
+        tiny()
         baseline_kib = proc_status_kib("VmRSS")
-        step = make_step(args.impl, args.vocab, args.threads)
-        first = warm_up(step, batch, args.warmup)
-        hwm_reset = reset_peak_rss()  # compilation's transient memory is not the step's
-        times = time_steps(step, batch, args.budget, args.min_repeats, args.max_repeats)
+        call, steps = make_step(args.impl, args.batch_size, args.block_size, args.vocab,
+                                args.threads, inputs)
+        first = warm_up(call, args.warmup)
+        hwm_reset = reset_peak_rss()  # compilation's transient memory is not the training's
+        times = [t / steps for t in time_calls(call, args.budget, args.min_repeats,
+                                               args.max_repeats)]
     peak_kib = proc_status_kib("VmHWM") - baseline_kib
     return {
         "status": "ok",
         "median_s": statistics.median(times),
         "min_s": min(times),
         "repeats": len(times),
-        "first_step_s": first,
+        "steps_per_call": steps,
+        "first_call_s": first,
         "peak_mem_bytes": peak_kib * 1024,
         "peak_mem_exact": hwm_reset,
         "warnings": sorted({str(w.message) for w in caught}),
@@ -187,8 +220,8 @@ def main(argv=None):
     parser.add_argument("--block-size", type=int, required=True)
     parser.add_argument("--vocab", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--warmup", type=float, default=0.2, help="seconds after the first step")
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds of timed steps")
+    parser.add_argument("--warmup", type=float, default=0.2, help="seconds after the first call")
+    parser.add_argument("--budget", type=float, default=1.0, help="seconds of timed calls")
     parser.add_argument("--min-repeats", type=int, default=3)
     parser.add_argument("--max-repeats", type=int, default=2000)
     args = parser.parse_args(argv)

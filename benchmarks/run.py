@@ -47,6 +47,12 @@ TORCH = util.find_spec("torch") is not None
 TRAINED_LINE = re.compile(r"^trained (\d+) steps in [0-9.]+ s \(([0-9,]+) tokens/s\)",
                           re.MULTILINE)
 SEED_TOKENS_PER_STEP = 32 * 8  # bigram.py's B x T
+SEED_JOBS = {  # job -> label
+    "torch": "PyTorch bigram.py (benchmarks/bigram_torch.py)",
+    "numpy": "npbigram train --backend numpy",
+    "numba": "npbigram train --backend numba",
+    "numba-pair-counts": "npbigram train --backend numba --grad pair-counts",
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -150,7 +156,8 @@ def step_configs(args):
 
 
 def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache, args):
-    row = {"impl": impl, "label": IMPLEMENTATIONS[impl], "batch_size": batch_size,
+    short, label = IMPLEMENTATIONS[impl]
+    row = {"impl": impl, "short": short, "label": label, "batch_size": batch_size,
            "block_size": block_size, "vocab_size": vocab_size,
            "tokens": batch_size * block_size, "threads": threads}
     if impl == "torch" and not TORCH:
@@ -186,21 +193,18 @@ def memory_skip_reason(impl, logits, mem_cap):
 
 
 def seed_jobs(args, pair_counts_flag, checkpoint):
-    """(impl, cache, command) in run order for one repeat."""
+    """(job, cache, command) in run order for one repeat."""
     common = ["--data", str(args.data), "--max-iters", str(args.seed_iters)]
     train = [sys.executable, "-m", "npbigram", "train", *common, "--out", str(checkpoint)]
-    jobs = []
-    if "torch" in args.impls and TORCH:
-        jobs.append(("torch", "-", [sys.executable, str(HERE / "bigram_torch.py"), *common,
-                                    "--threads", str(args.threads)]))
-    if "numpy" in args.impls:
-        jobs.append(("numpy", "-", [*train, "--backend", "numpy"]))
-    numba_jobs = {"numba": ["--backend", "numba"]}
+    jobs = [("numpy", "-", [*train, "--backend", "numpy"]),
+            ("numba", "cold", [*train, "--backend", "numba"]),
+            ("numba", "warm", [*train, "--backend", "numba"])]
+    if TORCH:
+        jobs.insert(0, ("torch", "-", [sys.executable, str(HERE / "bigram_torch.py"), *common,
+                                       "--threads", str(args.threads)]))
     if pair_counts_flag:
-        numba_jobs["numba-pair-counts"] = ["--backend", "numba", *pair_counts_flag]
-    for impl, flags in numba_jobs.items():
-        if impl in args.impls:
-            jobs += [(impl, "cold", [*train, *flags]), (impl, "warm", [*train, *flags])]
+        jobs += [("numba-pair-counts", cache, [*train, "--backend", "numba", *pair_counts_flag])
+                 for cache in ("cold", "warm")]
     return jobs
 
 
@@ -216,9 +220,9 @@ def run_seed_jobs(args):
     numba cache folder and the warm run after it reuses that folder."""
     pair_counts_flag = pair_counts_train_flag()
     rows = []
-    if "torch" in args.impls and not TORCH:
+    if not TORCH:
         rows.append(seed_row("torch", "-", args.threads, status="not installed"))
-    if "numba-pair-counts" in args.impls and not pair_counts_flag:
+    if not pair_counts_flag:
         rows.append(seed_row("numba-pair-counts", "-", args.threads, status="unavailable",
                              reason="`npbigram train` has no --grad flag"))
     with tempfile.TemporaryDirectory(prefix="npbigram-bench-") as tmp:
@@ -240,10 +244,8 @@ def run_seed_jobs(args):
             for (impl, cache), children in runs.items()] + rows
 
 
-def seed_row(impl, cache, threads, **fields):
-    label = ("PyTorch bigram.py (benchmarks/bigram_torch.py)" if impl == "torch"
-             else IMPLEMENTATIONS[impl])
-    return {"impl": impl, "label": label, "cache": cache, "threads": threads, **fields}
+def seed_row(job, cache, threads, **fields):
+    return {"impl": job, "label": SEED_JOBS[job], "cache": cache, "threads": threads, **fields}
 
 
 def summarize_seed_job(impl, cache, children, threads):

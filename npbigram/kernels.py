@@ -8,12 +8,18 @@ Every kernel computes the same quantities as the NumPy reference, written out pe
     dW[i] = (1/N) sum_{n: x_n = i} (softmax(W[i]) - onehot(y_n))          gather/scatter: per position
           = (n_i softmax(W[i]) - C[i]) / N                               pair counts: per row
 
-where C[i,j] counts the positions with (x_n, y_n) = (i, j) and n_i = sum_j C[i,j].
+where C[i,j] counts the positions with (x_n, y_n) = (i, j) and n_i = sum_j C[i,j]. Neither
+builds the (N,C) logits or probabilities. Gather/scatter adds one (V,) term per position, O(N V);
+as W does not change within a batch, each row's softmax is computed once and reused by all the
+positions reading it (the same numbers as recomputing it per position). Pair counts count the
+pairs, O(N), then do O(V) per row that occurs.
 
 Determinism: a parallel kernel gives each thread whole rows of dW (positions grouped by input id
 with a stable counting sort, so every row adds its positions in their original order) and sums
 losses in a fixed order; whether a kernel runs serially or in parallel depends on the problem
-size only. So the result is bitwise identical for any thread count and on every rerun.
+size only. So the result is bitwise identical for any thread count and on every rerun. (The
+serial and parallel variants of a kernel agree to rounding; LLVM may vectorize their sums
+differently.)
 
 numba does no bounds checks: callers validate ids (npbigram.data.check_ids) before every kernel.
 Kernels compile on first use and are cached on disk (see CACHE_DIR below).
@@ -340,7 +346,8 @@ def gather_scatter_serial(weight, x, y, dweight, row_losses, counts):
 
 @njit(parallel=True, **jit)
 def gather_scatter_parallel(weight, x, y, dweight, row_losses, counts):
-    """gather_scatter_serial with threads owning whole rows: the same result, bit for bit."""
+    """gather_scatter_serial with threads owning whole rows: each row's arithmetic does not
+    depend on which thread runs it, so the result is the same for any thread count."""
     inv_n = weight.dtype.type(1.0 / x.size)
     order, starts = sort_by_input_parallel(x, weight.shape[0])
     bounds = balanced_row_groups(starts, ROW_GROUPS)
@@ -404,7 +411,7 @@ def counts_grad_serial(weight, counts, n_positions, dweight, row_losses):
 
 @njit(parallel=True, **jit)
 def counts_grad_parallel(weight, counts, n_positions, dweight, row_losses):
-    """counts_grad_serial with rows split over threads: the same result, bit for bit."""
+    """counts_grad_serial with rows split over threads: the same result for any thread count."""
     inv_n = weight.dtype.type(1.0 / n_positions)
     vocab_size = weight.shape[0]
     for g in prange(ROW_GROUPS):
@@ -423,7 +430,7 @@ def pair_counts_serial(weight, x, y, dweight, row_losses, counts):
 
 @njit(**jit)
 def pair_counts_parallel(weight, x, y, dweight, row_losses, counts):
-    """pair_counts_serial with the rows split over threads: the same result, bit for bit."""
+    """pair_counts_serial with the rows split over threads."""
     count_pairs(x, y, counts)
     return counts_grad_parallel(weight, counts, x.size, dweight, row_losses)
 
@@ -524,20 +531,33 @@ def fill_batch(data, starts, block_size, x, y):
 
 
 @njit(**jit)
-def train_steps_serial(pair_counts, adamw, weight, grad, m, v, counts, data, starts, block_size,
-                       coefs, losses):
+def count_batch_pairs(data, starts, block_size, counts):
+    """count_pairs of the batch of windows at starts (B,), read straight from data."""
+    counts[:] = 0
+    for b in range(starts.size):
+        start = starts[b]
+        current = data[start]
+        for t in range(1, block_size + 1):
+            following = data[start + t]
+            counts[current, following] += 1
+            current = following
+
+
+@njit(**jit)
+def train_steps_serial(pair_counts, adamw, weight, grad, m, v, counts, x, y, data, starts,
+                       block_size, coefs, losses):
     """train_loop's steps in one compiled call, with the serial kernels (pair_counts_serial or
     gather_scatter_serial; adamw_serial or sgd_serial): at these sizes a step takes
     microseconds, and a call from Python per step would cost as much again."""
     n_steps, batch_size = starts.shape
-    x = np.empty(batch_size * block_size, dtype=np.int64)
-    y = np.empty(batch_size * block_size, dtype=np.int64)
     row_losses = np.empty(weight.shape[0], dtype=np.float64)
     for s in range(n_steps):
-        fill_batch(data, starts[s], block_size, x, y)
-        if pair_counts:
-            losses[s] = pair_counts_serial(weight, x, y, grad, row_losses, counts)
+        if pair_counts:  # = pair_counts_serial, without gathering the batch first
+            count_batch_pairs(data, starts[s], block_size, counts)
+            losses[s] = counts_grad_serial(weight, counts, batch_size * block_size, grad,
+                                           row_losses)
         else:
+            fill_batch(data, starts[s], block_size, x, y)
             losses[s] = gather_scatter_serial(weight, x, y, grad, row_losses, counts)
         if not math.isfinite(losses[s]):
             return s
@@ -548,21 +568,19 @@ def train_steps_serial(pair_counts, adamw, weight, grad, m, v, counts, data, sta
     return n_steps
 
 
-def train_loop(grad_kernel, update_kernel, weight, grad, m, v, counts, data, starts, block_size,
-               coefs, losses):
-    """len(starts) training steps: step s takes the batch of windows at starts[s] (B,), its loss
-    and gradient from grad_kernel, and updates with update_kernel and coefs[s]; losses (S,) gets
-    each step's loss. Stops before updating at a non-finite loss; returns the number of steps
-    completed. Serial kernels run in one compiled call (train_steps_serial); parallel ones, whose
-    steps take milliseconds, are called step by step.
+def train_loop(grad_kernel, update_kernel, weight, grad, m, v, counts, x, y, data, starts,
+               block_size, coefs, losses):
+    """len(starts) training steps: step s takes the batch of windows at starts[s] (B,) into
+    x, y (B*T,), its loss and gradient from grad_kernel, and updates with update_kernel and
+    coefs[s]; losses (S,) gets each step's loss. Stops before updating at a non-finite loss;
+    returns the number of steps completed. Serial kernels run in one compiled call
+    (train_steps_serial); parallel ones, whose steps take milliseconds, are called step by step.
     data (n,) int64 ids, checked, with every starts[s,b] + T < n."""
     if grad_kernel in (gather_scatter_serial, pair_counts_serial) and update_kernel in (
             adamw_serial, sgd_serial):
         return train_steps_serial(grad_kernel is pair_counts_serial, update_kernel is adamw_serial,
-                                  weight, grad, m, v, counts, data, starts, block_size, coefs,
-                                  losses)
-    x = np.empty(starts.shape[1] * block_size, dtype=np.int64)
-    y = np.empty_like(x)
+                                  weight, grad, m, v, counts, x, y, data, starts, block_size,
+                                  coefs, losses)
     row_losses = np.empty(weight.shape[0], dtype=np.float64)
     for s in range(len(starts)):
         fill_batch(data, starts[s], block_size, x, y)

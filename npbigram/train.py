@@ -4,10 +4,11 @@ Randomness is split so that an interrupted run resumes exactly: the weights come
 default_rng(seed), training batches from default_rng((seed, 1)) whose state the checkpoint
 keeps, and each evaluation at step s from its own default_rng((seed, 2, s)).
 
-On the numba backend, train_steps(k) runs k steps in one compiled call (kernels.train_steps)
-on the very batches the step-by-step loop would draw: their start indices come from the same
-generator, one rng.integers call per step as get_batch makes. Steps are deterministic for any
-thread count, so chunking, interrupting and resuming never change the result.
+On the numba backend, train_steps(k) runs k steps through kernels.train_loop (one compiled
+call at the sizes where a step takes microseconds) on the very batches the step-by-step loop
+would draw: their start indices come from the same generator, one rng.integers call per step
+as get_batch makes. Steps are deterministic for any thread count, so chunking, interrupting and
+resuming never change the result.
 
 full_batch: every step uses the exact gradient of the whole train split, from its pair counts
 (computed once): dW_i = (n_i softmax(W_i) - C_i) / N, O(V^2) per step whatever the split's size.
@@ -31,6 +32,7 @@ EVAL_MODES = ("estimate", "exact")
 # <= 2.4540 and val <= 2.4860 (the floor is 2.4519) in well under a second
 FULL_BATCH_DEFAULTS = {"lr": 0.5, "max_iters": 1000, "eval_interval": 100, "eval": "exact"}
 CHUNK_WORK = 1 << 25  # elements of work per fused call between evaluations and progress updates
+CHUNK_MAX_STEPS = 1024  # and at most this many steps (each holds its batch's window starts)
 
 
 class TrainingDiverged(RuntimeError):
@@ -108,6 +110,7 @@ class Trainer:
         self.rng = np.random.default_rng((config.seed, 1))  # training batches
         self.step = 0  # training steps completed
         self._counts = None  # pair counts of each split, for exact evaluation and full batch
+        self._batch = None  # numba: the buffers a training batch is gathered into
 
     def restore(self, checkpoint):
         """Continue from a checkpoint written by this trainer's configuration."""
@@ -149,13 +152,18 @@ class Trainer:
         return losses
 
     def chunk_steps(self):
-        """How many steps one fused call should run: about CHUNK_WORK elements of work."""
+        """How many steps one call of train_steps should run: about CHUNK_WORK elements of work
+        (at most CHUNK_MAX_STEPS) on the numba backend, whose loop is compiled; one on NumPy."""
         cfg = self.config
+        if self.model.backend != "numba":
+            return 1
         if cfg.full_batch:
             work = self.vocab_size ** 2
+        elif cfg.grad == "pair-counts":
+            work = cfg.batch_size * cfg.block_size + self.vocab_size ** 2
         else:
             work = cfg.batch_size * cfg.block_size * self.vocab_size
-        return max(1, CHUNK_WORK // work)
+        return max(1, min(CHUNK_MAX_STEPS, CHUNK_WORK // work))
 
     def _fused_steps(self, steps):
         cfg = self.config
@@ -163,12 +171,18 @@ class Trainer:
         losses = np.empty(steps)
         kernels = numba_engine()
         pair_counts = cfg.grad == "pair-counts"
+        n_positions = cfg.batch_size * cfg.block_size
+        if self._batch is None:  # kept between calls: large fresh arrays cost page faults
+            self._batch = (np.empty(n_positions, dtype=np.int64),  # x (N,)
+                           np.empty(n_positions, dtype=np.int64),  # y (N,)
+                           kernels.counts_scratch(pair_counts, self.vocab_size))
+        x, y, counts = self._batch
         done = kernels.train_loop(
-            kernels.grad_kernel(pair_counts, cfg.batch_size * cfg.block_size, self.vocab_size),
+            kernels.grad_kernel(pair_counts, n_positions, self.vocab_size),
             kernels.update_kernel(self.optimizer.kind, self.vocab_size),
-            self.model.weight, self._grad_buffer(), *self.optimizer.moments(),
-            kernels.counts_scratch(pair_counts, self.vocab_size), self.train_data, starts,
-            cfg.block_size, coefficient_table(self.optimizer, steps), losses)
+            self.model.weight, self._grad_buffer(), *self.optimizer.moments(), counts, x, y,
+            self.train_data, starts, cfg.block_size, coefficient_table(self.optimizer, steps),
+            losses)
         return self._finish(losses, done)
 
     def _full_batch_steps(self, steps):
