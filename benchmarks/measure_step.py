@@ -11,17 +11,17 @@ What a step is, per implementation (all AdamW, lr 1e-2, float32, uniform random 
 - PyTorch, bigram.py's step on a batch already in memory:
   `model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`.
 
-The first call (JIT compilation, first allocations) is timed on its own, more calls warm up for
---warmup seconds, then calls are timed one by one until both --min-repeats and --budget seconds
-are reached (or --max-repeats). The thread count comes from the environment run.py sets
-(NUMBA_NUM_THREADS, OMP_NUM_THREADS) and torch.set_num_threads.
+One step of a tiny model runs first (imports, JIT compilation). At the measured size the first
+call (first allocations, any kernel variant the tiny model did not need) is timed on its own,
+more calls warm up for --warmup seconds, then calls are timed one by one until both
+--min-repeats and --budget seconds are reached (or --max-repeats). The thread count comes from
+the environment run.py sets (NUMBA_NUM_THREADS, OMP_NUM_THREADS) and torch.set_num_threads.
 
 Peak memory is the training's own: the resident-set high-water mark (VmHWM) over the timed
-calls minus the resident set just before the model is built. Before that baseline come the
-imports, the batch (or token stream) and one step of a tiny model, so the libraries are loaded
-and initialised; the mark is reset through /proc/self/clear_refs after the warm-up, so
-transient JIT-compilation memory does not count, while the model, its gradient, the optimizer
-state and every step's temporaries do.
+calls minus the resident set just before the model is built, after the imports, the batch (or
+token stream) and the tiny model's step. The mark is reset through /proc/self/clear_refs after
+the warm-up, so transient JIT-compilation memory does not count, while the model, its gradient,
+the optimizer state and every step's temporaries do.
 
 The last line of stdout is one JSON object: median and minimum step time, repeats, steps per
 call, first-call time, peak memory and any warnings the implementation raised.

@@ -79,17 +79,17 @@ def derive_figures(results):
 
 def ratio(name, target, base, new, key):
     """How many times smaller new[key] is than base[key]; met when at least `target`."""
-    figure = {"name": name, "target": f">= {target:g}x", "value": None, "met": None}
+    figure = {"name": name, "target": f"≥ {target:g}×", "value": None, "met": None}
     if not (ok(base) and ok(new)):
         missing = dict.fromkeys(why_missing(row) for row in (base, new) if not ok(row))
         return {**figure, "text": "n/a", "note": "; ".join(missing)}
     value = base[key] / new[key]
-    return {**figure, "value": value, "text": f"{value:.3g}x", "met": value >= target,
+    return {**figure, "value": value, "text": format_ratio(value), "met": value >= target,
             "note": f"{format_value(base[key], key)} vs {format_value(new[key], key)}"}
 
 
 def at_most(name, limit, row, key):
-    figure = {"name": name, "target": f"<= {limit / 1e9:g} GB", "value": None, "met": None}
+    figure = {"name": name, "target": f"≤ {limit / 1e9:g} GB", "value": None, "met": None}
     if not ok(row):
         return {**figure, "text": "n/a", "note": why_missing(row)}
     return {**figure, "value": row[key], "text": f"{row[key] / 1e9:.2f} GB",
@@ -112,6 +112,10 @@ def format_rate(r):
             return f"{r / scale:.3g}{unit}"
 
 
+def format_ratio(r):
+    return f"{r:,.0f}×" if r >= 100 else f"{r:.3g}×"
+
+
 def format_mib(n_bytes):
     mib = n_bytes / MIB
     return f"{mib:,.1f}" if mib < 10 else f"{mib:,.0f}"
@@ -132,10 +136,11 @@ class Notes:
             self.texts.append(text)
         return f"[{self.texts.index(text) + 1}]"
 
-    def cell(self, row, label):
+    def cell(self, row):
         """'skipped [2]' for a row that was not measured."""
-        reason = row.get("reason")
-        return f"{row['status']} {self.ref(f'{label}: {reason}')}" if reason else row["status"]
+        if not row.get("reason"):
+            return row["status"]
+        return f"{row['status']} " + self.ref(f"{row['label']}: {row['reason']}")
 
     def warned(self, row):
         """' [3]' after a measured cell, for each warning its implementation raised."""
@@ -214,12 +219,12 @@ def size_keys(results, threads):
 
 
 def size_table(results, look, format_cell):
-    """One row per size, one column per implementation, cells from format_cell(row, label)."""
+    """One row per size, one column per implementation, cells from format_cell(row)."""
     impls = impl_columns(results)
     rows = []
     for v, b, t in size_keys(results, look.threads):
         rows.append([v, f"{b}×{t}", f"{b * t:,}"]
-                    + [format_cell(look.step(impl, b, t, v), label) for impl, _, label in impls])
+                    + [format_cell(look.step(impl, b, t, v)) for impl, _, _ in impls])
     return "\n\n".join([columns_key(impls),
                          table(["V", "B×T", "tokens/step", *(short for _, short, _ in impls)],
                                rows)])
@@ -236,11 +241,11 @@ def steps_intro():
 
 
 def steps_table(results, look, notes):
-    def cell(row, label):
+    def cell(row):
         if not ok(row):
-            return notes.cell(row, label)
+            return notes.cell(row)
         torch_row = look.step(TORCH, row["batch_size"], row["block_size"], row["vocab_size"])
-        versus = (f" · {torch_row['median_s'] / row['median_s']:.3g}×"
+        versus = (f" · {format_ratio(torch_row['median_s'] / row['median_s'])}"
                   if ok(torch_row) and row["impl"] != TORCH else "")
         return (f"{format_seconds(row['median_s'])} · {format_rate(row['tokens_per_s'])}/s"
                 f"{versus}{notes.warned(row)}")
@@ -256,8 +261,8 @@ def memory_intro():
 
 
 def memory_table(results, look, notes):
-    def cell(row, label):
-        return format_mib(row["peak_mem_bytes"]) if ok(row) else notes.cell(row, label)
+    def cell(row):
+        return format_mib(row["peak_mem_bytes"]) if ok(row) else notes.cell(row)
 
     return size_table(results, look, cell)
 
@@ -270,9 +275,9 @@ def scaling_table(results, look, notes):
             continue
         many = look.step(one["impl"], one["batch_size"], one["block_size"], one["vocab_size"])
         cells = [one["short"], f"{one['batch_size']}×{one['block_size']}", one["vocab_size"]]
-        cells += [format_seconds(row["median_s"]) if ok(row) else notes.cell(row, one["label"])
+        cells += [format_seconds(row["median_s"]) if ok(row) else notes.cell(row)
                   for row in (one, many)]
-        cells.append(f"{one['median_s'] / many['median_s']:.2f}×" if ok(one) and ok(many)
+        cells.append(format_ratio(one["median_s"] / many["median_s"]) if ok(one) and ok(many)
                      else "-")
         rows.append(cells)
     if not rows:
@@ -298,10 +303,9 @@ def seed_table(results, look, notes):
     rows = []
     for row in results["seed_job"]:
         if not ok(row):
-            cell = notes.cell(row, row["label"])
-            rows.append([row["label"], row["cache"], cell] + ["-"] * 5)
+            rows.append([row["label"], row["cache"], notes.cell(row)] + ["-"] * 5)
             continue
-        versus = [f"{torch_row[key] / row[key]:.3g}×" if ok(torch_row) else "-"
+        versus = [format_ratio(torch_row[key] / row[key]) if ok(torch_row) else "-"
                   for key in ("wall_s", "loop_s")]
         rows.append([row["label"], row["cache"], format_seconds(row["wall_s"]),
                      format_seconds(row["loop_s"]), format_rate(row["loop_tokens_per_s"]),
@@ -320,7 +324,7 @@ def render_plot(results, file):
     look = Lookup(results)
     rows = [r for r in results["steps"] if r["threads"] == look.threads and ok(r)]
     vocabs = sorted({r["vocab_size"] for r in results["steps"]})
-    fig = Figure(figsize=(4.2 * len(vocabs), 4.2), layout="constrained")
+    fig = Figure(figsize=(max(9.0, 4.2 * len(vocabs)), 5.0), layout="constrained")
     axes = fig.subplots(1, len(vocabs), sharey=True, squeeze=False)[0]
     colors = {impl: f"C{i}" for i, (impl, _, _) in enumerate(impl_columns(results))}
     legend = {}
@@ -335,7 +339,7 @@ def render_plot(results, file):
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("training tokens per second")
     fig.legend(legend.values(), legend.keys(), loc="outside lower center",
-               ncol=max(1, min(3, len(legend))))
+               ncol=2)
     m = results["machine"]
     fig.suptitle(f"npbigram training step, {look.threads} thread(s): {m['cpu']}, "
                  f"{m['cores']} cores")

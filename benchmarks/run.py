@@ -293,12 +293,11 @@ def machine_info():
             "npbigram_commit": commit.stdout.strip() if commit.returncode == 0 else "unknown"}
 
 
-def mem_available_bytes():
+def default_mem_cap():
+    """Half the machine's memory, and no more than 85% of what is available now."""
     with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no MemAvailable in /proc/meminfo")
+        kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
+    return min(0.5 * kib["MemTotal"], 0.85 * kib["MemAvailable"]) * 1024
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,7 +327,10 @@ def build_parser():
                    help="text of the seed job (default: $NPBIGRAM_DATA, else "
                         f"{DEFAULT_DATA_PATH}, downloaded if missing)")
     p.add_argument("--impls", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS),
-                   help="implementations to measure (default: all)")
+                   metavar="IMPL",
+                   help=f"implementations whose steps are measured: {', '.join(IMPLEMENTATIONS)}"
+                        " (default: all; the seed job always runs npbigram train and PyTorch's "
+                        "bigram.py)")
     p.add_argument("--sizes", nargs="+", type=parse_size, default=None, metavar="BxT",
                    help="batch shapes (default: 32x8 512x64 4096x256; quick: 32x8 512x64)")
     p.add_argument("--vocabs", nargs="+", type=int, default=None, metavar="V",
@@ -338,7 +340,8 @@ def build_parser():
     p.add_argument("--no-seed-job", action="store_true", help="skip the seed-job comparison")
     p.add_argument("--mem-cap-gb", type=float, default=None,
                    help="skip or stop a measurement above this much memory "
-                        "(default: 85%% of the memory available at the start)")
+                        "(default: half the machine's memory, at most 85%% of what is "
+                        "available at the start)")
     return p
 
 
@@ -350,8 +353,7 @@ def parse_args(argv=None):
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     args.vocabs = args.vocabs or (QUICK_VOCABS if args.quick else VOCABS)
     args.impls = [impl for impl in IMPLEMENTATIONS if impl in args.impls]  # table order
-    args.mem_cap = (args.mem_cap_gb * 1e9 if args.mem_cap_gb is not None
-                    else 0.85 * mem_available_bytes())
+    args.mem_cap = args.mem_cap_gb * 1e9 if args.mem_cap_gb is not None else default_mem_cap()
     # (warmup s, budget s, min repeats) of the step timer; run counts of the seed job
     warmup, budget, min_repeats, args.seed_repeats = ((0.05, 0.3, 3, 1) if args.quick
                                                       else (0.2, 1.0, 3, 3))

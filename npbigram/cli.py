@@ -159,7 +159,7 @@ def run_train(args):
                                     seed=config.seed)
     print(tokenizer.decode(sample[0]))
     steps = trainer.step - start_step
-    tokens = steps * config.batch_size * config.block_size
+    tokens = steps * trainer.tokens_per_step()
     rate = tokens / train_seconds if train_seconds > 0 else float("nan")
     print(f"trained {steps} steps in {train_seconds:.3f} s ({rate:,.0f} tokens/s); "
           f"checkpoint: {args.out}")

@@ -5,8 +5,8 @@ Every kernel computes the same quantities as the NumPy reference, written out pe
 
     loss  = (1/N) sum_n [ lse(W[x_n]) - W[x_n, y_n] ],   lse(w) = max w + log sum_j exp(w_j - max w)
           (evaluated as log sum_j exp(w_j - max w) - (w_y - max w), so a huge max cancels exactly)
-    dW[i] = (1/N) sum_{n: x_n = i} (softmax(W[i]) - onehot(y_n))          gather/scatter: per position
-          = (n_i softmax(W[i]) - C[i]) / N                               pair counts: per row
+    dW[i] = (1/N) sum_{n: x_n = i} (softmax(W[i]) - onehot(y_n))     gather/scatter: per position
+          = (n_i softmax(W[i]) - C[i]) / N                          pair counts: per row
 
 where C[i,j] counts the positions with (x_n, y_n) = (i, j) and n_i = sum_j C[i,j]. Neither
 builds the (N,C) logits or probabilities. Gather/scatter adds one (V,) term per position, O(N V);
@@ -71,6 +71,12 @@ def _cache_location():
     return None, False
 
 
+# OpenMP threads that wait passively: with the default busy-waiting, a parallel region on a
+# machine whose cores are busy with other work ran 2-3x slower than one thread (a waiting
+# thread spins on the core its partner needs); passive waiting costs microseconds per region,
+# and parallel kernels only run for milliseconds of work. OMP_WAIT_POLICY=active overrides.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 CACHE_DIR, CACHE = _cache_location()
 if CACHE_DIR is not None:
     os.environ["NUMBA_CACHE_DIR"] = CACHE_DIR
@@ -112,7 +118,8 @@ def max_ignoring_order(typingctx, a, b):
     so LLVM may vectorize a running max. (NaN weights still surface: exp and the loss keep them.)"""
     def codegen(context, builder, signature, args):
         ty = args[0].type
-        maxnum = builder.module.declare_intrinsic("llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty]))
+        maxnum = builder.module.declare_intrinsic("llvm.maxnum", [ty],
+                                                  ir.FunctionType(ty, [ty, ty]))
         return builder.call(maxnum, args, fastmath=("nnan", "nsz"))
     return a(a, a), codegen
 
@@ -129,13 +136,37 @@ def sqrt(typingctx, x):
 
 
 @intrinsic
-def add_reassociable(typingctx, a, b):
-    """a + b flagged `reassoc nsz`: a running sum of these may be reordered into vector lanes.
-    The order is then fixed by the compiled code, so results stay deterministic. Only these
-    additions are flagged: the exp polynomial and everything else keep IEEE order."""
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma), in vector and scalar code alike."""
     def codegen(context, builder, signature, args):
-        return builder.fadd(args[0], args[1], flags=("reassoc", "nsz"))
-    return a(a, a), codegen
+        ty = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
+        return builder.call(fn, args)
+    return a(a, a, a), codegen
+
+
+@njit(inline="always", **jit)
+def lane_sum(values):
+    """sum of values (n,) as 8 partial sums, lane k taking j = k mod 8, added in a fixed order.
+
+    No fast-math: the order is written out, so the result is the same bits wherever the code is
+    inlined and however LLVM vectorizes it, and 8 independent chains still add quickly."""
+    zero = values.dtype.type(0)
+    s0, s1, s2, s3, s4, s5, s6, s7 = zero, zero, zero, zero, zero, zero, zero, zero
+    whole = values.size - values.size % 8
+    for j in range(0, whole, 8):
+        s0 += values[j]
+        s1 += values[j + 1]
+        s2 += values[j + 2]
+        s3 += values[j + 3]
+        s4 += values[j + 4]
+        s5 += values[j + 5]
+        s6 += values[j + 6]
+        s7 += values[j + 7]
+    tail = zero
+    for j in range(whole, values.size):
+        tail += values[j]
+    return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + tail
 
 
 LOG2E = np.float32(1.4426950408889634)
@@ -148,22 +179,25 @@ EXP_LO = np.float32(-110.0)  # exp(-110) < 2^-150: rounds to 0
 EXP_HI = np.float32(89.0)  # exp(89) > FLT_MAX: inf
 
 
-@njit(fastmath={"contract"}, **jit)
+@njit(**jit)
 def exp_f32(x):
     """exp(x) for float32 x: x = n ln2 + r, |r| <= ln2/2, exp(x) = 2^n (1 + r + r^2 P(r)).
 
-    Within 1 ulp of the correctly rounded exp over all float32 (subnormal results included);
-    exactly 0 below -104, inf above 88.73, NaN for NaN. 2^n is applied as 2^(n>>1) * 2^(n-(n>>1))
+    At most 1.02 ulp from exp(x) computed in float64, over every float32 x (checked
+    exhaustively; subnormal results included); exactly 0 below -104, inf above 88.73, NaN for
+    NaN. 2^n is applied as 2^(n>>1) * 2^(n-(n>>1))
     so that neither factor overflows or underflows before the product does.
     """
     xc = min(max(x, EXP_LO), EXP_HI)
     n = np.floor(xc * LOG2E + np.float32(0.5))  # nearest integer, as float32
-    r = (xc - n * LN2_HI) - n * LN2_LO
+    r = fma(n, -LN2_LO, fma(n, -LN2_HI, xc))
     p0, p1, p2, p3, p4, p5 = EXP_P
-    poly = (((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5) * (r * r) + r + np.float32(1.0)
+    poly = fma(fma(fma(fma(fma(fma(p0, r, p1), r, p2), r, p3), r, p4), r, p5), r * r, r)
+    poly = poly + np.float32(1.0)
     k = np.int32(n)
     half = k >> 1
-    scaled = (poly * _float32_from_bits((half + 127) << 23)) * _float32_from_bits((k - half + 127) << 23)
+    scaled = ((poly * _float32_from_bits((half + 127) << 23))
+              * _float32_from_bits((k - half + 127) << 23))
     return scaled if x == x else x
 
 
@@ -196,12 +230,9 @@ def row_max(weight, i):
 @njit(inline="always", **jit)
 def exp_shifted(weight, i, shift, exps):
     """exps_j = exp(W[i,j] - shift); returns sum_j exps_j.   exps (C,)"""
-    total = weight.dtype.type(0)
     for j in range(weight.shape[1]):
-        e = fast_exp(weight[i, j] - shift)
-        exps[j] = e
-        total = add_reassociable(total, e)
-    return total
+        exps[j] = fast_exp(weight[i, j] - shift)
+    return lane_sum(exps)
 
 
 @njit(inline="always", **jit)
@@ -379,9 +410,9 @@ def count_pairs(x, y, counts):
 
 
 @njit(inline="always", **jit)
-def _counts_rows(weight, counts, first_row, end_row, dweight, row_losses, probs, inv_n):
+def _counts_rows(weight, counts, first_row, end_row, dweight, row_losses, probs, terms, inv_n):
     """dW_i = (n_i softmax(W_i) - C_i) / N and row loss n_i lse(W_i) - sum_j C_ij W_ij for rows
-    first_row..end_row-1 (both 0 for a row with n_i = 0)."""
+    first_row..end_row-1 (both 0 for a row with n_i = 0).   probs (C,), terms (C,) float64"""
     for i in range(first_row, end_row):
         n_row = counts[i].sum()
         if n_row == 0:
@@ -390,13 +421,10 @@ def _counts_rows(weight, counts, first_row, end_row, dweight, row_losses, probs,
             row_losses[i] = 0.0
             continue
         m, log_sum = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
-        counts_dot_row = 0.0  # sum_j C_ij (W_ij - max)
         for j in range(weight.shape[1]):
             dweight[i, j] = n_row * probs[j] - counts[i, j] * inv_n
-            if counts[i, j]:
-                counts_dot_row = add_reassociable(
-                    counts_dot_row, counts[i, j] * (np.float64(weight[i, j]) - m))
-        row_losses[i] = n_row * log_sum - counts_dot_row
+            terms[j] = counts[i, j] * (np.float64(weight[i, j]) - m) if counts[i, j] else 0.0
+        row_losses[i] = n_row * log_sum - lane_sum(terms)  # - sum_j C_ij (W_ij - max)
 
 
 @njit(**jit)
@@ -405,7 +433,8 @@ def counts_grad_serial(weight, counts, n_positions, dweight, row_losses):
     mean loss sum_i [n_i lse(W_i) - sum_j C_ij W_ij] / N.   counts (V,V) int"""
     inv_n = weight.dtype.type(1.0 / n_positions)
     probs = np.empty(weight.shape[1], dtype=weight.dtype)
-    _counts_rows(weight, counts, 0, weight.shape[0], dweight, row_losses, probs, inv_n)
+    terms = np.empty(weight.shape[1], dtype=np.float64)
+    _counts_rows(weight, counts, 0, weight.shape[0], dweight, row_losses, probs, terms, inv_n)
     return ordered_sum(row_losses) / n_positions
 
 
@@ -416,8 +445,9 @@ def counts_grad_parallel(weight, counts, n_positions, dweight, row_losses):
     vocab_size = weight.shape[0]
     for g in prange(ROW_GROUPS):
         probs = np.empty(weight.shape[1], dtype=weight.dtype)
+        terms = np.empty(weight.shape[1], dtype=np.float64)
         _counts_rows(weight, counts, g * vocab_size // ROW_GROUPS,
-                     (g + 1) * vocab_size // ROW_GROUPS, dweight, row_losses, probs, inv_n)
+                     (g + 1) * vocab_size // ROW_GROUPS, dweight, row_losses, probs, terms, inv_n)
     return ordered_sum(row_losses) / n_positions
 
 

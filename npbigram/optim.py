@@ -98,7 +98,8 @@ class AdamW:
 
     def coefficients(self, t):
         """The update's scalars at step t for the numba kernel, computed as step() computes
-        them: (1 - lr wd, 1 - beta1, beta2, 1 - beta2, lr / (1 - beta1^t), sqrt(1 - beta2^t), eps)."""
+        them: (1 - lr wd, 1 - beta1, beta2, 1 - beta2, lr / (1 - beta1^t), sqrt(1 - beta2^t),
+        eps)."""
         bias_correction1 = 1.0 - self.beta1 ** t
         bias_correction2 = 1.0 - self.beta2 ** t
         return np.array([1.0 - self.lr * self.weight_decay, 1.0 - self.beta1, self.beta2,

@@ -151,6 +151,12 @@ class Trainer:
             self.step += 1
         return losses
 
+    def tokens_per_step(self):
+        """Positions a step's gradient covers: B*T, or with full_batch every train pair."""
+        if self.config.full_batch:
+            return len(self.train_data) - 1
+        return self.config.batch_size * self.config.block_size
+
     def chunk_steps(self):
         """How many steps one call of train_steps should run: about CHUNK_WORK elements of work
         (at most CHUNK_MAX_STEPS) on the numba backend, whose loop is compiled; one on NumPy."""
