@@ -316,7 +316,7 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes, short timing, one seed-job run: checks the harness in "
-                        "about a minute; the numbers are rough")
+                        "a minute or two; the numbers are rough")
     p.add_argument("--out", type=Path, default=HERE / "results",
                    help="folder for results.md, results.json, tokens_per_s.png "
                         "(default: benchmarks/results)")

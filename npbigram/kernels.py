@@ -17,9 +17,10 @@ pairs, O(N), then do O(V) per row that occurs.
 Determinism: a parallel kernel gives each thread whole rows of dW (positions grouped by input id
 with a stable counting sort, so every row adds its positions in their original order) and sums
 losses in a fixed order; whether a kernel runs serially or in parallel depends on the problem
-size only. So the result is bitwise identical for any thread count and on every rerun. (The
-serial and parallel variants of a kernel agree to rounding; LLVM may vectorize their sums
-differently.)
+size only. So the result is bitwise identical for any thread count and on every rerun. No sum
+is left to fast-math reassociation (lane_sum writes its order out), so the serial and parallel
+variants agree bit for bit too, and a kernel gives the same bits whether it was just compiled
+or loaded from the cache (where LLVM inlined it differently).
 
 numba does no bounds checks: callers validate ids (npbigram.data.check_ids) before every kernel.
 Kernels compile on first use and are cached on disk (see CACHE_DIR below).

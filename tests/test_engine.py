@@ -97,7 +97,7 @@ def reference_loss_grad(weight, x, y):
 
 
 def run_kernel(kernel, weight, x, y):
-    pair_counts = kernel in (kernels.pair_counts_serial, kernels.pair_counts_parallel)
+    pair_counts = "pair_counts" in kernel.__name__
     grad = np.full_like(weight, np.nan)  # every entry must be written
     loss = kernel(weight, x, y, grad, np.empty(weight.shape[0]),
                   kernels.counts_scratch(pair_counts, weight.shape[0]))
@@ -118,6 +118,32 @@ def test_fused_kernels_equal_the_numpy_reference(case):
         loss, grad = run_kernel(kernel, weight, x, y)
         assert loss == pytest.approx(ref_loss, rel=tol, abs=tol), kernel.__name__
         np.testing.assert_allclose(grad, ref_grad, rtol=tol, atol=tol, err_msg=kernel.__name__)
+
+
+@settings(deadline=None, max_examples=40)
+@given(case=weight_and_batch())
+def test_serial_and_parallel_kernels_agree_bit_for_bit(case):
+    weight, x, y = case
+    for serial, parallel in ((kernels.gather_scatter_serial, kernels.gather_scatter_parallel),
+                             (kernels.pair_counts_serial, kernels.pair_counts_parallel)):
+        loss_s, grad_s = run_kernel(serial, weight, x, y)
+        loss_p, grad_p = run_kernel(parallel, weight, x, y)
+        assert loss_s == loss_p
+        np.testing.assert_array_equal(grad_s, grad_p)
+
+
+def test_a_fresh_compile_gives_the_same_bits_as_the_cached_kernel():
+    """No fast-math sum, so inlining differently (callees from the cache cannot be inlined,
+    fresh ones can) changes no bit."""
+    rng = np.random.default_rng(8)
+    weight = rng.standard_normal((65, 65)).astype(np.float32)
+    x, y = rng.integers(0, 65, 5000), rng.integers(0, 65, 5000)
+    for kernel in (kernels.gather_scatter_parallel, kernels.pair_counts_serial):
+        fresh = numba.njit(error_model="numpy")(kernel.py_func)
+        loss, grad = run_kernel(kernel, weight, x, y)
+        loss_fresh, grad_fresh = run_kernel(fresh, weight, x, y)
+        assert loss == loss_fresh
+        np.testing.assert_array_equal(grad, grad_fresh)
 
 
 @settings(deadline=None, max_examples=30)
