@@ -39,9 +39,13 @@ class BigramLanguageModel(nn.Module):
     def forward(self, idx, targets=None):
         logits = self.token_embedding_table(idx)  # (B,T,C)
         if targets is None:
-            return logits, None
-        B, T, C = logits.shape
-        return logits, F.cross_entropy(logits.view(B * T, C), targets.view(B * T))
+            loss = None
+        else:
+            B, T, C = logits.shape
+            logits = logits.view(B * T, C)
+            targets = targets.view(B * T)
+            loss = F.cross_entropy(logits, targets)
+        return logits, loss
 
     def generate(self, idx, max_new_tokens):
         """Append max_new_tokens sampled tokens to idx (B,T), rereading the context each time."""

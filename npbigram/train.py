@@ -16,7 +16,6 @@ full_batch: every step uses the exact gradient of the whole train split, from it
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -274,16 +273,6 @@ class Trainer:
 def format_eval(step, losses):
     """bigram.py's line: 'step 300: train loss 2.5000, val loss 2.5100'."""
     return f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
-
-
-class Timer:
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
-        return False
 
 
 def _int(value, name):

@@ -1,6 +1,7 @@
 """Shared fixtures: PyTorch as the reference, and the tinyshakespeare corpus."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,23 +50,11 @@ def backend(request):
 
 @pytest.fixture(scope="session")
 def torch_bigram(torch):
-    """bigram.py's BigramLanguageModel (the torch reference), as the lecture writes it."""
-    nn, F = torch.nn, torch.nn.functional
-
-    class BigramLanguageModel(nn.Module):
-        def __init__(self, vocab_size):
-            super().__init__()
-            self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
-
-        def forward(self, idx, targets=None):
-            logits = self.token_embedding_table(idx)  # (B,T,C)
-            if targets is None:
-                loss = None
-            else:
-                B, T, C = logits.shape
-                logits = logits.view(B * T, C)
-                targets = targets.view(B * T)
-                loss = F.cross_entropy(logits, targets)
-            return logits, loss
-
+    """bigram.py's BigramLanguageModel (the torch reference): the module that the benchmarks'
+    PyTorch port of bigram.py (benchmarks/bigram_torch.py) trains."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bigram_torch import BigramLanguageModel
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
     return BigramLanguageModel
