@@ -4,7 +4,9 @@
 
 What a step is, per implementation (all AdamW, lr 1e-2, float32, uniform random token ids):
 - npbigram's public API on a batch already in memory:
-  `model(xb, yb); model.backward(); opt.step()`;
+  `model(xb, yb); model.backward(); opt.step()`; the no-logits variants call
+  `model(xb, yb, return_logits=False)`, which returns (None, loss) and on the numba backend never
+  writes the (B*T, V) logits;
 - npbigram's Trainer on the numba backend, as `npbigram train` runs it: `train_steps(k)`, k
   steps (batch sampling included) in one compiled call, k = trainer.chunk_steps(); a step's
   time is the call's divided by k;
@@ -41,16 +43,23 @@ import numpy as np
 # name -> (short name for table headers, full label); run.py and report.py read this table
 IMPLEMENTATIONS = {
     "numba": ("numba", "npbigram numba, public API, gather/scatter"),
+    "numba-nologits": ("numba no-logits",
+                       "npbigram numba, public API with return_logits=False, gather/scatter"),
     "numba-pair-counts": ("numba pair-counts", "npbigram numba, public API, pair-counts"),
+    "numba-pair-counts-nologits": ("numba pair-counts no-logits",
+                                   "npbigram numba, public API with return_logits=False, "
+                                   "pair-counts"),
     "numba-loop": ("numba loop", "npbigram numba, Trainer's compiled loop, gather/scatter"),
     "numba-loop-pair-counts": ("numba loop pair-counts",
                                "npbigram numba, Trainer's compiled loop, pair-counts"),
     "numpy": ("NumPy", "npbigram NumPy reference, public API"),
     "torch": ("PyTorch", "PyTorch eager CPU, bigram.py's step"),
 }
-THREADED = ("numba", "numba-pair-counts", "numba-loop", "numba-loop-pair-counts", "torch")
-PAIR_COUNTS = ("numba-pair-counts", "numba-loop-pair-counts")
+THREADED = ("numba", "numba-nologits", "numba-pair-counts", "numba-pair-counts-nologits",
+            "numba-loop", "numba-loop-pair-counts", "torch")
+PAIR_COUNTS = ("numba-pair-counts", "numba-pair-counts-nologits", "numba-loop-pair-counts")
 LOOPS = ("numba-loop", "numba-loop-pair-counts")
+NO_LOGITS = ("numba-nologits", "numba-pair-counts-nologits")  # model(xb, yb, return_logits=False)
 
 # The pair-counts gradient: the keyword that BigramLanguageModel and TrainConfig take to select
 # it. Where they lack it, the pair-counts rows say "unavailable" instead of timing another path.
@@ -98,17 +107,17 @@ def make_step(impl, batch_size, block_size, vocab_size, threads, inputs):
     if impl in LOOPS:
         return trainer_steps(batch_size, block_size, vocab_size, inputs, options)
     backend = "numpy" if impl == "numpy" else "numba"
-    return api_step(vocab_size, backend, options, *inputs), 1
+    return api_step(vocab_size, backend, options, impl not in NO_LOGITS, *inputs), 1
 
 
-def api_step(vocab_size, backend, options, xb, yb):
+def api_step(vocab_size, backend, options, return_logits, xb, yb):
     from npbigram import AdamW, BigramLanguageModel
 
     model = BigramLanguageModel(vocab_size, seed=SEED, backend=backend, **options)
     opt = AdamW(model, lr=LEARNING_RATE)
 
     def step():
-        model(xb, yb)
+        model(xb, yb, return_logits=return_logits)
         model.backward()
         opt.step()
 

@@ -56,9 +56,10 @@ def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None,
 def load_checkpoint(path, backend=DEFAULT_BACKEND):
     """Read a checkpoint; a missing, truncated, corrupt or foreign file raises ValueError."""
     try:
+        if not zipfile.is_zipfile(path):  # np.load would try .npy and pickle, and say so
+            open(path, "rb").close()  # a missing or unreadable file raises its own OSError
+            raise ValueError("it is not an .npz (zip) archive")
         npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an .npz archive")
         with npz:
             files = {key: npz[key] for key in npz.files}
     except FileNotFoundError:
