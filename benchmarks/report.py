@@ -40,18 +40,30 @@ def why_missing(row):
 # done-when figures
 
 
+# npbigram's paths through a training step: (name, gather/scatter impl, pair-counts impl)
+PATHS = [("public API", "numba", "numba-pair-counts"),
+         ("public API, return_logits=False", "numba-nologits", "numba-pair-counts-nologits"),
+         ("Trainer loop", "numba-loop", "numba-loop-pair-counts")]
+API_PATHS = PATHS[:2]  # the issue's one-step figures are about the public API
+
+
 def derive_figures(results):
     """The issue's done-when figures, each {name, target, value, text, met, note}. Where the
-    issue does not say which npbigram path, both the public API's step and the Trainer's
-    compiled loop are given."""
+    issue does not say which npbigram path, each of PATHS is given; the one-step figures are
+    given for the public API with and without the logits."""
     look = Lookup(results)
     n = look.threads
     torch_seed, numba_seed = look.seed.get((TORCH, "-")), look.seed.get(("numba", "warm"))
-    figures = [
-        ratio("one step through the public API, B=32 T=8 V=65: numba vs PyTorch", 5,
-              look.step(TORCH, 32, 8, 65), look.step("numba", 32, 8, 65), "median_s"),
-        ratio("one step through the public API, B=4096 T=256 V=65: numba vs PyTorch", 10,
-              look.step(TORCH, 4096, 256, 65), look.step("numba", 4096, 256, 65), "median_s"),
+    figures = []
+    for path, gather, _ in API_PATHS:
+        figures += [
+            ratio(f"one step through the {path}, B=32 T=8 V=65: numba vs PyTorch", 5,
+                  look.step(TORCH, 32, 8, 65), look.step(gather, 32, 8, 65), "median_s"),
+            ratio(f"one step through the {path}, B=4096 T=256 V=65: numba vs PyTorch", 10,
+                  look.step(TORCH, 4096, 256, 65), look.step(gather, 4096, 256, 65),
+                  "median_s"),
+        ]
+    figures += [
         ratio("seed job, whole process, warm JIT cache: npbigram train vs PyTorch bigram.py", 4,
               torch_seed, numba_seed, "wall_s"),
         ratio("seed job, training loop: npbigram train vs PyTorch bigram.py", 25,
@@ -59,15 +71,15 @@ def derive_figures(results):
         ratio("seed job, cold first run (empty JIT cache) vs PyTorch bigram.py's whole job", 1,
               torch_seed, look.seed.get(("numba", "cold")), "wall_s"),
     ]
-    for path, gather, pairs in (("public API", "numba", "numba-pair-counts"),
-                                ("Trainer loop", "numba-loop", "numba-loop-pair-counts")):
+    for path, gather, pairs in PATHS:
         figures += [
             ratio(f"pair-counts step at 2^20 tokens (B=4096 T=256 V=65), {path}: vs PyTorch",
                   200, look.step(TORCH, 4096, 256, 65), look.step(pairs, 4096, 256, 65),
                   "median_s"),
             ratio(f"gather/scatter at 2^20 tokens, V=65, {path}: {n} threads vs 1", 1.7,
                   look.step(gather, 4096, 256, 65, 1) if n > 1 else None,
-                  look.step(gather, 4096, 256, 65), "median_s"),
+                  look.step(gather, 4096, 256, 65), "median_s",
+                  names=("1 thread", f"{n} threads")),
             ratio(f"peak memory, V=4096, 65,536 tokens/step, gather/scatter, {path}: "
                   "PyTorch's / npbigram's", 10, look.step(TORCH, 512, 128, 4096),
                   look.step(gather, 512, 128, 4096), "peak_mem_bytes"),
@@ -77,15 +89,18 @@ def derive_figures(results):
     return figures
 
 
-def ratio(name, target, base, new, key):
-    """How many times smaller new[key] is than base[key]; met when at least `target`."""
+def ratio(name, target, base, new, key, names=("PyTorch", "npbigram")):
+    """How many times smaller new[key] is than base[key]; met when at least `target`. The
+    note gives both values, each after its name in `names` (base's, new's)."""
     figure = {"name": name, "target": f"≥ {target:g}×", "value": None, "met": None}
     if not (ok(base) and ok(new)):
         missing = dict.fromkeys(why_missing(row) for row in (base, new) if not ok(row))
         return {**figure, "text": "n/a", "note": "; ".join(missing)}
     value = base[key] / new[key]
+    note = ", ".join(f"{who} {format_value(row[key], key)}"
+                     for who, row in zip(names, (base, new), strict=True))
     return {**figure, "value": value, "text": format_ratio(value), "met": value >= target,
-            "note": f"{format_value(base[key], key)} vs {format_value(new[key], key)}"}
+            "note": note}
 
 
 def at_most(name, limit, row, key):
@@ -232,8 +247,10 @@ def size_table(results, look, format_cell):
 
 def steps_intro():
     return ("Public API: npbigram's `model(xb, yb); model.backward(); opt.step()` on a batch "
-            "already in memory. Trainer loop: `Trainer.train_steps(k)` as `npbigram train` runs "
-            "it, batch sampling included, k steps per compiled call. PyTorch: bigram.py's "
+            "already in memory; no-logits: the same with `model(xb, yb, return_logits=False)`, "
+            "which returns (None, loss) and never writes the (B·T, V) logits. Trainer loop: "
+            "`Trainer.train_steps(k)` as `npbigram train` runs it, batch sampling included, k "
+            "steps per compiled call. PyTorch: bigram.py's "
             "`model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()` on "
             "a batch already in memory. AdamW, float32, uniform random token ids. A cell is the "
             "median time of one step after warm-up (JIT compilation excluded), tokens/s, and "
@@ -324,7 +341,7 @@ def render_plot(results, file):
     look = Lookup(results)
     rows = [r for r in results["steps"] if r["threads"] == look.threads and ok(r)]
     vocabs = sorted({r["vocab_size"] for r in results["steps"]})
-    fig = Figure(figsize=(max(9.0, 4.2 * len(vocabs)), 5.0), layout="constrained")
+    fig = Figure(figsize=(max(11.5, 4.2 * len(vocabs)), 5.0), layout="constrained")
     axes = fig.subplots(1, len(vocabs), sharey=True, squeeze=False)[0]
     colors = {impl: f"C{i}" for i, (impl, _, _) in enumerate(impl_columns(results))}
     legend = {}

@@ -24,8 +24,8 @@ def test_suite_runs_its_smallest_configuration(tmp_path):
     results = json.loads((out / "results.json").read_text())
     torch_installed = importlib.util.find_spec("torch") is not None
     steps = {r["impl"]: r for r in results["steps"]}
-    assert len(steps) == len(results["steps"]) == 6
-    for impl in ("numba", "numba-loop", "numpy"):
+    assert len(steps) == len(results["steps"]) == 8
+    for impl in ("numba", "numba-nologits", "numba-loop", "numpy"):
         assert steps[impl]["status"] == "ok", steps[impl]
     assert steps["torch"]["status"] == ("ok" if torch_installed else "not installed")
     for row in results["steps"]:
@@ -36,7 +36,7 @@ def test_suite_runs_its_smallest_configuration(tmp_path):
     for key in [("numpy", "-"), ("numba", "cold"), ("numba", "warm")]:
         assert seed[key]["status"] == "ok" and seed[key]["steps"] == 20, seed[key]
     assert seed["torch", "-"]["status"] == ("ok" if torch_installed else "not installed")
-    assert len(results["figures"]) == 13
+    assert len(results["figures"]) == 19
     assert results["machine"]["cores"] >= 1
 
     markdown = (out / "results.md").read_text()
