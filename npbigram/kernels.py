@@ -93,6 +93,7 @@ from numba.extending import intrinsic, overload  # noqa: E402
 # of microseconds. The choice depends on sizes only, never on the thread count.
 PARALLEL_POSITIONS_WORK = 1 << 20  # N * V for the gather/scatter path
 PARALLEL_ROWS_WORK = 1 << 16  # V * V for per-row kernels (pair-count gradient, optimizers)
+PARALLEL_FILL_POSITIONS = 1 << 16  # N for gathering a batch's windows
 ROW_GROUPS = 64  # a parallel kernel's rows come in this many groups of about equal work
 SORT_CHUNKS = 64  # the parallel counting sort splits the positions into this many chunks
 
@@ -279,37 +280,38 @@ def _row_starts(histograms):
 
 
 @njit(**jit)
-def sort_by_input(x, vocab_size):
-    """Stable counting sort of positions by input id.   x (N,) -> order (N,), starts (V+1,)
+def targets_by_input(x, y, vocab_size):
+    """Stable counting sort of the targets by input id.   x, y (N,) -> targets (N,), starts (V+1,)
 
-    Row i's positions are order[starts[i]:starts[i+1]], in increasing position order.
+    Row i's targets are targets[starts[i]:starts[i+1]]: the y_n of the positions n with x_n = i,
+    in increasing n.
     """
     histogram = np.zeros((1, vocab_size), dtype=np.int64)
     for n in range(x.size):
         histogram[0, x[n]] += 1
     starts, fill = _row_starts(histogram)
-    order = np.empty(x.size, dtype=np.int64)
+    targets = np.empty_like(y)
     for n in range(x.size):
-        order[fill[0, x[n]]] = n
+        targets[fill[0, x[n]]] = y[n]
         fill[0, x[n]] += 1
-    return order, starts
+    return targets, starts
 
 
 @njit(parallel=True, **jit)
-def sort_by_input_parallel(x, vocab_size):
-    """sort_by_input over SORT_CHUNKS contiguous chunks of positions: the same order."""
+def targets_by_input_parallel(x, y, vocab_size):
+    """targets_by_input over SORT_CHUNKS contiguous chunks of positions: the same targets."""
     n_positions = x.size
     histograms = np.zeros((SORT_CHUNKS, vocab_size), dtype=np.int64)
     for k in prange(SORT_CHUNKS):
         for n in range(k * n_positions // SORT_CHUNKS, (k + 1) * n_positions // SORT_CHUNKS):
             histograms[k, x[n]] += 1
     starts, fill = _row_starts(histograms)
-    order = np.empty(n_positions, dtype=np.int64)
+    targets = np.empty_like(y)
     for k in prange(SORT_CHUNKS):
         for n in range(k * n_positions // SORT_CHUNKS, (k + 1) * n_positions // SORT_CHUNKS):
-            order[fill[k, x[n]]] = n
+            targets[fill[k, x[n]]] = y[n]
             fill[k, x[n]] += 1
-    return order, starts
+    return targets, starts
 
 
 @njit(**jit)
@@ -334,12 +336,14 @@ def balanced_row_groups(starts, groups):
 
 
 @njit(inline="always", **jit)
-def _gather_scatter_rows(weight, y, order, starts, first_row, end_row, dweight, row_losses,
-                         probs, inv_n):
-    """Rows first_row..end_row-1: for each position n reading row i (in position order)
-    add (softmax(W_i) - onehot(y_n))/N into dW_i, and lse(W_i) - W[i, y_n]
-    to row i's loss. W does not change within a batch, so each row's softmax is computed once
-    and reused by all its positions: the same numbers as recomputing it per position."""
+def _gather_scatter_rows(weight, targets, starts, first_row, end_row, dweight, row_losses, probs,
+                         inv_n):
+    """Rows first_row..end_row-1: for each position reading row i (in position order) with target
+    y, add (softmax(W_i) - onehot(y))/N into dW_i, and lse(W_i) - W[i, y] to row i's loss.
+    targets, starts as from targets_by_input. W does not change within a batch, so each row's
+    softmax is computed once and reused by all its positions: the same numbers as recomputing
+    it per position."""
+    zero = weight.dtype.type(0)
     for i in range(first_row, end_row):
         for j in range(weight.shape[1]):
             dweight[i, j] = 0
@@ -349,11 +353,9 @@ def _gather_scatter_rows(weight, y, order, starts, first_row, end_row, dweight, 
         m, log_sum = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
         loss = 0.0
         for k in range(starts[i], starts[i + 1]):
-            target = y[order[k]]
-            before = dweight[i, target]
-            for j in range(weight.shape[1]):
-                dweight[i, j] += probs[j]
-            dweight[i, target] = before + (probs[target] - inv_n)  # (p - 1)/N, one rounding
+            target = targets[k]
+            for j in range(weight.shape[1]):  # (p_j - [j = y])/N, one rounding
+                dweight[i, j] += probs[j] - (inv_n if j == target else zero)
             loss += log_sum - (np.float64(weight[i, target]) - m)
         row_losses[i] = loss
 
@@ -369,9 +371,9 @@ def _gather_scatter_rows(weight, y, order, starts, first_row, end_row, dweight, 
 def gather_scatter_serial(weight, x, y, dweight, row_losses, counts):
     """dW = sum_n (softmax(W[x_n]) - onehot(y_n)) / N, one row after another."""
     inv_n = weight.dtype.type(1.0 / x.size)
-    order, starts = sort_by_input(x, weight.shape[0])
+    targets, starts = targets_by_input(x, y, weight.shape[0])
     probs = np.empty(weight.shape[1], dtype=weight.dtype)
-    _gather_scatter_rows(weight, y, order, starts, 0, weight.shape[0], dweight, row_losses,
+    _gather_scatter_rows(weight, targets, starts, 0, weight.shape[0], dweight, row_losses,
                          probs, inv_n)
     return ordered_sum(row_losses) / x.size
 
@@ -381,11 +383,11 @@ def gather_scatter_parallel(weight, x, y, dweight, row_losses, counts):
     """gather_scatter_serial with threads owning whole rows: each row's arithmetic does not
     depend on which thread runs it, so the result is the same for any thread count."""
     inv_n = weight.dtype.type(1.0 / x.size)
-    order, starts = sort_by_input_parallel(x, weight.shape[0])
+    targets, starts = targets_by_input_parallel(x, y, weight.shape[0])
     bounds = balanced_row_groups(starts, ROW_GROUPS)
     for g in prange(ROW_GROUPS):
         probs = np.empty(weight.shape[1], dtype=weight.dtype)
-        _gather_scatter_rows(weight, y, order, starts, bounds[g], bounds[g + 1], dweight,
+        _gather_scatter_rows(weight, targets, starts, bounds[g], bounds[g + 1], dweight,
                              row_losses, probs, inv_n)
     return ordered_sum(row_losses) / x.size
 
@@ -539,6 +541,15 @@ def sgd_parallel(weight, grad, m, v, coef):
                   (g + 1) * vocab_size // ROW_GROUPS)
 
 
+@njit(inline="always", **jit)
+def _update_serial(adamw, weight, grad, m, v, coef):
+    """adamw_serial if adamw else sgd_serial: the update of the compiled serial loops."""
+    if adamw:
+        adamw_serial(weight, grad, m, v, coef)
+    else:
+        sgd_serial(weight, grad, m, v, coef)
+
+
 def update_kernel(optimizer_kind, vocab_size):
     """The update kernel of optimizer_kind ('adamw' or 'sgd'), parallel over rows when V*V is
     large. Every element gets the same arithmetic either way."""
@@ -552,13 +563,26 @@ def update_kernel(optimizer_kind, vocab_size):
 # training loops: many steps per call from Python
 
 
+@njit(inline="always", **jit)
+def _fill_window(data, start, block_size, x, y, b):
+    """Window b of get_batch's batch: x[b*T + t] = data[start + t], y = the next token."""
+    for t in range(block_size):
+        x[b * block_size + t] = data[start + t]
+        y[b * block_size + t] = data[start + t + 1]
+
+
 @njit(**jit)
 def fill_batch(data, starts, block_size, x, y):
-    """get_batch's windows: x[b*T + t] = data[starts[b] + t], y = the next token.   starts (B,)"""
+    """get_batch's windows at starts (B,) into x, y (B*T,)."""
     for b in range(starts.size):
-        for t in range(block_size):
-            x[b * block_size + t] = data[starts[b] + t]
-            y[b * block_size + t] = data[starts[b] + t + 1]
+        _fill_window(data, starts[b], block_size, x, y, b)
+
+
+@njit(parallel=True, **jit)
+def fill_batch_parallel(data, starts, block_size, x, y):
+    """fill_batch with the windows split over threads."""
+    for b in prange(starts.size):
+        _fill_window(data, starts[b], block_size, x, y, b)
 
 
 @njit(**jit)
@@ -592,10 +616,7 @@ def train_steps_serial(pair_counts, adamw, weight, grad, m, v, counts, x, y, dat
             losses[s] = gather_scatter_serial(weight, x, y, grad, row_losses, counts)
         if not math.isfinite(losses[s]):
             return s
-        if adamw:
-            adamw_serial(weight, grad, m, v, coefs[s])
-        else:
-            sgd_serial(weight, grad, m, v, coefs[s])
+        _update_serial(adamw, weight, grad, m, v, coefs[s])
     return n_steps
 
 
@@ -605,16 +626,18 @@ def train_loop(grad_kernel, update_kernel, weight, grad, m, v, counts, x, y, dat
     x, y (B*T,), its loss and gradient from grad_kernel, and updates with update_kernel and
     coefs[s]; losses (S,) gets each step's loss. Stops before updating at a non-finite loss;
     returns the number of steps completed. Serial kernels run in one compiled call
-    (train_steps_serial); parallel ones, whose steps take milliseconds, are called step by step.
+    (train_steps_serial); parallel ones, whose steps take milliseconds, are called step by step,
+    with the batch gathered in parallel from PARALLEL_FILL_POSITIONS positions on.
     data (n,) int64 ids, checked, with every starts[s,b] + T < n."""
     if grad_kernel in (gather_scatter_serial, pair_counts_serial) and update_kernel in (
             adamw_serial, sgd_serial):
         return train_steps_serial(grad_kernel is pair_counts_serial, update_kernel is adamw_serial,
                                   weight, grad, m, v, counts, x, y, data, starts, block_size,
                                   coefs, losses)
+    fill = fill_batch_parallel if x.size >= PARALLEL_FILL_POSITIONS else fill_batch
     row_losses = np.empty(weight.shape[0], dtype=np.float64)
     for s in range(len(starts)):
-        fill_batch(data, starts[s], block_size, x, y)
+        fill(data, starts[s], block_size, x, y)
         losses[s] = grad_kernel(weight, x, y, grad, row_losses, counts)
         if not math.isfinite(losses[s]):
             return s
@@ -632,10 +655,7 @@ def full_batch_steps_serial(adamw, weight, grad, m, v, counts, coefs, losses):
         losses[s] = counts_grad_serial(weight, counts, n_positions, grad, row_losses)
         if not math.isfinite(losses[s]):
             return s
-        if adamw:
-            adamw_serial(weight, grad, m, v, coefs[s])
-        else:
-            sgd_serial(weight, grad, m, v, coefs[s])
+        _update_serial(adamw, weight, grad, m, v, coefs[s])
     return coefs.shape[0]
 
 
