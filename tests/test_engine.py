@@ -204,7 +204,7 @@ def test_forward_leaves_grad_alone_until_backward():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["adamw", "sgd"])
-@pytest.mark.parametrize("vocab_size", [9, 300])  # serial and parallel kernels
+@pytest.mark.parametrize("vocab_size", [9, 600])  # serial and parallel kernels
 def test_optimizer_kernels_equal_numpy_bitwise_and_torch(torch, kind, dtype, vocab_size):
     rng = np.random.default_rng(4)
     models = [BigramLanguageModel(vocab_size, seed=5, dtype=dtype, backend=b)
@@ -279,11 +279,11 @@ SIZES = [dict(batch_size=32, block_size=8),  # serial kernels in one compiled ca
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("grad", ["gather-scatter", "pair-counts"])
 def test_weights_are_bitwise_identical_for_1_and_2_threads(size, grad):
-    """Also at V = 300, where the gradient rows and the optimizer run in parallel."""
+    """Also at V = 600, where the gradient rows and the optimizer run in parallel."""
     results = []
     for threads in (1, 2, 1):
         kernels.set_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        for vocab_size in (30, 300):
+        for vocab_size in (30, 600):
             data = np.random.default_rng(7).integers(0, vocab_size, 40000)
             t = Trainer(TrainConfig(grad=grad, **size), data, vocab_size)
             results.append((t.train_steps(3), t.model.weight))
