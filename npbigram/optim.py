@@ -9,7 +9,7 @@ SGD:
     W <- W - lr * g
 
 With a model on the numba backend, step() runs the same formulas as one compiled kernel
-(npbigram.kernels.update) with the scalars of coefficients(t), rounded to the weight's dtype
+(npbigram.kernels.update_kernel) with the scalars of coefficients(t), rounded to the weight's dtype
 exactly as NumPy rounds them here: the two backends give the same bits.
 """
 
