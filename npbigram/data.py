@@ -161,7 +161,7 @@ def check_ids(ids, vocab_size, name, ndim=2, allow_empty=False):
             return arr.astype(ID_DTYPE)
         raise ValueError(f"{name} is empty (shape {arr.shape}): a batch needs at least one token")
     # one pass: seen as unsigned, a negative id is huge, so max < V means every id is in [0, V)
-    if int(arr.view(f"u{arr.dtype.itemsize}").max()) >= vocab_size:
+    if int(arr.view(arr.dtype.str.replace("i", "u")).max()) >= vocab_size:  # '>i2' -> '>u2'
         lo, hi = int(arr.min()), int(arr.max())
         bad = lo if lo < 0 else hi
         where = np.unravel_index(int(np.argmax(arr == bad)), arr.shape)
