@@ -160,8 +160,9 @@ def check_ids(ids, vocab_size, name, ndim=2, allow_empty=False):
         if allow_empty:
             return arr.astype(ID_DTYPE)
         raise ValueError(f"{name} is empty (shape {arr.shape}): a batch needs at least one token")
-    # one pass: seen as unsigned, a negative id is huge, so max < V means every id is in [0, V)
-    if int(arr.view(arr.dtype.str.replace("i", "u")).max()) >= vocab_size:  # '>i2' -> '>u2'
+    # one pass: seen as unsigned 64-bit, a negative id is huge, so max < V means all are in [0, V)
+    wide = arr.astype(np.int64 if arr.dtype.kind == "i" else np.uint64, copy=False)
+    if int(wide.view(np.uint64).max()) >= vocab_size:
         lo, hi = int(arr.min()), int(arr.max())
         bad = lo if lo < 0 else hi
         where = np.unravel_index(int(np.argmax(arr == bad)), arr.shape)
