@@ -204,18 +204,9 @@ def pair_counts_backward(probs, inputs, targets):
     position reading row i has the same softmax, so ops.embedding_backward's per-position sum
     collapses to one term per row.   probs (N,C) of forward, inputs and targets (N,)"""
     vocab_size = probs.shape[1]
-    counts = np.bincount(inputs * vocab_size + targets,
-                         minlength=vocab_size * vocab_size).reshape(vocab_size, vocab_size)
     row_probs = np.zeros((vocab_size, vocab_size), dtype=probs.dtype)
     row_probs[inputs] = probs  # softmax(W_i) for each row that occurs
-    return counts_backward(row_probs, counts)
-
-
-def counts_backward(row_probs, counts):
-    """dW_i = (n_i softmax(W_i) - C_i) / N, with n_i = sum_j C_ij and N = sum C.
-    row_probs (V,C): softmax(W_i) (any finite value where n_i = 0); counts (V,V)"""
-    n_rows = counts.sum(axis=1, keepdims=True)  # (V,1)
-    return ((n_rows * row_probs - counts) / counts.sum()).astype(row_probs.dtype)
+    return ops.counts_backward(row_probs, ops.count_pairs(inputs, targets, vocab_size))
 
 
 def check_grad_method(grad_method):

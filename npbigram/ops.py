@@ -7,6 +7,7 @@ N = B*T positions. This is the reference every faster kernel is tested against.
     loss   = mean_n( logsumexp(logits_n) - logits_n[y_n] )   cross_entropy_forward
     dlogits = (softmax(logits) - onehot(y)) / N      cross_entropy_backward
     dW[i]  = sum of dlogits_n over positions n with idx_n == i   embedding_backward
+           = (n_i softmax(W_i) - C_i) / N, C the (input, target) pair counts   counts_backward
 """
 
 import numpy as np
@@ -62,10 +63,23 @@ def cross_entropy_backward(probs, targets):
     return dlogits
 
 
+def count_pairs(inputs, targets, vocab_size):
+    """C[i,j] = how many positions n have (x_n, y_n) = (i, j).   (N,), (N,) -> (V,V) int64"""
+    return np.bincount(inputs * vocab_size + targets,
+                       minlength=vocab_size * vocab_size).reshape(vocab_size, vocab_size)
+
+
 def pair_counts(ids, vocab_size):
     """C[i,j] = how many times token j follows token i in `ids`.   (n,) -> (V,V) int64"""
-    return np.bincount(ids[:-1] * vocab_size + ids[1:],
-                       minlength=vocab_size * vocab_size).reshape(vocab_size, vocab_size)
+    return count_pairs(ids[:-1], ids[1:], vocab_size)
+
+
+def counts_backward(row_probs, counts):
+    """dW_i = (n_i softmax(W_i) - C_i) / N, with n_i = sum_j C_ij and N = sum C: the scatter-add
+    of embedding_backward grouped by (input, target) pair.
+    row_probs (V,C): softmax(W_i) (any finite value where n_i = 0); counts (V,V)"""
+    n_rows = counts.sum(axis=1, keepdims=True)  # (V,1)
+    return ((n_rows * row_probs - counts) / counts.sum()).astype(row_probs.dtype)
 
 
 def loss_from_counts(weight, counts):

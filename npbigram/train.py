@@ -23,7 +23,7 @@ import numpy as np
 from . import ops
 from .data import check_ids, check_positive, get_batch, train_val_split
 from .model import (DEFAULT_BACKEND, GRAD_METHODS, INITS, BigramLanguageModel, check_backend,
-                    check_dtype, check_grad_method, counts_backward, numba_engine)
+                    check_dtype, check_grad_method, numba_engine)
 from .optim import OPTIMIZERS, coefficient_table, make_optimizer
 
 EVAL_MODES = ("estimate", "exact")
@@ -204,7 +204,7 @@ class Trainer:
             losses[s] = ops.loss_from_counts(self.model.weight, counts)
             if not math.isfinite(losses[s]):
                 raise TrainingDiverged(f"the loss became {losses[s]} at step {self.step}")
-            self.model.grad = counts_backward(ops.softmax(self.model.weight), counts)
+            self.model.grad = ops.counts_backward(ops.softmax(self.model.weight), counts)
             self.optimizer.step()
             self.step += 1
         return losses
