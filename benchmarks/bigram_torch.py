@@ -9,15 +9,15 @@ optimizer step), as `npbigram train` does:
     trained 3000 steps in 0.361 s (664,820 tokens/s)
 
 Run: python benchmarks/bigram_torch.py --data input.txt [--threads 2]
-The model class is also imported by measure_step.py, so both benchmarks time the same module.
+The model class is npbigram.reference_torch's, which the tests also compare with.
 """
 
 import argparse
 import time
 
 import torch
-import torch.nn as nn
-from torch.nn import functional as F
+
+from npbigram.reference_torch import BigramLanguageModel
 
 BATCH_SIZE = 32  # sequences per batch B
 BLOCK_SIZE = 8  # tokens per sequence T
@@ -27,33 +27,6 @@ LEARNING_RATE = 1e-2
 EVAL_ITERS = 200
 SEED = 1337
 SAMPLE_TOKENS = 500
-
-
-class BigramLanguageModel(nn.Module):
-    """Token i reads the logits of the next token from row i of a V x V table."""
-
-    def __init__(self, vocab_size):
-        super().__init__()
-        self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
-
-    def forward(self, idx, targets=None):
-        logits = self.token_embedding_table(idx)  # (B,T,C)
-        if targets is None:
-            loss = None
-        else:
-            B, T, C = logits.shape
-            logits = logits.view(B * T, C)
-            targets = targets.view(B * T)
-            loss = F.cross_entropy(logits, targets)
-        return logits, loss
-
-    def generate(self, idx, max_new_tokens):
-        """Append max_new_tokens sampled tokens to idx (B,T), rereading the context each time."""
-        for _ in range(max_new_tokens):
-            logits, _ = self(idx)
-            probs = F.softmax(logits[:, -1, :], dim=-1)  # (B,C)
-            idx = torch.cat((idx, torch.multinomial(probs, num_samples=1)), dim=1)
-        return idx
 
 
 def main(argv=None):

@@ -136,7 +136,7 @@ def trainer_steps(batch_size, block_size, vocab_size, stream, options):
 
 def torch_step(vocab_size, threads, xb, yb):
     import torch
-    from bigram_torch import BigramLanguageModel
+    from npbigram.reference_torch import BigramLanguageModel
 
     torch.set_num_threads(threads)
     torch.manual_seed(SEED)

@@ -28,7 +28,9 @@ from pathlib import Path
 from measure_step import IMPLEMENTATIONS, THREADED
 from report import derive_figures, render_markdown, render_plot
 
-from npbigram.data import DEFAULT_DATA_PATH, DatasetError, atomic_output, ensure_dataset
+from npbigram.corpus import DatasetError
+from npbigram.download import DEFAULT_DATA_PATH, ensure_dataset
+from npbigram.files import atomic_output
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

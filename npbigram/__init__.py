@@ -1,14 +1,14 @@
 """npbigram: the bigram language model of Karpathy's "Let's build GPT", in NumPy, by hand."""
 
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .data import (ByteTokenizer, CharTokenizer, DatasetError, ensure_dataset, get_batch,
-                   load_corpus, train_val_split)
+from .corpus import DatasetError, get_batch, load_corpus, train_val_split
+from .download import ensure_dataset
 from .explain import explain_text, trace_generation
 from .gradcheck import check_gradient, gradient_check
-from .model import BigramLanguageModel
+from .model import BigramLanguageModel, Checkpoint, load_checkpoint, save_checkpoint
 from .optim import SGD, AdamW
 from .optimum import bigram_optimum, count_probs, floor_loss
 from .plots import plot_heatmap, plot_losses
+from .tokenizers import ByteTokenizer, CharTokenizer
 from .train import TrainConfig, Trainer
 
 __all__ = [

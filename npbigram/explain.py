@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ops
-from .checkpoint import load_checkpoint
 from .model import next_token_probs, sample_from
 
 DEFAULT_TOP_K = 5
@@ -36,9 +35,7 @@ def char_label(ch):
 
 def token_labels(tokenizer):
     """The label of every token id: (V,) list of str."""
-    if tokenizer.kind == "byte":
-        return [char_label(chr(b)) if b < 128 else f"\\x{b:02x}" for b in range(256)]
-    return [char_label(ch) for ch in tokenizer.chars]
+    return [char_label(text) for text in tokenizer.token_texts()]
 
 
 def top_k_ids(probs, k):
@@ -127,54 +124,3 @@ def format_trace(steps, labels, top_k=DEFAULT_TOP_K):
 
 def _format_top(probs, labels, top_k):
     return "  ".join(f"{labels[j]} {probs[j]:.3f}" for j in top_k_ids(probs, top_k))
-
-
-# ----------------------------------------------------------------------------------------------
-# command line
-
-
-def add_parser(sub):
-    p = sub.add_parser(
-        "explain", help="show the loss position by position, and sampling step by step",
-        description="For each position of TEXT: the current character, the next one, the "
-                    "model's top next-character probabilities, p(next) and -ln p(next); then "
-                    "their mean, the model's loss on TEXT. --generate N traces sampling.")
-    p.add_argument("text", nargs="?", metavar="TEXT",
-                   help="text to score (and, with --generate, to continue)")
-    p.add_argument("--checkpoint", required=True, metavar="PATH")
-    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K",
-                   help=f"how many of the most likely next characters to show "
-                        f"(default: {DEFAULT_TOP_K}); sampling uses the full distribution")
-    p.add_argument("--generate", type=int, default=0, metavar="N",
-                   help="sample N characters after TEXT (or after token 0, as bigram.py) and "
-                        "show each step")
-    p.add_argument("--seed", type=int, default=None, help="seed of the sampling")
-    p.set_defaults(run=run_explain)
-
-
-def run_explain(args):
-    if args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
-    if args.generate < 0:
-        raise ValueError(f"--generate must be >= 0, got {args.generate}")
-    if not args.text and not args.generate:
-        raise ValueError("give a TEXT to explain, --generate N to trace sampling, or both")
-    checkpoint = load_checkpoint(args.checkpoint)
-    tokenizer, model = checkpoint.tokenizer, checkpoint.model
-    if tokenizer is None:
-        raise ValueError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be shown")
-    labels = token_labels(tokenizer)
-    ids = tokenizer.encode(args.text) if args.text else np.zeros(1, dtype=np.int64)
-    if args.text and (len(ids) >= 2 or not args.generate):
-        print(format_explanation(explain_text(model, ids), labels, args.top_k))
-    if args.generate:
-        if args.text:
-            print()
-        start = repr(args.text) if args.text else f"token 0 ({labels[0]}), as bigram.py"
-        seed = "unseeded" if args.seed is None else f"seed {args.seed}"
-        print(f"sampling {args.generate} tokens after {start} ({seed})")
-        steps = trace_generation(model, ids, args.generate, np.random.default_rng(args.seed))
-        print(format_trace(steps, labels, args.top_k))
-        drawn = np.array([step.drawn for step in steps], dtype=ids.dtype)
-        print("text: " + repr(tokenizer.decode(np.concatenate([ids, drawn]))))
-    return 0

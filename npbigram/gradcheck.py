@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import DEFAULT_DATA_PATH, ID_DTYPE, get_batch, load_corpus
-from .explain import token_labels
+from .checks import ID_DTYPE
+from .corpus import get_batch
 from .model import BigramLanguageModel
 
 DEFAULT_EPS = 1e-2
@@ -85,68 +85,3 @@ def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None,
         idx, targets = get_batch(np.asarray(data), block_size, batch_size, rng)  # (B,T) each
     model = BigramLanguageModel(vocab_size, seed=seed, dtype=np.float64, backend="numpy")
     return check_gradient(model, idx, targets, eps=eps)
-
-
-# ----------------------------------------------------------------------------------------------
-# command line
-
-
-def add_parser(sub):
-    p = sub.add_parser(
-        "gradcheck", help="check the hand-derived gradient against finite differences",
-        description="Compare dL/dW from the hand-written backward pass with central finite "
-                    "differences of the loss, in float64, for every entry of W. Exits with "
-                    "status 1 when the largest relative error exceeds the threshold.")
-    p.add_argument("--vocab", type=int, default=None, metavar="V",
-                   help="vocabulary size of random data (default: 65, tinyshakespeare's)")
-    p.add_argument("--batch", type=int, default=4, metavar="B", help="sequences (default: 4)")
-    p.add_argument("--block", type=int, default=8, metavar="T", help="tokens each (default: 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of W and the batch (default: 0)")
-    p.add_argument("--data", metavar="PATH",
-                   help="take the batch from this text instead of random ids "
-                        f"(e.g. {DEFAULT_DATA_PATH}); its vocabulary sets V")
-    p.add_argument("--tokenizer", choices=("char", "byte"), default="char",
-                   help="with --data: char (default) or byte tokens")
-    p.add_argument("--eps", type=float, default=DEFAULT_EPS,
-                   help=f"finite-difference step (default: {DEFAULT_EPS:g})")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"largest acceptable relative error (default: {DEFAULT_THRESHOLD:g})")
-    p.set_defaults(run=run_gradcheck)
-
-
-def run_gradcheck(args):
-    for name in ("batch", "block"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.data is None:
-        tokenizer, ids = None, None
-        vocab_size = 65 if args.vocab is None else args.vocab
-        source = f"random ids in [0, {vocab_size})"
-    else:
-        if args.vocab is not None:
-            raise ValueError("--vocab sets the vocabulary of random data; with --data the "
-                             "vocabulary is the text's")
-        tokenizer, ids = load_corpus(args.data, args.tokenizer)
-        vocab_size = tokenizer.vocab_size
-        source = f"random windows of {args.data}"
-    if vocab_size < 1:
-        raise ValueError(f"--vocab must be at least 1, got {vocab_size}")
-    result = gradient_check(vocab_size, args.batch, args.block, args.seed, data=ids, eps=args.eps)
-    i, j = result.worst
-    where = f"W[{i}, {j}]"
-    if tokenizer is not None:
-        labels = token_labels(tokenizer)
-        where += f" (current '{labels[i]}' -> next '{labels[j]}')"
-    nonzero_rows = int(np.count_nonzero(np.any(result.analytic != 0, axis=1)))
-    print(f"W: {vocab_size}x{vocab_size} float64, N(0,1) from seed {args.seed}; batch "
-          f"B={args.batch} T={args.block} of {source}")
-    print(f"loss {result.loss:.4f}; dL/dW is nonzero in the {nonzero_rows} rows the batch reads")
-    print(f"fourth-order central differences with eps={result.eps:g} at all "
-          f"{result.rel_error.size:,} entries")
-    print(f"max relative error {result.max_rel_error:.2e} at {where}: analytic "
-          f"{result.analytic[i, j]:.10e}, numeric {result.numeric[i, j]:.10e}")
-    if not result.max_rel_error <= args.threshold:
-        print(f"FAIL: above the threshold {args.threshold:g}")
-        return 1
-    print(f"OK: below the threshold {args.threshold:g}")
-    return 0

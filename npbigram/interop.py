@@ -5,7 +5,9 @@ torch is optional: it is imported inside the functions, and only they need it.
 
 import numpy as np
 
-from .model import DEFAULT_BACKEND, BigramLanguageModel, check_dtype
+from .checks import check_dtype
+from .engine import DEFAULT_BACKEND
+from .model import BigramLanguageModel
 
 STATE_DICT_KEY = "token_embedding_table.weight"  # bigram.py's nn.Embedding(vocab_size, vocab_size)
 

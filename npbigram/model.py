@@ -1,31 +1,21 @@
-"""BigramLanguageModel: bigram.py's model with its backward pass written out by hand.
+"""BigramLanguageModel: bigram.py's model with its backward pass written out by hand, and its
+checkpoints.
 
 A V x V table W. Token i reads row W[i] as the logits of the next token, exactly as
 `nn.Embedding(vocab_size, vocab_size)` does in bigram.py.
 """
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from . import ops
-from .data import check_ids, check_positive
+from .checkpoint import read_checkpoint, write_checkpoint
+from .checks import check_choice, check_count, check_dtype, check_ids, check_int, check_positive
+from .engine import DEFAULT_BACKEND, GRAD_METHODS, make_engine
+from .tokenizers import tokenizer_from_json
 
-BACKENDS = ("numpy", "numba")
-DEFAULT_BACKEND = "numba"
 INITS = ("normal", "zeros")
-GRAD_METHODS = ("gather-scatter", "pair-counts")
-
-
-def check_dtype(dtype):
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
-def check_backend(backend):
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    return backend
 
 
 class BigramLanguageModel:
@@ -34,43 +24,41 @@ class BigramLanguageModel:
     init "normal": W ~ N(0,1) like nn.Embedding, so the first loss is near ln V + 1/2.
     init "zeros": every logit equal, so the first loss is exactly ln V.
 
-    backend "numba": forward with targets computes loss and gradient in one fused kernel
-    (npbigram.kernels) and backward() hands the gradient back; "numpy": ops.py, layer by layer.
-    grad "gather-scatter": dW[x_n] += (softmax(W[x_n]) - onehot(y_n)) / N per position;
-    "pair-counts": the same gradient from the batch's pair counts C and row totals n,
-    dW_i = (n_i softmax(W_i) - C_i) / N, in O(N + U V) for U distinct inputs instead of O(N V).
+    backend: the engine that computes (npbigram.engine): "numba" (default) fuses the loss and
+    gradient into one compiled pass, "numpy" runs npbigram.ops layer by layer; the same numbers.
+    grad: "gather-scatter" adds each position's gradient into the row it read; "pair-counts"
+    computes the same gradient from the batch's pair counts (see npbigram.ops.counts_backward).
     """
 
     def __init__(self, vocab_size, *, seed=None, dtype=np.float32, backend=DEFAULT_BACKEND,
                  init="normal", grad="gather-scatter"):
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)):
-            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+        vocab_size = check_int(vocab_size, "vocab_size")
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be at least 1, got {vocab_size}")
-        if init not in INITS:
-            raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
-        self.vocab_size = int(vocab_size)
+        check_choice(init, INITS, "init")
+        self.vocab_size = vocab_size
         self.dtype = check_dtype(dtype)
-        self.backend = check_backend(backend)
-        self.grad_method = check_grad_method(grad)  # how backward() computes self.grad
+        self.engine = make_engine(backend)
+        self.backend = backend
+        self.grad_method = check_choice(grad, GRAD_METHODS, "grad method")
         shape = (self.vocab_size, self.vocab_size)
         if init == "normal":
             self.weight = np.random.default_rng(seed).standard_normal(shape).astype(self.dtype)
         else:
             self.weight = np.zeros(shape, dtype=self.dtype)
         self.grad = None  # dL/dW of the last forward with targets, set by backward()
-        self._saved = None  # what backward() needs from the last forward
-        self._spare_grad = None  # numba: the array the next forward's gradient goes into
+        self._saved = None  # what backward() needs from the last forward with targets
 
-    # ------------------------------------------------------------------------------------------
     def __call__(self, idx, targets=None, *, return_logits=True):
+        """model(idx, targets) is model.forward(idx, targets): see forward."""
         return self.forward(idx, targets, return_logits=return_logits)
 
     def forward(self, idx, targets=None, *, return_logits=True):
-        """idx (B,T) -> logits (B,T,C) and None; with targets (B,T): logits (B*T,C) and the loss.
+        """idx (B,T) -> logits (B,T,C) and None; with targets (B,T): logits (B*T,C) and the
+        mean cross-entropy loss, as bigram.py's forward returns them.
 
         return_logits=False (with targets) returns (None, loss): a training step needs only
-        the loss and the gradient, and on the numba backend then never writes the N x C logits,
+        the loss and the gradient, and the numba engine then never writes the N x C logits,
         which at large batches cost more time and memory than the whole step.
         """
         idx = check_ids(idx, self.vocab_size, "idx")
@@ -79,62 +67,22 @@ class BigramLanguageModel:
             if targets.shape != idx.shape:
                 raise ValueError(f"targets shape {targets.shape} does not match idx shape "
                                  f"{idx.shape}")
-        if self.backend == "numba":
-            return self._forward_numba(idx, targets, return_logits or targets is None)
-        logits = ops.embedding_forward(self.weight, idx)  # (B,T,C)
+            targets = targets.reshape(-1)  # (N,)
+        self._saved = None
+        logits, loss, self._saved = self.engine.forward(
+            self.weight, idx.reshape(-1), targets, self.grad_method, return_logits)
         if targets is None:
-            self._saved = None
-            return logits, None
-        B, T, C = logits.shape
-        logits = logits.reshape(B * T, C)  # (N,C), as bigram.py
-        targets = targets.reshape(B * T)  # (N,)
-        loss, probs = ops.cross_entropy_forward(logits, targets)
-        self._saved = (idx, targets, probs)
-        return (logits if return_logits else None), float(loss)
-
-    def _forward_numba(self, idx, targets, return_logits):
-        """The same contract from the fused kernels: logits gathered into a fresh array, and with
-        targets the loss and gradient in one pass (saved for backward) that never builds the
-        (N,C) probabilities. Ids are already checked: the kernels do no bounds checks."""
-        kernels = numba_engine()
-        x = idx.reshape(-1)  # (N,)
-        logits = None
-        if return_logits:
-            logits = np.empty((x.size, self.vocab_size), dtype=self.dtype)  # (N,C)
-            kernels.gather_rows(self.weight, x, logits)
-        if targets is None:
-            self._saved = None
-            return logits.reshape(*idx.shape, self.vocab_size), None
-        # the gradient goes into a spare array, not into self.grad: backward() swaps them, so
-        # self.grad only changes when backward() is called (and no step allocates V x C anew)
-        grad = self._spare_grad
-        if grad is None or grad.shape != self.weight.shape or grad.dtype != self.weight.dtype:
-            grad = np.empty_like(self.weight)  # (V,C)
-        pair_counts = self.grad_method == "pair-counts"
-        kernel = kernels.grad_kernel(pair_counts, x.size, self.vocab_size)
-        loss = kernel(self.weight, x, targets.reshape(-1), grad, np.empty(self.vocab_size),
-                      kernels.counts_scratch(pair_counts, self.vocab_size))
-        self._saved = grad
-        self._spare_grad = None
-        return logits, loss
+            return logits.reshape(*idx.shape, self.vocab_size), None  # (B,T,C)
+        return logits, loss  # (B*T,C) as bigram.py, or None
 
     def backward(self):
-        """dL/dW of the last forward with targets: (V,C). Overwrites and returns self.grad."""
+        """dL/dW (V,C) of the last forward with targets, as a new array: the model never
+        writes into an array it returned. Sets and returns self.grad."""
         if self._saved is None:
             raise RuntimeError("backward() needs a forward pass with targets first")
-        if self.backend == "numba":  # computed with the loss by the fused kernel
-            if self.grad is not self._saved:
-                self.grad, self._spare_grad = self._saved, self.grad
-            return self.grad
-        idx, targets, probs = self._saved
-        if self.grad_method == "pair-counts":
-            self.grad = pair_counts_backward(probs, idx.reshape(-1), targets)
-            return self.grad
-        dlogits = ops.cross_entropy_backward(probs, targets)  # (N,C)
-        self.grad = ops.embedding_backward(dlogits, idx, self.vocab_size)  # (V,C)
+        self.grad = self.engine.backward(self._saved)
         return self.grad
 
-    # ------------------------------------------------------------------------------------------
     def generate(self, idx, max_new_tokens, *, seed=None, rng=None, temperature=1.0, top_k=None):
         """Append `max_new_tokens` sampled tokens to idx (B,T) -> (B,T+max_new_tokens).
 
@@ -142,10 +90,10 @@ class BigramLanguageModel:
         per sequence: O(1) per new token, where bigram.py re-reads the whole growing context.
         """
         idx = check_ids(idx, self.vocab_size, "idx")
-        max_new_tokens = _check_count(max_new_tokens, "max_new_tokens")
+        max_new_tokens = check_count(max_new_tokens, "max_new_tokens")
         temperature = check_positive(temperature, "temperature")
         if top_k is not None:
-            top_k = _check_count(top_k, "top_k")
+            top_k = check_count(top_k, "top_k")
             if top_k < 1:
                 raise ValueError(f"top_k must be at least 1, got {top_k}")
         rng = rng if rng is not None else np.random.default_rng(seed)
@@ -157,18 +105,13 @@ class BigramLanguageModel:
             out[:, t] = sample_from(probs, rng)
         return out
 
-    # ------------------------------------------------------------------------------------------
     def save(self, path, **extra):
-        """Write a checkpoint (see npbigram.checkpoint.save_checkpoint for `extra`)."""
-        from .checkpoint import save_checkpoint
-
+        """Write a checkpoint (see save_checkpoint for `extra`)."""
         save_checkpoint(path, self, **extra)
 
     @classmethod
     def load(cls, path, backend=DEFAULT_BACKEND):
         """Read the model from a checkpoint written by save()."""
-        from .checkpoint import load_checkpoint
-
         return load_checkpoint(path, backend=backend).model
 
 
@@ -199,33 +142,67 @@ def sample_from(probs, rng):
     return np.minimum(choice, last_nonzero)
 
 
-def pair_counts_backward(probs, inputs, targets):
-    """The batch's gradient from its pair counts C[i,j] = #{n: (x_n, y_n) = (i, j)}: every
-    position reading row i has the same softmax, so ops.embedding_backward's per-position sum
-    collapses to one term per row.   probs (N,C) of forward, inputs and targets (N,)"""
-    vocab_size = probs.shape[1]
-    row_probs = np.zeros((vocab_size, vocab_size), dtype=probs.dtype)
-    row_probs[inputs] = probs  # softmax(W_i) for each row that occurs
-    return ops.counts_backward(row_probs, ops.count_pairs(inputs, targets, vocab_size))
+# ----------------------------------------------------------------------------------------------
+# checkpoints: arrays `weight` (V,V) and `opt_<name>` for each optimizer state array; meta
+# vocab_size, dtype, tokenizer, the training config, step, the batch generator's state, and the
+# optimizer's kind, step count and hyperparameters
 
 
-def check_grad_method(grad_method):
-    if grad_method not in GRAD_METHODS:
-        raise ValueError(f"unknown grad method {grad_method!r}: choose one of "
-                         f"{', '.join(GRAD_METHODS)}")
-    return grad_method
+@dataclass
+class Checkpoint:
+    model: BigramLanguageModel
+    tokenizer: object = None  # a tokenizer of npbigram.tokenizers, or None
+    optimizer_state: dict = None  # for optimizer.load_state_dict, or None
+    config: dict = field(default_factory=dict)  # training configuration
+    step: int = 0  # training steps completed
+    rng_state: dict = None  # numpy bit generator state of the batch sampler, or None
 
 
-def numba_engine():
-    """The numba engine, imported on first use: `import npbigram` does not load numba."""
-    from . import kernels
+def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None, step=0,
+                    rng=None):
+    """Write model (and optionally tokenizer, optimizer, config, step, rng) to `path`."""
+    arrays = {"weight": model.weight}
+    optimizer_meta = None
+    if optimizer is not None:
+        optimizer_meta = {}
+        for name, value in optimizer.state_dict().items():
+            if isinstance(value, np.ndarray):
+                arrays[f"opt_{name}"] = value
+            else:
+                optimizer_meta[name] = value
+    write_checkpoint(path, arrays, {
+        "vocab_size": model.vocab_size,
+        "dtype": model.dtype.name,
+        "tokenizer": tokenizer.to_json() if tokenizer is not None else None,
+        "config": config or {},
+        "step": int(step),
+        "rng_state": rng.bit_generator.state if rng is not None else None,
+        "optimizer": optimizer_meta,
+    })
 
-    return kernels
 
-
-def _check_count(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
+def load_checkpoint(path, backend=DEFAULT_BACKEND):
+    """Read a checkpoint; a missing, truncated, corrupt or foreign file raises ValueError."""
+    arrays, meta = read_checkpoint(path)
+    try:
+        weight = arrays["weight"]
+        vocab_size = int(meta["vocab_size"])
+        dtype = check_dtype(meta["dtype"])
+        if weight.shape != (vocab_size, vocab_size) or weight.dtype != dtype:
+            raise ValueError(f"weight is {weight.dtype} {weight.shape}, "
+                             f"expected {dtype} ({vocab_size}, {vocab_size})")
+        tokenizer = tokenizer_from_json(meta["tokenizer"]) if meta["tokenizer"] else None
+        if tokenizer is not None and tokenizer.vocab_size != vocab_size:
+            raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, weight {vocab_size}")
+        optimizer_state = meta["optimizer"]
+        if optimizer_state is not None:
+            optimizer_state = {**optimizer_state, **{
+                name[len("opt_"):]: array for name, array in arrays.items()
+                if name.startswith("opt_")}}
+        config, step, rng_state = dict(meta["config"]), int(meta["step"]), meta["rng_state"]
+        model = BigramLanguageModel(vocab_size, dtype=dtype, backend=backend, init="zeros")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
+    model.weight = np.ascontiguousarray(weight)
+    return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
+                      config=config, step=step, rng_state=rng_state)

@@ -75,8 +75,8 @@ def pair_counts(ids, vocab_size):
 
 
 def counts_backward(row_probs, counts):
-    """dW_i = (n_i softmax(W_i) - C_i) / N, with n_i = sum_j C_ij and N = sum C: the scatter-add
-    of embedding_backward grouped by (input, target) pair.
+    """The pair-count gradient of the module docstring, n_i = sum_j C_ij and N = sum C: the
+    scatter-add of embedding_backward grouped by (input, target) pair.
     row_probs (V,C): softmax(W_i) (any finite value where n_i = 0); counts (V,V)"""
     n_rows = counts.sum(axis=1, keepdims=True)  # (V,1)
     return ((n_rows * row_probs - counts) / counts.sum()).astype(row_probs.dtype)

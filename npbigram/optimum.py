@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ops
-from .data import DEFAULT_DATA_PATH, ensure_dataset, load_corpus, train_val_split
+from .corpus import train_val_split
 
 UNSEEN_LOGIT = -1e4  # stands in for ln 0 = -inf: exp(-1e4 - max) is exactly 0.0 in float32/64
 DEFAULT_K = 1.0  # Laplace smoothing
@@ -125,29 +125,3 @@ def distance_from_floor(weight, train_ids):
     return (f"exact train loss {loss:.4f} over all {int(counts.sum()):,} train pairs: "
             f"{loss - floor:.4f} above the floor {floor:.4f} that no bigram can beat "
             f"(npbigram optimum)")
-
-
-# ----------------------------------------------------------------------------------------------
-# command line
-
-
-def add_parser(sub):
-    p = sub.add_parser("optimum", help="the lowest loss any bigram can reach on a text",
-                       description="The floor of the train loss (the conditional entropy of the "
-                                   "train split's character pairs) and the val loss of the "
-                                   "add-k smoothed pair counts.")
-    p.add_argument("--data", metavar="PATH",
-                   help=f"text file (default: {DEFAULT_DATA_PATH}, downloaded if missing)")
-    p.add_argument("--tokenizer", choices=("char", "byte"), default="char",
-                   help="char: sorted unique characters (default); byte: 256 byte values")
-    p.add_argument("--k", type=float, default=DEFAULT_K,
-                   help=f"add-k smoothing of the counts for the val loss (default: {DEFAULT_K:g})")
-    p.set_defaults(run=run_optimum)
-
-
-def run_optimum(args):
-    data_path = args.data if args.data is not None else ensure_dataset()
-    tokenizer, ids = load_corpus(data_path, args.tokenizer)
-    print(f"{data_path}: {len(ids):,} tokens, vocabulary {tokenizer.vocab_size}")
-    print(bigram_optimum(ids, tokenizer.vocab_size, k=args.k).report())
-    return 0

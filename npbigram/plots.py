@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from . import ops
-from .checkpoint import load_checkpoint
-from .data import atomic_output, load_corpus, read_text
-from .explain import token_labels
-from .optimum import count_probs, floor_loss
+from .files import atomic_output
+from .optimum import floor_loss
 
 DPI = 130
 COLORBAR_TICKS = (0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
@@ -128,50 +126,3 @@ def _label_axes(ax, labels):
     ax.tick_params(top=True, labeltop=True, length=2)
     ax.set_xlabel("next character j")
     ax.set_ylabel("current character i (row i of W)")
-
-
-# ----------------------------------------------------------------------------------------------
-# command line
-
-
-def add_heatmap_parser(sub):
-    p = sub.add_parser(
-        "heatmap", help="draw softmax(W) as a heatmap, optionally beside a text's counts",
-        description="Draw the model's next-character probabilities softmax(W) as a VxV "
-                    "heatmap with character labels. With --data, beside the count-based "
-                    "probabilities C_ij / n_i of that text.")
-    p.add_argument("--checkpoint", required=True, metavar="PATH")
-    p.add_argument("--out", required=True, metavar="PATH", help="PNG file to write")
-    p.add_argument("--data", metavar="PATH", help="text whose pair counts to show alongside")
-    p.set_defaults(run=run_heatmap)
-
-
-def run_heatmap(args):
-    check_plot_path(args.out)
-    checkpoint = load_checkpoint(args.checkpoint)
-    tokenizer = checkpoint.tokenizer
-    if tokenizer is None:
-        raise ValueError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be labeled")
-    probs = ops.softmax(checkpoint.model.weight.astype(np.float64))  # (V,V)
-    title = f"model {Path(args.checkpoint).name} (step {checkpoint.step}): softmax(W)"
-    reference, reference_title = None, None
-    if args.data is not None:
-        ids = encode_file(tokenizer, args.data)
-        if len(ids) < 2:
-            raise ValueError(f"{args.data} holds {len(ids)} tokens: no pair to count")
-        reference = count_probs(ops.pair_counts(ids, tokenizer.vocab_size))  # (V,V)
-        reference_title = f"counts of {Path(args.data).name}: C_ij / n_i"
-    plot_heatmap(probs, token_labels(tokenizer), args.out, title=title, reference=reference,
-                 reference_title=reference_title)
-    print(f"wrote {args.out}")
-    return 0
-
-
-def encode_file(tokenizer, path):
-    """The ids of a file under an existing tokenizer (a checkpoint's)."""
-    if tokenizer.kind == "byte":
-        return load_corpus(path, "byte")[1]
-    try:
-        return tokenizer.encode(read_text(path))
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None

@@ -1,12 +1,12 @@
 """Shared fixtures: PyTorch as the reference, and the tinyshakespeare corpus."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from npbigram.engine import BACKENDS
 
-from npbigram.model import BACKENDS
+from helpers import save_trainer, trained_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 TINYSHAKESPEARE_CANDIDATES = [
@@ -50,11 +50,16 @@ def backend(request):
 
 @pytest.fixture(scope="session")
 def torch_bigram(torch):
-    """bigram.py's BigramLanguageModel (the torch reference): the module that the benchmarks'
-    PyTorch port of bigram.py (benchmarks/bigram_torch.py) trains."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bigram_torch import BigramLanguageModel
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    """bigram.py's BigramLanguageModel (npbigram.reference_torch): the module that the
+    benchmarks' PyTorch port of bigram.py (benchmarks/bigram_torch.py) trains."""
+    from npbigram.reference_torch import BigramLanguageModel
+
     return BigramLanguageModel
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory):
+    """The bytes of a checkpoint with every part: weights, tokenizer, AdamW state, rng."""
+    path = tmp_path_factory.mktemp("ckpt") / "ckpt.npz"
+    save_trainer(path, trained_trainer("numpy"))
+    return path.read_bytes()

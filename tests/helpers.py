@@ -1,8 +1,14 @@
 """Helpers shared by the test modules."""
 
 import numpy as np
-
-from npbigram import BigramLanguageModel
+from hypothesis import strategies as st
+from npbigram import (
+    BigramLanguageModel,
+    CharTokenizer,
+    TrainConfig,
+    Trainer,
+    save_checkpoint,
+)
 
 
 def model_with_weight(weight, backend="numpy"):
@@ -16,3 +22,26 @@ def random_weight(vocab_size, dtype, seed, scale=1.0):
     """A (V,V) table of N(0, scale^2) entries."""
     rng = np.random.default_rng(seed)
     return (scale * rng.standard_normal((vocab_size, vocab_size))).astype(dtype)
+
+
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-10}  # against PyTorch and the NumPy reference
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+# a small training run, for checkpoint and resume tests
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
+TOKENIZER = CharTokenizer.from_text(TEXT)
+DATA = TOKENIZER.encode(TEXT)
+
+
+def trained_trainer(backend, steps=5, **config):
+    config = TrainConfig(**{"batch_size": 4, "block_size": 8, "max_iters": 60, "eval_interval": 20,
+                            "eval_iters": 5, "backend": backend, **config})
+    trainer = Trainer(config, DATA, TOKENIZER.vocab_size)
+    for _ in range(steps):
+        trainer.train_step()
+    return trainer
+
+
+def save_trainer(path, trainer):
+    save_checkpoint(path, trainer.model, **trainer.checkpoint_kwargs(TOKENIZER))

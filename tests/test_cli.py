@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
-
 from npbigram import BigramLanguageModel, load_checkpoint
 from npbigram.cli import main
+from npbigram.engine import runtime
 
 STEP_LINE = re.compile(r"step (\d+): train loss (\d+\.\d{4}), val loss (\d+\.\d{4})")
 TIME_LINE = re.compile(r"trained (\d+) steps in \d+\.\d{3} s \(([\d,]+|nan) tokens/s\); "
@@ -269,3 +270,33 @@ def test_sample_needs_a_readable_checkpoint_with_a_tokenizer(tmp_path, capsys):
     BigramLanguageModel(3, backend="numpy").save(bare)
     assert main(["sample", "--checkpoint", str(bare)]) == 1
     assert "holds no tokenizer" in capsys.readouterr().err
+
+
+def test_cli_train_flags(tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    out = str(tmp_path / "ckpt.npz")
+    assert main(["train", "--data", str(text), "--out", out, "--full-batch", "--max-iters", "50",
+                 "--threads", "1", "--grad", "pair-counts"]) == 0
+    printed = capsys.readouterr().out
+    assert "step 0:" in printed and "trained 50 steps" in printed
+    assert main(["train", "--data", str(text), "--out", out, "--threads", "99"]) == 1
+    assert "NUMBA_NUM_THREADS" in capsys.readouterr().err
+    runtime.set_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def test_sgd_with_momentum_trains_and_optimizer_flags_are_checked(tinyshakespeare, tmp_path,
+                                                                  capsys):
+    out = str(tmp_path / "sgd.npz")
+    assert main(["train", "--data", str(tinyshakespeare), "--out", out, "--optimizer", "sgd",
+                 "--momentum", "0.9", "--lr", "0.5", "--eval-iters", "20"]) == 0
+    steps = parse_train_output(capsys.readouterr().out)[0]
+    train_losses = [float(STEP_LINE.fullmatch(line).group(2)) for line in steps]
+    assert train_losses[-1] < 2.6 < 4.5 < train_losses[0]  # from ~4.7 to near the floor
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.optimizer_state["momentum"] == 0.9
+    assert checkpoint.optimizer_state["momentum_buffer"].shape == (65, 65)
+    for flags, message in ((["--momentum", "0.9"], "momentum does not apply to the adamw"),
+                           (["--optimizer", "sgd", "--nesterov"], "Nesterov momentum requires")):
+        assert main(["train", "--data", str(tinyshakespeare), "--out", out, *flags]) == 1
+        assert message in capsys.readouterr().err

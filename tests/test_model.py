@@ -4,13 +4,13 @@ import math
 
 import numpy as np
 import pytest
-from helpers import model_with_weight, random_weight
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from npbigram import SGD, AdamW, BigramLanguageModel, TrainConfig, Trainer, ops
+from npbigram import AdamW, BigramLanguageModel, ops
 from npbigram.model import next_token_probs, sample_from
+
+from helpers import model_with_weight, random_weight
 
 V = 7
 
@@ -110,60 +110,6 @@ def test_bad_generate_arguments(model, kwargs, error, message):
     kwargs = {"max_new_tokens": 5, **kwargs}
     with pytest.raises(error, match=message):
         model.generate(np.zeros((1, 1), int), seed=0, **kwargs)
-
-
-@pytest.mark.parametrize("optimizer", [AdamW, SGD])
-@pytest.mark.parametrize("lr, error, message", [
-    (0, ValueError, "learning rate must be a positive finite number, got 0"),
-    (-1e-3, ValueError, "learning rate must be a positive finite number, got -0.001"),
-    (math.nan, ValueError, "learning rate must be a positive finite number, got nan"),
-    (math.inf, ValueError, "learning rate must be a positive finite number, got inf"),
-    ("0.1", TypeError, "learning rate must be a number, got str"),
-    (True, TypeError, "learning rate must be a number, got bool"),
-])
-def test_non_positive_learning_rate(model, optimizer, lr, error, message):
-    with pytest.raises(error, match=message):
-        optimizer(model, lr=lr)
-    with pytest.raises(error, match=message):
-        TrainConfig(lr=lr)
-
-
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(batch_size=0), ValueError, "batch_size must be at least 1, got 0"),
-    (dict(block_size=-1), ValueError, "block_size must be at least 1, got -1"),
-    (dict(eval_iters=0), ValueError, "eval_iters must be at least 1, got 0"),
-    (dict(max_iters=-1), ValueError, "max_iters must be >= 0, got -1"),
-    (dict(block_size=8.0), TypeError, "block_size must be an int, got float"),
-    (dict(seed="1337"), TypeError, "seed must be an int, got str"),
-    (dict(optimizer="adam"), ValueError, "unknown optimizer 'adam'"),
-    (dict(init="ones"), ValueError, "unknown init 'ones'"),
-    (dict(eval="full"), ValueError, "unknown eval mode 'full'"),
-    (dict(dtype="float16"), TypeError, "dtype must be float32 or float64"),
-    (dict(backend="jax"), ValueError, "unknown backend 'jax'"),
-])
-def test_bad_train_config(kwargs, error, message):
-    with pytest.raises(error, match=message):
-        TrainConfig(**kwargs)
-
-
-@pytest.mark.parametrize("length, split", [(9, "train"), (11, "val"), (80, "val")])
-def test_corpus_shorter_than_block_size_plus_one(length, split):
-    """block_size 8 needs 9 tokens in each split; 90 tokens give the val split exactly 9."""
-    with pytest.raises(ValueError, match=rf"the {split} split has \d+ tokens, fewer than "
-                                         rf"block_size \+ 1 = 9"):
-        Trainer(TrainConfig(backend="numpy"), np.arange(length) % 5, 5)
-    Trainer(TrainConfig(backend="numpy"), np.arange(90) % 5, 5).train_step()
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(betas=(0.9, 1.0)), r"betas must lie in \[0, 1\)"),
-    (dict(betas=(-0.1, 0.9)), r"betas must lie in \[0, 1\)"),
-    (dict(eps=-1e-8), "eps and weight_decay must be >= 0"),
-    (dict(weight_decay=math.nan), "eps and weight_decay must be >= 0"),
-])
-def test_bad_adamw_hyperparameters(model, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        AdamW(model, **kwargs)
 
 
 def test_backward_and_step_need_a_forward_with_targets_first(model):

@@ -4,12 +4,16 @@ import math
 
 import numpy as np
 import pytest
-
 from npbigram import BigramLanguageModel, ops
 from npbigram.cli import main
-from npbigram.data import load_corpus, train_val_split
-from npbigram.optimum import (bigram_optimum, count_logits, count_probs, distance_from_floor,
-                              floor_loss)
+from npbigram.corpus import load_corpus, train_val_split
+from npbigram.optimum import (
+    bigram_optimum,
+    count_logits,
+    count_probs,
+    distance_from_floor,
+    floor_loss,
+)
 
 TEXT_IDS = np.array([0, 1, 2, 0, 1, 1, 2, 0, 2, 2, 1, 0, 1, 3])  # id 4 never occurs
 VOCAB = 5

@@ -3,13 +3,13 @@
 
 import numpy as np
 import pytest
-from helpers import model_with_weight, random_weight
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
 from npbigram import SGD, AdamW, get_batch
 from npbigram.interop import to_torch_state_dict
+
+from helpers import model_with_weight, random_weight
 
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-10}
 dtypes = st.sampled_from([np.float32, np.float64])

@@ -4,8 +4,7 @@ import sys
 
 import numpy as np
 import pytest
-
-from npbigram import BigramLanguageModel, CharTokenizer, cli, save_checkpoint
+from npbigram import BigramLanguageModel, CharTokenizer, run, save_checkpoint
 from npbigram.cli import main
 from npbigram.plots import MissingMatplotlib, plot_heatmap, plot_losses
 
@@ -59,7 +58,7 @@ def test_train_plot_and_distance_from_floor(matplotlib, text_file, tmp_path, cap
     assert_png(plot)
 
 
-class InterruptAfter20Steps(cli.DeferredInterrupt):
+class InterruptAfter20Steps(run.DeferredInterrupt):
     """Ctrl-C, as the training loop sees it, once it has checked 20 times."""
 
     checks = 0
@@ -75,7 +74,7 @@ class InterruptAfter20Steps(cli.DeferredInterrupt):
 
 
 def test_an_interrupted_train_still_plots(matplotlib, text_file, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "DeferredInterrupt", InterruptAfter20Steps)
+    monkeypatch.setattr(run, "DeferredInterrupt", InterruptAfter20Steps)
     plot = tmp_path / "loss.png"
     argv = ["train", "--data", str(text_file), "--out", str(tmp_path / "ckpt.npz"),
             "--max-iters", "100", "--eval-interval", "15", "--eval-iters", "5", "--backend",

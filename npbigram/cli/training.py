@@ -1,55 +1,20 @@
-"""The `npbigram` command: train, sample, and the learning tools, one subcommand each."""
+"""`npbigram train` and `npbigram sample`."""
 
-import argparse
-import signal
 import sys
-import time
 
 import numpy as np
-from tqdm import tqdm
 
-from . import explain, gradcheck, optimum, plots
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data import DEFAULT_DATA_PATH, DatasetError, ensure_dataset, load_corpus
-from .model import BACKENDS, GRAD_METHODS, INITS
-from .optim import OPTIMIZERS
-from .train import (EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged,
-                    format_eval)
+from .. import optimum, plots
+from ..corpus import load_corpus
+from ..download import DEFAULT_DATA_PATH, ensure_dataset
+from ..engine import BACKENDS, GRAD_METHODS
+from ..model import INITS, load_checkpoint, save_checkpoint
+from ..optim import OPTIMIZERS
+from ..run import run_training
+from ..train import EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged
+from .common import CommandError, add_tokenizer_flag
 
 SAMPLE_CHARS = 500
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as 'npbigram: error: ...' with exit status 1."""
-
-
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except (CommandError, DatasetError, ValueError, TypeError, OSError,
-            plots.MissingMatplotlib) as e:
-        print(f"npbigram: error: {e}", file=sys.stderr)
-        return 1
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="npbigram",
-        description="Karpathy's bigram language model in NumPy, with hand-derived gradients.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_train_parser(sub)
-    add_sample_parser(sub)
-    gradcheck.add_parser(sub)
-    explain.add_parser(sub)
-    plots.add_heatmap_parser(sub)
-    optimum.add_parser(sub)
-    return parser
-
-
-# ----------------------------------------------------------------------------------------------
-# train
 
 TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig (bigram.py's)
     "batch_size": (int, None, "sequences per batch B"),
@@ -59,13 +24,19 @@ TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig
     "eval_iters": (int, None, "batches per loss estimate"),
     "lr": (float, None, "learning rate"),
     "optimizer": (str, tuple(OPTIMIZERS), "optimizer"),
+    "momentum": (float, None, "SGD momentum, as torch.optim.SGD"),
+    "dampening": (float, None, "SGD dampening of the momentum, as torch.optim.SGD"),
+    "weight_decay": (float, None, "weight decay (torch's defaults: AdamW 0.01, SGD 0)"),
     "init": (str, INITS, "weight init: N(0,1) like nn.Embedding, or zeros (loss exactly ln V)"),
     "seed": (int, None, "random seed"),
     "dtype": (str, ("float32", "float64"), "floating-point type"),
     "backend": (str, BACKENDS, "compute backend"),
     "eval": (str, EVAL_MODES, "estimate over eval_iters batches, or exact over whole splits"),
-    "grad": (str, GRAD_METHODS, "the batch gradient per position, or (the same numbers, faster) "
-                                "from the batch's pair counts"),
+    "grad": (str, GRAD_METHODS, "the batch gradient per position, or (the same numbers, "
+                                "faster) from the batch's pair counts"),
+}
+SWITCHES = {  # boolean flags -> help
+    "nesterov": "Nesterov momentum for SGD (needs --momentum, no dampening), as torch.optim.SGD",
 }
 
 
@@ -75,12 +46,15 @@ def add_train_parser(sub):
     p.add_argument("--data", metavar="PATH",
                    help=f"text file to train on (default: {DEFAULT_DATA_PATH}, "
                         "downloaded if missing)")
-    p.add_argument("--tokenizer", choices=("char", "byte"), default="char",
-                   help="char: sorted unique characters (default); byte: 256 byte values")
+    add_tokenizer_flag(p)
     defaults = TrainConfig()
     for name, (type_, choices, help_) in TRAIN_FLAGS.items():
+        default = getattr(defaults, name)
+        shown = "" if default is None else f" (default: {default})"
         p.add_argument("--" + name.replace("_", "-"), type=type_, choices=choices, default=None,
-                       help=f"{help_} (default: {getattr(defaults, name)})")
+                       help=help_ + shown)
+    for name, help_ in SWITCHES.items():
+        p.add_argument("--" + name, action="store_true", default=None, help=help_)
     p.add_argument("--full-batch", action="store_true", default=None,
                    help="every step takes the exact gradient of the whole train split, from its "
                         "pair counts; unless given, " + ", ".join(
@@ -102,17 +76,19 @@ def run_train(args):
         plots.check_plot_path(args.plot)
     data_path = args.data if args.data is not None else ensure_dataset()
     tokenizer, ids = load_corpus(data_path, args.tokenizer)
-    given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES]
+             if getattr(args, name) is not None}
     if args.full_batch:
         given = {**FULL_BATCH_DEFAULTS, **given, "full_batch": True}
     if args.threads is not None:
-        from .kernels import set_threads
+        from ..engine.runtime import set_threads  # imports numba
 
         set_threads(args.threads)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         if checkpoint.tokenizer is None or checkpoint.tokenizer.to_json() != tokenizer.to_json():
-            raise CommandError(f"{args.resume} was trained with another vocabulary than {data_path}")
+            raise CommandError(f"{args.resume} was trained with another vocabulary than "
+                               f"{data_path}")
         config = TrainConfig.from_dict({**checkpoint.config, **given})
     else:
         config = TrainConfig(**given)
@@ -123,74 +99,31 @@ def run_train(args):
     def save():
         save_checkpoint(args.out, trainer.model, **trainer.checkpoint_kwargs(tokenizer))
 
-    interrupt = DeferredInterrupt()
-    history = []  # (step, losses) of every evaluation, for --plot
-    train_seconds = 0.0
-    start_step = trainer.step
-    with interrupt, tqdm(total=config.max_iters, initial=trainer.step, desc="train", unit="step",
-                         file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
-        while trainer.step < config.max_iters:
-            if interrupt.requested:
-                save()
-                bar.close()
-                if args.plot:
-                    plots.plot_training(trainer, history, args.plot)
-                print(f"interrupted at step {trainer.step}: checkpoint saved to {args.out}; "
-                      f"continue with --resume {args.out}", file=sys.stderr)
-                return 130
-            if trainer.step % config.eval_interval == 0:
-                history.append((trainer.step, trainer.evaluate()))
-                tqdm.write(format_eval(*history[-1]), file=sys.stdout)
-                save()
-            # up to the next evaluation, in chunks that one compiled call runs
-            steps = min(trainer.chunk_steps(), config.max_iters - trainer.step,
-                        config.eval_interval - trainer.step % config.eval_interval)
-            t0 = time.perf_counter()
-            try:
-                trainer.train_steps(steps)
-            except TrainingDiverged as e:
-                raise CommandError(f"{e}; stopped without saving it, the last good checkpoint "
-                                   f"is {args.out}") from None
-            train_seconds += time.perf_counter() - t0
-            bar.update(steps)
-    save()
+    try:
+        outcome = run_training(trainer, save)
+    except TrainingDiverged as e:
+        raise CommandError(f"{e}; stopped without saving it, the last good checkpoint "
+                           f"is {args.out}") from None
+    if outcome.interrupted:
+        if args.plot:
+            plots.plot_training(trainer, outcome.history, args.plot)
+        print(f"interrupted at step {trainer.step}: checkpoint saved to {args.out}; "
+              f"continue with --resume {args.out}", file=sys.stderr)
+        return 130
 
     sample = trainer.model.generate(np.zeros((1, 1), dtype=np.int64), SAMPLE_CHARS,
                                     seed=config.seed)
     print(tokenizer.decode(sample[0]))
-    steps = trainer.step - start_step
-    tokens = steps * trainer.tokens_per_step()
-    rate = tokens / train_seconds if train_seconds > 0 else float("nan")
-    print(f"trained {steps} steps in {train_seconds:.3f} s ({rate:,.0f} tokens/s); "
+    tokens = outcome.steps * trainer.tokens_per_step()
+    seconds = outcome.train_seconds
+    rate = tokens / seconds if seconds > 0 else float("nan")
+    print(f"trained {outcome.steps} steps in {seconds:.3f} s ({rate:,.0f} tokens/s); "
           f"checkpoint: {args.out}")
     print(optimum.distance_from_floor(trainer.model.weight, trainer.train_data))
     if args.plot:
-        plots.plot_training(trainer, history, args.plot)
+        plots.plot_training(trainer, outcome.history, args.plot)
         print(f"loss plot: {args.plot}")
     return 0
-
-
-class DeferredInterrupt:
-    """Turn the first Ctrl-C into a flag checked between steps, so a checkpoint is never torn;
-    a second Ctrl-C interrupts at once."""
-
-    def __enter__(self):
-        self.requested = False
-        self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
-# ----------------------------------------------------------------------------------------------
-# sample
 
 
 def add_sample_parser(sub):

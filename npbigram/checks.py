@@ -1,0 +1,99 @@
+"""Argument checks shared by the package: each returns the checked value or raises a
+TypeError/ValueError naming the argument.
+
+numba does no bounds checks, so every kernel's ids pass through check_ids first.
+"""
+
+import math
+
+import numpy as np
+
+ID_DTYPE = np.int64  # token ids everywhere, like torch.long
+DTYPES = ("float32", "float64")
+
+
+def check_ids(ids, vocab_size, name, ndim=2, allow_empty=False):
+    """Return `ids` as an int64 array after checking type, shape and range [0, vocab_size)."""
+    if isinstance(ids, np.ndarray):
+        arr = ids
+    else:
+        try:
+            arr = np.asarray(ids)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"{name} must be an integer array: {e}") from None
+    if arr.dtype == bool or arr.dtype.kind not in "iu":
+        if arr.size == 0 and arr.dtype.kind == "f" and allow_empty:
+            arr = arr.astype(ID_DTYPE)
+        else:
+            raise TypeError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions (B, T), got shape {arr.shape}")
+    if arr.size == 0:
+        if allow_empty:
+            return arr.astype(ID_DTYPE)
+        raise ValueError(f"{name} is empty (shape {arr.shape}): a batch needs at least one token")
+    # one pass: seen as unsigned 64-bit, a negative id is huge, so max < V means all are in [0, V)
+    wide = arr.astype(np.int64 if arr.dtype.kind == "i" else np.uint64, copy=False)
+    if int(wide.view(np.uint64).max()) >= vocab_size:
+        lo, hi = int(arr.min()), int(arr.max())
+        bad = lo if lo < 0 else hi
+        where = np.unravel_index(int(np.argmax(arr == bad)), arr.shape)
+        raise ValueError(
+            f"{name} holds id {bad} at index {tuple(int(i) for i in where)}, "
+            f"outside [0, {vocab_size}) for vocab_size {vocab_size}"
+        )
+    return np.ascontiguousarray(arr, dtype=ID_DTYPE)
+
+
+def check_int(value, name):
+    """An int (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    return int(value)
+
+
+def check_count(value, name, minimum=0):
+    """An int >= minimum."""
+    value = check_int(value, name)
+    if value < minimum:
+        bound = ">= 0" if minimum == 0 else f"at least {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_number(value, name):
+    """A real number (int or float, not bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_positive(value, name):
+    """A finite number > 0."""
+    value = check_number(value, name)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return value
+
+
+def check_non_negative(value, name):
+    """A finite number >= 0."""
+    value = check_number(value, name)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def check_choice(value, choices, name):
+    """One of `choices` (any container of names)."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def check_dtype(dtype):
+    """float32 or float64, as a np.dtype."""
+    dtype = np.dtype(dtype)
+    if dtype.name not in DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype

@@ -1,0 +1,177 @@
+"""The learning tools' subcommands: gradcheck, explain, heatmap, optimum. Each parses its
+arguments here and calls its library module."""
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import explain, gradcheck, ops, optimum, plots
+from ..corpus import encode_file, load_corpus
+from ..download import DEFAULT_DATA_PATH, ensure_dataset
+from ..explain import token_labels
+from ..model import load_checkpoint
+from .common import add_tokenizer_flag
+
+def add_gradcheck_parser(sub):
+    p = sub.add_parser(
+        "gradcheck", help="check the hand-derived gradient against finite differences",
+        description="Compare dL/dW from the hand-written backward pass with central finite "
+                    "differences of the loss, in float64, for every entry of W. Exits with "
+                    "status 1 when the largest relative error exceeds the threshold.")
+    p.add_argument("--vocab", type=int, default=None, metavar="V",
+                   help="vocabulary size of random data (default: 65, tinyshakespeare's)")
+    p.add_argument("--batch", type=int, default=4, metavar="B", help="sequences (default: 4)")
+    p.add_argument("--block", type=int, default=8, metavar="T", help="tokens each (default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of W and the batch (default: 0)")
+    p.add_argument("--data", metavar="PATH",
+                   help="take the batch from this text instead of random ids "
+                        f"(e.g. {DEFAULT_DATA_PATH}); its vocabulary sets V")
+    add_tokenizer_flag(p, "with --data: char (default) or byte tokens")
+    p.add_argument("--eps", type=float, default=gradcheck.DEFAULT_EPS,
+                   help=f"finite-difference step (default: {gradcheck.DEFAULT_EPS:g})")
+    p.add_argument("--threshold", type=float, default=gradcheck.DEFAULT_THRESHOLD,
+                   help="largest acceptable relative error "
+                        f"(default: {gradcheck.DEFAULT_THRESHOLD:g})")
+    p.set_defaults(run=run_gradcheck)
+
+
+def run_gradcheck(args):
+    for name in ("batch", "block"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.data is None:
+        tokenizer, ids = None, None
+        vocab_size = 65 if args.vocab is None else args.vocab
+        source = f"random ids in [0, {vocab_size})"
+    else:
+        if args.vocab is not None:
+            raise ValueError("--vocab sets the vocabulary of random data; with --data the "
+                             "vocabulary is the text's")
+        tokenizer, ids = load_corpus(args.data, args.tokenizer)
+        vocab_size = tokenizer.vocab_size
+        source = f"random windows of {args.data}"
+    if vocab_size < 1:
+        raise ValueError(f"--vocab must be at least 1, got {vocab_size}")
+    result = gradcheck.gradient_check(vocab_size, args.batch, args.block, args.seed, data=ids,
+                                      eps=args.eps)
+    i, j = result.worst
+    where = f"W[{i}, {j}]"
+    if tokenizer is not None:
+        labels = token_labels(tokenizer)
+        where += f" (current '{labels[i]}' -> next '{labels[j]}')"
+    nonzero_rows = int(np.count_nonzero(np.any(result.analytic != 0, axis=1)))
+    print(f"W: {vocab_size}x{vocab_size} float64, N(0,1) from seed {args.seed}; batch "
+          f"B={args.batch} T={args.block} of {source}")
+    print(f"loss {result.loss:.4f}; dL/dW is nonzero in the {nonzero_rows} rows the batch reads")
+    print(f"fourth-order central differences with eps={result.eps:g} at all "
+          f"{result.rel_error.size:,} entries")
+    print(f"max relative error {result.max_rel_error:.2e} at {where}: analytic "
+          f"{result.analytic[i, j]:.10e}, numeric {result.numeric[i, j]:.10e}")
+    if not result.max_rel_error <= args.threshold:
+        print(f"FAIL: above the threshold {args.threshold:g}")
+        return 1
+    print(f"OK: below the threshold {args.threshold:g}")
+    return 0
+
+
+def add_explain_parser(sub):
+    p = sub.add_parser(
+        "explain", help="show the loss position by position, and sampling step by step",
+        description="For each position of TEXT: the current character, the next one, the "
+                    "model's top next-character probabilities, p(next) and -ln p(next); then "
+                    "their mean, the model's loss on TEXT. --generate N traces sampling.")
+    p.add_argument("text", nargs="?", metavar="TEXT",
+                   help="text to score (and, with --generate, to continue)")
+    p.add_argument("--checkpoint", required=True, metavar="PATH")
+    p.add_argument("--top-k", type=int, default=explain.DEFAULT_TOP_K, metavar="K",
+                   help=f"how many of the most likely next characters to show "
+                        f"(default: {explain.DEFAULT_TOP_K}); sampling uses the full distribution")
+    p.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="sample N characters after TEXT (or after token 0, as bigram.py) and "
+                        "show each step")
+    p.add_argument("--seed", type=int, default=None, help="seed of the sampling")
+    p.set_defaults(run=run_explain)
+
+
+def run_explain(args):
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.generate < 0:
+        raise ValueError(f"--generate must be >= 0, got {args.generate}")
+    if not args.text and not args.generate:
+        raise ValueError("give a TEXT to explain, --generate N to trace sampling, or both")
+    checkpoint = load_checkpoint(args.checkpoint)
+    tokenizer, model = checkpoint.tokenizer, checkpoint.model
+    if tokenizer is None:
+        raise ValueError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be shown")
+    labels = token_labels(tokenizer)
+    ids = tokenizer.encode(args.text) if args.text else np.zeros(1, dtype=np.int64)
+    if args.text and (len(ids) >= 2 or not args.generate):
+        print(explain.format_explanation(explain.explain_text(model, ids), labels, args.top_k))
+    if args.generate:
+        if args.text:
+            print()
+        start = repr(args.text) if args.text else f"token 0 ({labels[0]}), as bigram.py"
+        seed = "unseeded" if args.seed is None else f"seed {args.seed}"
+        print(f"sampling {args.generate} tokens after {start} ({seed})")
+        steps = explain.trace_generation(model, ids, args.generate,
+                                         np.random.default_rng(args.seed))
+        print(explain.format_trace(steps, labels, args.top_k))
+        drawn = np.array([step.drawn for step in steps], dtype=ids.dtype)
+        print("text: " + repr(tokenizer.decode(np.concatenate([ids, drawn]))))
+    return 0
+
+
+def add_heatmap_parser(sub):
+    p = sub.add_parser(
+        "heatmap", help="draw softmax(W) as a heatmap, optionally beside a text's counts",
+        description="Draw the model's next-character probabilities softmax(W) as a VxV "
+                    "heatmap with character labels. With --data, beside the count-based "
+                    "probabilities C_ij / n_i of that text.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH")
+    p.add_argument("--out", required=True, metavar="PATH", help="PNG file to write")
+    p.add_argument("--data", metavar="PATH", help="text whose pair counts to show alongside")
+    p.set_defaults(run=run_heatmap)
+
+
+def run_heatmap(args):
+    plots.check_plot_path(args.out)
+    checkpoint = load_checkpoint(args.checkpoint)
+    tokenizer = checkpoint.tokenizer
+    if tokenizer is None:
+        raise ValueError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be labeled")
+    probs = ops.softmax(checkpoint.model.weight.astype(np.float64))  # (V,V)
+    title = f"model {Path(args.checkpoint).name} (step {checkpoint.step}): softmax(W)"
+    reference, reference_title = None, None
+    if args.data is not None:
+        ids = encode_file(tokenizer, args.data)
+        if len(ids) < 2:
+            raise ValueError(f"{args.data} holds {len(ids)} tokens: no pair to count")
+        reference = optimum.count_probs(ops.pair_counts(ids, tokenizer.vocab_size))  # (V,V)
+        reference_title = f"counts of {Path(args.data).name}: C_ij / n_i"
+    plots.plot_heatmap(probs, token_labels(tokenizer), args.out, title=title, reference=reference,
+                 reference_title=reference_title)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def add_optimum_parser(sub):
+    p = sub.add_parser("optimum", help="the lowest loss any bigram can reach on a text",
+                       description="The floor of the train loss (the conditional entropy of the "
+                                   "train split's character pairs) and the val loss of the "
+                                   "add-k smoothed pair counts.")
+    p.add_argument("--data", metavar="PATH",
+                   help=f"text file (default: {DEFAULT_DATA_PATH}, downloaded if missing)")
+    add_tokenizer_flag(p)
+    p.add_argument("--k", type=float, default=optimum.DEFAULT_K,
+                   help="add-k smoothing of the counts for the val loss "
+                        f"(default: {optimum.DEFAULT_K:g})")
+    p.set_defaults(run=run_optimum)
+
+
+def run_optimum(args):
+    data_path = args.data if args.data is not None else ensure_dataset()
+    tokenizer, ids = load_corpus(data_path, args.tokenizer)
+    print(f"{data_path}: {len(ids):,} tokens, vocabulary {tokenizer.vocab_size}")
+    print(optimum.bigram_optimum(ids, tokenizer.vocab_size, k=args.k).report())
+    return 0

@@ -1,0 +1,68 @@
+"""A corpus as bigram.py reads it: a file's ids, the 90/10 train/val split, and batches of
+B random windows of T+1 tokens (inputs x = window[:T], targets y = window[1:])."""
+
+from pathlib import Path
+
+import numpy as np
+
+from .tokenizers import TOKENIZERS, decode_utf8
+
+
+class DatasetError(RuntimeError):
+    """The dataset could not be read or fetched; the message says what to do instead."""
+
+
+def read_bytes(path):
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise DatasetError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def read_text(path):
+    """Read a UTF-8 file; bytes that are not UTF-8 raise ValueError naming the byte offset."""
+    return decode_utf8(read_bytes(path), path)
+
+
+def load_corpus(path, tokenizer="char"):
+    """Read `path` and tokenize it: returns (tokenizer, ids) with ids a (n,) int64 array.
+    tokenizer: a name in npbigram.tokenizers.TOKENIZERS, fitted to the file."""
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}: choose "
+                         + " or ".join(repr(kind) for kind in TOKENIZERS))
+    raw = read_bytes(path)
+    if not raw:
+        raise ValueError(f"{path} is empty")
+    return TOKENIZERS[tokenizer].from_corpus(raw, path)
+
+
+def encode_file(tokenizer, path):
+    """The ids of a file under an existing tokenizer (a checkpoint's)."""
+    return tokenizer.encode_bytes(read_bytes(path), path)
+
+
+def train_val_split(data, train_fraction=0.9):
+    """bigram.py's split: the first 90% trains, the rest validates."""
+    n = int(train_fraction * len(data))
+    return data[:n], data[n:]
+
+
+def batch_starts(split_size, block_size, batch_size, rng):
+    """The first index of each of B windows of T+1 tokens, uniform over [0, n - T): (B,)."""
+    if split_size < block_size + 1:
+        raise ValueError(
+            f"the split has {split_size} tokens, fewer than block_size + 1 = {block_size + 1}"
+        )
+    return rng.integers(0, split_size - block_size, size=batch_size)
+
+
+def get_batch(data, block_size, batch_size, rng):
+    """B random windows of T+1 tokens: x (B,T) inputs and y (B,T) next-token targets."""
+    starts = batch_starts(len(data), block_size, batch_size, rng)  # (B,)
+    return windows(data, starts, block_size)
+
+
+def windows(data, starts, block_size):
+    """x[b] = data[starts[b] : starts[b] + T], y[b] the same shifted by one: (B,T) each."""
+    window = starts[:, None] + np.arange(block_size)  # (B,T)
+    return data[window], data[window + 1]

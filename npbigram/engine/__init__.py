@@ -1,0 +1,30 @@
+"""The engines: one interface, two implementations, chosen in one place (ENGINES).
+
+    steps_per_call(n_positions, vocab_size, grad_method) -> how many steps train_steps should run
+    forward(weight, x, y, grad_method, return_logits) -> (logits (N,C) or None, loss, saved)
+    backward(saved) -> dL/dW (V,C), a new array the engine never writes again
+    update(optimizer, weight, grad, coefs)           one optimizer step in place
+    train_steps(model, optimizer, data, starts, block_size, grad_method, losses) -> steps done
+    full_batch_steps(model, optimizer, counts, losses) -> steps done
+    batch_losses(weight, data, starts, block_size) -> (S,) mean loss of each batch of windows
+    exact_loss(weight, counts) -> the mean loss over every pair counted
+
+"numpy" is the reference, layer by layer over npbigram.ops; "numba" fuses and compiles the
+same math (npbigram/engine/*_kernels.py, loops.py) and is imported only when first used.
+"""
+
+import importlib
+
+from ..checks import check_choice
+
+ENGINES = {"numpy": ("npbigram.engine.reference", "NumpyEngine"),
+           "numba": ("npbigram.engine.numba_engine", "NumbaEngine")}
+BACKENDS = tuple(ENGINES)
+DEFAULT_BACKEND = "numba"
+GRAD_METHODS = ("gather-scatter", "pair-counts")  # how a batch's gradient is computed
+
+
+def make_engine(backend):
+    """A new engine of the named backend."""
+    module, name = ENGINES[check_choice(backend, ENGINES, "backend")]
+    return getattr(importlib.import_module(module), name)()

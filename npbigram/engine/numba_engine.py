@@ -1,0 +1,171 @@
+"""The numba engine's Python side: which compiled kernel runs, chosen from tables by the
+problem's size only (never by the thread count, so results never depend on it).
+
+Entering a parallel region costs tens of microseconds, so small problems run serial kernels,
+and training steps at those sizes run many per call (loops.py). The thresholds below were
+measured by benchmarks/run.py on 2 cores.
+"""
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ops
+from . import loops
+from .grad_kernels import (batch_losses, counts_grad_parallel, gather_rows,
+                           gather_scatter_parallel, gather_scatter_serial, pair_counts_parallel,
+                           pair_counts_serial)
+from .loops import GatherScatterBatch, PairCountsBatch, fill_batch, fill_batch_parallel
+from .update_kernels import update_parallel, update_serial
+
+PARALLEL_POSITIONS_WORK = 1 << 23  # N * V from which gather/scatter runs in parallel
+PARALLEL_ROWS_WORK = 1 << 18  # V * V from which per-row kernels (counts, updates) do
+PARALLEL_FILL_POSITIONS = 1 << 16  # N from which a batch's windows are gathered in parallel
+CHUNK_WORK = 1 << 25  # elements of work per call between evaluations and progress updates
+CHUNK_MAX_STEPS = 1024  # and at most this many steps (each holds its batch's window starts)
+
+
+@dataclass(frozen=True)
+class GradMethod:
+    """A way to compute a batch's loss and gradient: its kernels (weight, x, y, dweight,
+    row_losses, counts) -> loss, when the parallel one runs, and its scratch arrays."""
+    serial: object
+    parallel: object
+    work: object  # (N, V) -> elements of work of one step
+    parallel_from: object  # (N, V) -> whether the parallel kernel runs
+    counts_shape: object  # V -> shape of the int32 counts scratch
+    batch: object  # (x, y, counts) -> the scratch namedtuple of the compiled loops
+
+
+GRAD_METHODS = {
+    "gather-scatter": GradMethod(
+        gather_scatter_serial, gather_scatter_parallel, work=lambda n, v: n * v,
+        parallel_from=lambda n, v: n * v >= PARALLEL_POSITIONS_WORK,
+        counts_shape=lambda v: (0, 0), batch=GatherScatterBatch),
+    "pair-counts": GradMethod(
+        pair_counts_serial, pair_counts_parallel, work=lambda n, v: n + v * v,
+        parallel_from=lambda n, v: v * v >= PARALLEL_ROWS_WORK,
+        counts_shape=lambda v: (v, v), batch=lambda x, y, counts: PairCountsBatch(counts)),
+}
+
+
+def rows_parallel(vocab_size):
+    """Whether per-row kernels (updates, the full-batch gradient) run in parallel."""
+    return vocab_size * vocab_size >= PARALLEL_ROWS_WORK
+
+
+class NumbaEngine:
+    name = "numba"
+
+    def __init__(self):
+        self._handed_out = []  # the last gradient arrays backward() returned
+        self._scratch = {}  # arrays kept between calls: large fresh arrays cost page faults
+
+    def steps_per_call(self, n_positions, vocab_size, grad_method):
+        """Steps per train_steps call: about CHUNK_WORK elements of work, at most
+        CHUNK_MAX_STEPS. n_positions None: full batch, O(V^2) per step."""
+        work = (vocab_size ** 2 if n_positions is None
+                else GRAD_METHODS[grad_method].work(n_positions, vocab_size))
+        return max(1, min(CHUNK_MAX_STEPS, CHUNK_WORK // work))
+
+    def forward(self, weight, x, y, grad_method, return_logits):
+        """Logits gathered into a new array; with targets, the loss and gradient in one fused
+        pass that never builds the (N,C) probabilities: backward() hands the gradient over."""
+        vocab_size = weight.shape[0]
+        logits = None
+        if return_logits or y is None:
+            logits = np.empty((x.size, vocab_size), dtype=weight.dtype)  # (N,C)
+            gather_rows(weight, x, logits)
+        if y is None:
+            return logits, None, None
+        method = GRAD_METHODS[grad_method]
+        kernel = method.parallel if method.parallel_from(x.size, vocab_size) else method.serial
+        grad = self._gradient_array(weight)
+        loss = kernel(weight, x, y, grad, np.empty(vocab_size),
+                      self._array("counts", method.counts_shape(vocab_size), np.int32))
+        return logits, loss, grad
+
+    def backward(self, saved):
+        self._handed_out = [*self._handed_out, saved][-2:]
+        return saved
+
+    def _gradient_array(self, weight):
+        """An array for the next gradient: one that backward() returned earlier and that
+        nothing outside this engine refers to any more (so no array a caller holds ever
+        changes), else a new one."""
+        for k in range(len(self._handed_out)):
+            # references: the list's, and getrefcount's argument
+            if sys.getrefcount(self._handed_out[k]) <= 2:
+                old = self._handed_out.pop(k)
+                if old.shape == weight.shape and old.dtype == weight.dtype:
+                    return old
+                break
+        return np.empty_like(weight)
+
+    def _array(self, name, shape, dtype):
+        """A scratch array kept between calls (its contents are overwritten by each use)."""
+        array = self._scratch.get(name)
+        if array is None or array.shape != tuple(shape) or array.dtype != dtype:
+            array = self._scratch[name] = np.empty(shape, dtype=dtype)
+        return array
+
+    def update(self, optimizer, weight, grad, coefs):
+        update = update_parallel if rows_parallel(weight.shape[0]) else update_serial
+        update(weight, grad, optimizer.kernel_state(), coefs, 0)
+
+    def train_steps(self, model, optimizer, data, starts, block_size, grad_method, losses):
+        """Serial sizes: one compiled call (loops.train_steps). Parallel ones, whose steps
+        take milliseconds, step by step from here, with the batch gathered in parallel from
+        PARALLEL_FILL_POSITIONS positions on."""
+        weight = model.weight
+        vocab_size, n_positions = weight.shape[0], starts.shape[1] * block_size
+        method = GRAD_METHODS[grad_method]
+        grad = self._array("grad", weight.shape, weight.dtype)
+        x = self._array("x", (n_positions,), np.int64)
+        y = self._array("y", (n_positions,), np.int64)
+        counts = self._array("counts", method.counts_shape(vocab_size), np.int32)
+        state, coefs = optimizer.kernel_state(), optimizer.coefficients(len(starts))
+        if not (method.parallel_from(n_positions, vocab_size) or rows_parallel(vocab_size)):
+            done = loops.train_steps(weight, grad, state, coefs, data, starts, block_size,
+                                     method.batch(x, y, counts), losses)
+        else:
+            fill = fill_batch_parallel if n_positions >= PARALLEL_FILL_POSITIONS else fill_batch
+            kernel = method.parallel if method.parallel_from(n_positions, vocab_size) \
+                else method.serial
+            done = self._stepwise(weight, grad, state, coefs, losses, lambda s: (
+                fill(data, starts[s], block_size, x, y),
+                kernel(weight, x, y, grad, np.empty(vocab_size), counts))[1])
+        optimizer.advance(done)
+        return done
+
+    def full_batch_steps(self, model, optimizer, counts, losses):
+        weight = model.weight
+        grad = self._array("grad", weight.shape, weight.dtype)
+        state, coefs = optimizer.kernel_state(), optimizer.coefficients(len(losses))
+        if not rows_parallel(weight.shape[0]):
+            done = loops.full_batch_steps(weight, grad, state, coefs, counts, losses)
+        else:
+            n_positions, row_losses = int(counts.sum()), np.empty(weight.shape[0])
+            done = self._stepwise(weight, grad, state, coefs, losses, lambda s: (
+                counts_grad_parallel(weight, counts, n_positions, grad, row_losses)))
+        optimizer.advance(done)
+        return done
+
+    @staticmethod
+    def _stepwise(weight, grad, state, coefs, losses, loss_and_grad):
+        """loss_and_grad(s) then the update, step by step; stops at a non-finite loss."""
+        update = update_parallel if rows_parallel(weight.shape[0]) else update_serial
+        for s in range(len(losses)):
+            losses[s] = loss_and_grad(s)
+            if not np.isfinite(losses[s]):
+                return s
+            update(weight, grad, state, coefs, s)
+        return len(losses)
+
+    def batch_losses(self, weight, data, starts, block_size):
+        losses = np.empty(len(starts))
+        batch_losses(weight, data, starts, block_size, losses)
+        return losses
+
+    exact_loss = staticmethod(ops.loss_from_counts)

@@ -1,0 +1,71 @@
+"""The NumPy engine: the model's math layer by layer, as npbigram.ops writes it. The reference
+every compiled kernel is tested against."""
+
+import math
+
+import numpy as np
+
+from .. import ops
+from ..corpus import windows
+
+
+class NumpyEngine:
+    name = "numpy"
+
+    def steps_per_call(self, n_positions, vocab_size, grad_method):
+        return 1
+
+    def forward(self, weight, x, y, grad_method, return_logits):
+        """x, y (N,) -> logits (N,C) (or None), the mean loss, and what backward needs."""
+        logits = ops.embedding_forward(weight, x)  # (N,C)
+        if y is None:
+            return logits, None, None
+        loss, probs = ops.cross_entropy_forward(logits, y)
+        return (logits if return_logits else None), float(loss), (grad_method, x, y, probs)
+
+    def backward(self, saved):
+        """dL/dW: per position (embedding_backward of the loss's dlogits), or per row from the
+        batch's pair counts (counts_backward); the same numbers."""
+        grad_method, x, y, probs = saved
+        vocab_size = probs.shape[1]
+        if grad_method == "pair-counts":
+            row_probs = np.zeros((vocab_size, vocab_size), dtype=probs.dtype)
+            row_probs[x] = probs  # softmax(W_i) for each row that occurs
+            return ops.counts_backward(row_probs, ops.count_pairs(x, y, vocab_size))
+        dlogits = ops.cross_entropy_backward(probs, y)  # (N,C)
+        return ops.embedding_backward(dlogits, x, vocab_size)  # (V,C)
+
+    def update(self, optimizer, weight, grad, coefs):
+        """optimizer.reference_update with the first row of coefs."""
+        optimizer.reference_update(weight, grad, type(coefs)(*(field[0] for field in coefs)))
+
+    def train_steps(self, model, optimizer, data, starts, block_size, grad_method, losses):
+        for s in range(len(starts)):
+            x, y = windows(data, starts[s], block_size)
+            _, losses[s], saved = self.forward(model.weight, x.reshape(-1), y.reshape(-1),
+                                               grad_method, return_logits=False)
+            if not math.isfinite(losses[s]):
+                return s
+            self.update(optimizer, model.weight, self.backward(saved), optimizer.coefficients())
+            optimizer.advance(1)
+        return len(starts)
+
+    def full_batch_steps(self, model, optimizer, counts, losses):
+        for s in range(len(losses)):
+            losses[s] = ops.loss_from_counts(model.weight, counts)
+            if not math.isfinite(losses[s]):
+                return s
+            grad = ops.counts_backward(ops.softmax(model.weight), counts)
+            self.update(optimizer, model.weight, grad, optimizer.coefficients())
+            optimizer.advance(1)
+        return len(losses)
+
+    def batch_losses(self, weight, data, starts, block_size):
+        losses = np.empty(len(starts))
+        for s in range(len(starts)):
+            x, y = windows(data, starts[s], block_size)
+            logits = ops.embedding_forward(weight, x.reshape(-1))
+            losses[s] = ops.cross_entropy_forward(logits, y.reshape(-1))[0]
+        return losses
+
+    exact_loss = staticmethod(ops.loss_from_counts)

@@ -1,0 +1,169 @@
+"""Tokenizers: text in, token ids out, and back. TOKENIZERS is the one registry that the CLI's
+--tokenizer choices, the corpus loader and checkpoint metadata all read.
+
+To add a tokenizer: a class with `kind`, `vocab_size`, `encode`, `encode_bytes(raw, name)` (a
+file's ids), `decode`, `token_texts`, `to_json`, `from_spec(spec)` (rebuild from its JSON) and
+`from_corpus(raw, name)` (fit to a file's bytes; returns the tokenizer and the file's ids),
+then one line in TOKENIZERS.
+"""
+
+import json
+
+import numpy as np
+
+from .checks import ID_DTYPE, check_ids
+
+
+class CharTokenizer:
+    """Character-level tokenizer of bigram.py: vocabulary = sorted(set(text)).
+
+    encode and decode are vectorized through the text's UTF-32 code points, so the 1.1 MB
+    tinyshakespeare encodes in milliseconds.
+    """
+
+    kind = "char"
+
+    def __init__(self, chars):
+        chars = "".join(chars)
+        if len(chars) == 0:
+            raise ValueError("a character vocabulary needs at least one character")
+        codepoints = _codepoints(chars)
+        if np.any(codepoints[1:] <= codepoints[:-1]):  # not np.diff: unsigned, it wraps around
+            raise ValueError("the vocabulary must be sorted unique characters")
+        self.chars = chars
+        self._codepoints = codepoints  # (V,) sorted, so encode is a binary search
+
+    @classmethod
+    def from_text(cls, text):
+        """The vocabulary of `text`: its sorted unique characters."""
+        if not isinstance(text, str):
+            raise TypeError(f"from_text takes a str, got {type(text).__name__}")
+        if len(text) == 0:
+            raise ValueError("cannot build a vocabulary from empty text")
+        return cls(_decode_codepoints(np.unique(_codepoints(text))))
+
+    @classmethod
+    def from_corpus(cls, raw, name):
+        """The vocabulary of a UTF-8 file's text and the text's ids; bytes that are not UTF-8
+        raise ValueError naming the byte offset."""
+        tokenizer = cls.from_text(decode_utf8(raw, name))
+        return tokenizer, tokenizer.encode_bytes(raw, name)
+
+    @classmethod
+    def from_spec(cls, spec):
+        return cls(spec["chars"])
+
+    @property
+    def vocab_size(self):
+        return len(self.chars)
+
+    def encode(self, text):
+        """str -> (len(text),) int64 ids; a character outside the vocabulary is a ValueError."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a str, got {type(text).__name__}")
+        codepoints = _codepoints(text)
+        ids = np.searchsorted(self._codepoints, codepoints)
+        ids_in_range = np.minimum(ids, self.vocab_size - 1)
+        unknown = self._codepoints[ids_in_range] != codepoints
+        if np.any(unknown):
+            pos = int(np.argmax(unknown))
+            raise ValueError(
+                f"character {text[pos]!r} at position {pos} is not in the vocabulary "
+                f"of {self.vocab_size} characters"
+            )
+        return ids.astype(ID_DTYPE)
+
+    def encode_bytes(self, raw, name):
+        """The ids of a UTF-8 file's bytes; errors name the file."""
+        try:
+            return self.encode(decode_utf8(raw, name))
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+
+    def decode(self, ids):
+        """ids -> str."""
+        ids = check_ids(ids, self.vocab_size, "ids", ndim=None, allow_empty=True)
+        return _decode_codepoints(self._codepoints[ids.reshape(-1)])
+
+    def token_texts(self):
+        """What each id stands for, as text: (V,) list of str."""
+        return list(self.chars)
+
+    def to_json(self):
+        return json.dumps({"kind": self.kind, "chars": self.chars})
+
+
+class ByteTokenizer:
+    """Byte-level tokenizer: vocabulary 0..255, reads any file. decode replaces invalid UTF-8."""
+
+    kind = "byte"
+    vocab_size = 256
+
+    @classmethod
+    def from_corpus(cls, raw, name):
+        """The file's bytes are its ids."""
+        tokenizer = cls()
+        return tokenizer, tokenizer.encode_bytes(raw, name)
+
+    @classmethod
+    def from_spec(cls, spec):
+        return cls()
+
+    def encode(self, text):
+        """str (encoded as UTF-8) or bytes -> (n,) int64 ids."""
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+        if not isinstance(text, (bytes, bytearray)):
+            raise TypeError(f"encode takes str or bytes, got {type(text).__name__}")
+        return np.frombuffer(bytes(text), dtype=np.uint8).astype(ID_DTYPE)
+
+    def encode_bytes(self, raw, name):
+        """A file's bytes are its ids."""
+        return self.encode(raw)
+
+    def decode(self, ids):
+        ids = check_ids(ids, self.vocab_size, "ids", ndim=None, allow_empty=True)
+        return ids.reshape(-1).astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+
+    def token_texts(self):
+        """What each id stands for, as text: the ASCII character, or a \\xNN escape (a byte
+        above 0x7f is part of a UTF-8 sequence, no character alone)."""
+        return [chr(b) if b < 0x80 else f"\\x{b:02x}" for b in range(256)]
+
+    def to_json(self):
+        return json.dumps({"kind": self.kind})
+
+
+TOKENIZERS = {"char": CharTokenizer, "byte": ByteTokenizer}
+
+
+def tokenizer_from_json(text):
+    """Rebuild a tokenizer saved by `to_json` (as stored in checkpoints)."""
+    try:
+        spec = json.loads(text)
+        kind = spec["kind"]
+        if kind in TOKENIZERS:
+            return TOKENIZERS[kind].from_spec(spec)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"not a valid tokenizer description: {e}") from None
+    raise ValueError(f"unknown tokenizer kind {kind!r}")
+
+
+def decode_utf8(raw, name):
+    """raw bytes -> str; bytes that are not UTF-8 raise ValueError naming `name` and the offset."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{name}: byte 0x{raw[e.start]:02x} at byte offset {e.start} is not valid UTF-8 "
+            f"({e.reason}); use the byte tokenizer (--tokenizer byte) for arbitrary files"
+        ) from None
+
+
+def _codepoints(text):
+    # surrogatepass: a str may hold lone surrogates, and they are characters like any other
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+def _decode_codepoints(codepoints):
+    return np.asarray(codepoints, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")

@@ -1,0 +1,96 @@
+"""npbigram/corpus.py: reading a text, the 90/10 split, and get_batch's windows."""
+
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from npbigram import DatasetError, get_batch, load_corpus, train_val_split
+from npbigram.corpus import read_text
+
+any_text = st.text(st.characters(exclude_categories=()), min_size=1)  # lone surrogates too
+
+
+# ----------------------------------------------------------------------------------------------
+# reading a corpus
+
+
+@given(prefix=st.text(),
+       bad=st.sampled_from([b"\xff", b"\x80", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80"]),
+       suffix=st.sampled_from([b"", b"(", b"abc"]))
+@settings(deadline=None, max_examples=50)
+def test_non_utf8_bytes_raise_an_error_naming_the_byte_offset(tmp_path_factory, prefix, bad,
+                                                                suffix):
+    path = tmp_path_factory.mktemp("utf8") / "bad.txt"
+    head = prefix.encode("utf-8")
+    path.write_bytes(head + bad + suffix)
+    message = rf"byte 0x{bad[0]:02x} at byte offset {len(head)} is not valid UTF-8"
+    with pytest.raises(ValueError, match=message):
+        read_text(path)
+    with pytest.raises(ValueError, match=message):
+        load_corpus(path)
+    tokenizer, ids = load_corpus(path, tokenizer="byte")  # any bytes are fine for this one
+    np.testing.assert_array_equal(ids, list(path.read_bytes()))
+
+
+def test_load_corpus(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("to be or not to be", encoding="utf-8")
+    tokenizer, ids = load_corpus(path)
+    assert tokenizer.chars == " benort"
+    assert tokenizer.decode(ids) == "to be or not to be"
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    for kind in ("char", "byte"):
+        with pytest.raises(ValueError, match="empty.txt is empty"):
+            load_corpus(empty, kind)
+    with pytest.raises(ValueError, match="unknown tokenizer 'word': choose 'char' or 'byte'"):
+        load_corpus(path, "word")
+    with pytest.raises(DatasetError, match="cannot read .*missing.txt"):
+        load_corpus(tmp_path / "missing.txt")
+
+
+def test_tinyshakespeare_vocabulary(tinyshakespeare):
+    tokenizer, ids = load_corpus(tinyshakespeare)
+    assert tokenizer.vocab_size == 65
+    assert tokenizer.chars == "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    assert len(ids) == 1_115_394
+    train, val = train_val_split(ids)
+    assert (len(train), len(val)) == (1_003_854, 111_540)
+
+
+# ----------------------------------------------------------------------------------------------
+# split and batches
+
+
+@given(n=st.integers(0, 1000))
+def test_train_val_split_is_the_first_90_percent(n):
+    data = np.arange(n)
+    train, val = train_val_split(data)
+    assert len(train) == int(0.9 * n)  # bigram.py
+    np.testing.assert_array_equal(np.concatenate([train, val]), data)
+
+
+@given(n=st.integers(2, 300), block_size=st.integers(1, 300), batch_size=st.integers(1, 40),
+       seed=st.integers(0, 2**32 - 1))
+@settings(deadline=None, max_examples=100)
+def test_get_batch_returns_windows_and_their_next_tokens(n, block_size, batch_size, seed):
+    data = np.arange(n) * 3  # a value tells its position
+    rng = np.random.default_rng(seed)
+    if n < block_size + 1:
+        with pytest.raises(ValueError, match=rf"the split has {n} tokens, fewer than "
+                                             rf"block_size \+ 1 = {block_size + 1}"):
+            get_batch(data, block_size, batch_size, rng)
+        return
+    x, y = get_batch(data, block_size, batch_size, rng)
+    assert x.shape == y.shape == (batch_size, block_size)
+    starts = x[:, 0] // 3
+    assert np.all((starts >= 0) & (starts <= n - block_size - 1))
+    np.testing.assert_array_equal(x, data[starts[:, None] + np.arange(block_size)])
+    np.testing.assert_array_equal(y, data[starts[:, None] + np.arange(1, block_size + 1)])
+
+
+def test_get_batch_reaches_every_window_including_the_last():
+    data = np.arange(12)
+    x, _ = get_batch(data, 4, 2000, np.random.default_rng(0))
+    assert set(x[:, 0]) == set(range(12 - 4))
