@@ -136,3 +136,20 @@ def test_full_batch_backends_agree():
     fused, reference = (trainer(backend, full_batch=True, lr=0.3) for backend in ("numba", "numpy"))
     np.testing.assert_allclose(fused.train_steps(30), reference.train_steps(30), rtol=1e-5)
     np.testing.assert_allclose(fused.model.weight, reference.model.weight, atol=1e-4)
+
+
+def test_a_gradient_the_caller_keeps_never_changes_and_unkept_ones_are_recycled(backend):
+    rng = np.random.default_rng(3)
+    model = BigramLanguageModel(20, seed=0, backend=backend)
+    batches = [(rng.integers(0, 20, (4, 5)), rng.integers(0, 20, (4, 5))) for _ in range(6)]
+    model(*batches[0])
+    kept = model.backward()
+    kept_copy = kept.copy()
+    seen = set()
+    for xb, yb in batches[1:]:
+        model(xb, yb)
+        seen.add(id(model.backward()))
+    np.testing.assert_array_equal(kept, kept_copy)
+    assert id(kept) not in seen
+    if backend == "numba":  # two arrays take turns: no V x V allocation per step
+        assert len(seen) == 2
