@@ -153,3 +153,20 @@ def test_a_gradient_the_caller_keeps_never_changes_and_unkept_ones_are_recycled(
     assert id(kept) not in seen
     if backend == "numba":  # two arrays take turns: no V x V allocation per step
         assert len(seen) == 2
+
+
+def test_logits_the_caller_keeps_never_change():
+    rng = np.random.default_rng(4)
+    model = BigramLanguageModel(20, seed=0)
+    xb, yb = rng.integers(0, 20, (4, 5)), rng.integers(0, 20, (4, 5))
+    kept, _ = model(xb, yb)
+    kept_copy = kept.copy()
+    kept_3d, _ = model(xb)
+    kept_3d_copy = kept_3d.copy()
+    for _ in range(4):
+        model.weight += 1.0
+        logits, _ = model(xb, yb)
+        np.testing.assert_array_equal(logits, model.weight[xb.reshape(-1)])
+        logits, _ = model(xb)
+    np.testing.assert_array_equal(kept, kept_copy)
+    np.testing.assert_array_equal(kept_3d, kept_3d_copy)

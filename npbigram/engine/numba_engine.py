@@ -59,7 +59,7 @@ class NumbaEngine:
     name = "numba"
 
     def __init__(self):
-        self._handed_out = []  # the last gradient arrays backward() returned
+        self._handed_out = {}  # kind -> the last arrays of that kind given to the caller
         self._scratch = {}  # arrays kept between calls: large fresh arrays cost page faults
 
     def steps_per_call(self, n_positions, vocab_size, grad_method):
@@ -75,33 +75,38 @@ class NumbaEngine:
         vocab_size = weight.shape[0]
         logits = None
         if return_logits or y is None:
-            logits = np.empty((x.size, vocab_size), dtype=weight.dtype)  # (N,C)
+            logits = self._fresh("logits", (x.size, vocab_size), weight.dtype)  # (N,C)
             gather_rows(weight, x, logits)
+            self._hand_out("logits", logits)
         if y is None:
             return logits, None, None
         method = GRAD_METHODS[grad_method]
         kernel = method.parallel if method.parallel_from(x.size, vocab_size) else method.serial
-        grad = self._gradient_array(weight)
+        grad = self._fresh("grad", weight.shape, weight.dtype)
         loss = kernel(weight, x, y, grad, np.empty(vocab_size),
                       self._array("counts", method.counts_shape(vocab_size), np.int32))
         return logits, loss, grad
 
     def backward(self, saved):
-        self._handed_out = [*self._handed_out, saved][-2:]
+        self._hand_out("grad", saved)
         return saved
 
-    def _gradient_array(self, weight):
-        """An array for the next gradient: one that backward() returned earlier and that
-        nothing outside this engine refers to any more (so no array a caller holds ever
-        changes), else a new one."""
-        for k in range(len(self._handed_out)):
-            # references: the list's, and getrefcount's argument
-            if sys.getrefcount(self._handed_out[k]) <= 2:
-                old = self._handed_out.pop(k)
-                if old.shape == weight.shape and old.dtype == weight.dtype:
+    def _fresh(self, kind, shape, dtype):
+        """An array to hand out: one handed out earlier that nothing outside this engine
+        refers to any more (so no array a caller holds ever changes), else a new one.
+        Reusing spares the page faults of a fresh large array."""
+        handed = self._handed_out.setdefault(kind, [])
+        for k in range(len(handed)):
+            if sys.getrefcount(handed[k]) <= 2:  # the list's reference and the argument's
+                old = handed.pop(k)
+                if old.shape == shape and old.dtype == dtype:
                     return old
                 break
-        return np.empty_like(weight)
+        return np.empty(shape, dtype=dtype)
+
+    def _hand_out(self, kind, array):
+        """Remember the last two arrays of a kind given to the caller, for _fresh."""
+        self._handed_out[kind] = [*self._handed_out.get(kind, []), array][-2:]
 
     def _array(self, name, shape, dtype):
         """A scratch array kept between calls (its contents are overwritten by each use)."""

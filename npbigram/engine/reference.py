@@ -37,7 +37,7 @@ class NumpyEngine:
 
     def update(self, optimizer, weight, grad, coefs):
         """optimizer.reference_update with the first row of coefs."""
-        optimizer.reference_update(weight, grad, type(coefs)(*(field[0] for field in coefs)))
+        optimizer.reference_update(weight, grad, optimizer.coefficients_at(coefs, 0))
 
     def train_steps(self, model, optimizer, data, starts, block_size, grad_method, losses):
         for s in range(len(starts)):

@@ -2,10 +2,11 @@
 reference_update (npbigram/optim/) written per entry with the same float rounding, so both
 backends give the same bits. Coefficients arrive already rounded to the weight's dtype.
 
-UPDATE_RULES maps each optimizer's Coefficients class to its rows kernel; update_rows picks
-from it at compile time, so a loop compiled for AdamW contains AdamW's update only.
-Every rule takes (weight, grad, state, coefs, s, first_row, end_row): state the optimizer's
-kernel_state() tuple, coefs its coefficients() table and s the row of it to use.
+UPDATE_RULES maps the field names of each optimizer's Coefficients to its rows kernel;
+update_rows picks from it at compile time by the fields of the coefficients' record type, so a
+loop compiled for AdamW contains AdamW's update only. Every rule takes (weight, grad, state,
+coefs, s, first_row, end_row): state the optimizer's kernel_state() tuple, coefs its
+coefficients() record array and s the row of it to use.
 """
 
 from numba import njit, prange
@@ -20,9 +21,10 @@ from .runtime import JIT as jit
 @njit(inline="always", **jit)
 def adamw_rows(weight, grad, state, coefs, s, first_row, end_row):
     m, v = state
-    decay, one_minus_beta1, beta2 = coefs.decay[s], coefs.one_minus_beta1[s], coefs.beta2[s]
-    one_minus_beta2, step_size = coefs.one_minus_beta2[s], coefs.step_size[s]
-    bias_correction2_sqrt, eps = coefs.bias_correction2_sqrt[s], coefs.eps[s]
+    c = coefs[s]
+    decay, one_minus_beta1, beta2 = c.decay, c.one_minus_beta1, c.beta2
+    one_minus_beta2, step_size = c.one_minus_beta2, c.step_size
+    bias_correction2_sqrt, eps = c.bias_correction2_sqrt, c.eps
     for i in range(first_row, end_row):
         for j in range(weight.shape[1]):
             g = grad[i, j]
@@ -37,9 +39,10 @@ def adamw_rows(weight, grad, state, coefs, s, first_row, end_row):
 @njit(inline="always", **jit)
 def sgd_rows(weight, grad, state, coefs, s, first_row, end_row):
     (buffer,) = state  # (V,C) with momentum, else empty and unread
-    lr, weight_decay, momentum = coefs.lr[s], coefs.weight_decay[s], coefs.momentum[s]
-    one_minus_dampening = coefs.one_minus_dampening[s]
-    nesterov, first_step = coefs.nesterov[s] != 0, coefs.first_step[s] != 0
+    c = coefs[s]
+    lr, weight_decay, momentum = c.lr, c.weight_decay, c.momentum
+    one_minus_dampening = c.one_minus_dampening
+    nesterov, first_step = c.nesterov != 0, c.first_step != 0
     for i in range(first_row, end_row):
         for j in range(weight.shape[1]):
             d = grad[i, j]
@@ -52,7 +55,7 @@ def sgd_rows(weight, grad, state, coefs, s, first_row, end_row):
             weight[i, j] = weight[i, j] - lr * d
 
 
-UPDATE_RULES = {AdamWCoefficients: adamw_rows, SGDCoefficients: sgd_rows}
+UPDATE_RULES = {AdamWCoefficients._fields: adamw_rows, SGDCoefficients._fields: sgd_rows}
 
 
 def update_rows(weight, grad, state, coefs, s, first_row, end_row):
@@ -61,7 +64,7 @@ def update_rows(weight, grad, state, coefs, s, first_row, end_row):
 
 @overload(update_rows, inline="always")
 def _update_rows(weight, grad, state, coefs, s, first_row, end_row):
-    rule = UPDATE_RULES[coefs.instance_class]
+    rule = UPDATE_RULES[tuple(coefs.dtype.fields)]
 
     def apply(weight, grad, state, coefs, s, first_row, end_row):
         rule(weight, grad, state, coefs, s, first_row, end_row)

@@ -2,11 +2,13 @@
 compiled kernels read, and the checkpoint's state dict.
 
 A subclass (one module each) sets `kind`, `hyperparameters` (the names saved in checkpoints),
-`Coefficients` (a namedtuple of the scalars its update needs at step t, computed by
+`Coefficients` (a namedtuple naming the scalars its update needs at step t, computed by
 `step_coefficients(t)`), fills `self.state` with its arrays, and writes the update once in NumPy
-in `reference_update`. Its numba kernel is registered under its Coefficients class in
+in `reference_update`. Its numba kernel is registered under its Coefficients' field names in
 npbigram/engine/update_kernels.py.
 """
+
+import functools
 
 import numpy as np
 
@@ -29,12 +31,17 @@ class Optimizer:
         self.advance(1)
 
     def coefficients(self, steps=1):
-        """The Coefficients of the next `steps` steps (t+1 .. t+steps), each field a (steps,)
-        array in the weight's dtype: the scalars rounded exactly as reference_update rounds
-        them, so that NumPy and the kernels give the same bits."""
-        dtype = self.model.weight.dtype
-        rows = [self.step_coefficients(self.t + s) for s in range(1, steps + 1)]
-        return self.Coefficients(*(np.array(column, dtype=dtype) for column in zip(*rows)))
+        """The coefficients of the next `steps` steps (t+1 .. t+steps): a (steps,) structured
+        array with the fields of Coefficients in the weight's dtype, so the scalars are
+        rounded as the weight's arithmetic rounds them and NumPy and the kernels give the
+        same bits. (A record array costs a compiled kernel less to receive than a tuple.)"""
+        return np.array([self.step_coefficients(self.t + s) for s in range(1, steps + 1)],
+                        dtype=coefficient_dtype(self.Coefficients, self.model.weight.dtype))
+
+    def coefficients_at(self, coefs, s):
+        """Row s of a coefficients() table as Coefficients of Python floats (exact values of
+        the rounded scalars), for reference_update."""
+        return self.Coefficients(*coefs[s].tolist())
 
     def kernel_state(self):
         """The state arrays as the compiled update kernel takes them: a tuple, in order."""
@@ -64,6 +71,12 @@ class Optimizer:
                                  f"{self.model.weight.shape}")
             self.state[name] = np.array(state[name], dtype=self.model.weight.dtype)
         self.t = int(state["t"])
+
+
+@functools.cache
+def coefficient_dtype(coefficients, weight_dtype):
+    """The record dtype of a Coefficients namedtuple class, every field of weight_dtype."""
+    return np.dtype([(name, weight_dtype) for name in coefficients._fields])
 
 
 def _plain(value):
