@@ -121,6 +121,11 @@ class TorchGenerator:
         values = words % np.uint64(span) + np.uint64(int(low) % 2**64)
         return values.view(np.int64).reshape(shape)
 
+    def integers(self, low, high, size):
+        """randint(low, high, size) under the name of NumPy's Generator.integers, so code that
+        draws from a NumPy generator (npbigram.get_batch) draws torch's numbers from this one."""
+        return self.randint(low, high, size)
+
     def normal_(self, array):
         """Fill a C-contiguous float32 array in place with N(0, 1) values, as tensor.normal_(0, 1)
         or torch.randn (normal_kernel, aten/src/ATen/native/cpu/DistributionTemplates.h).
