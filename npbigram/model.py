@@ -41,11 +41,7 @@ class BigramLanguageModel:
         self.engine = make_engine(backend)
         self.backend = backend
         self.grad_method = check_choice(grad, GRAD_METHODS, "grad method")
-        shape = (self.vocab_size, self.vocab_size)
-        if init == "normal":
-            self.weight = np.random.default_rng(seed).standard_normal(shape).astype(self.dtype)
-        else:
-            self.weight = np.zeros(shape, dtype=self.dtype)
+        self.weight = initial_weight(vocab_size, init, self.dtype, seed)
         self.grad = None  # dL/dW of the last forward with targets, set by backward()
         self._saved = None  # what backward() needs from the last forward with targets
 
@@ -83,11 +79,14 @@ class BigramLanguageModel:
         self.grad = self.engine.backward(self._saved)
         return self.grad
 
-    def generate(self, idx, max_new_tokens, *, seed=None, rng=None, temperature=1.0, top_k=None):
+    def generate(self, idx, max_new_tokens, *, seed=None, rng=None, temperature=1.0, top_k=None,
+                 sampler=None):
         """Append `max_new_tokens` sampled tokens to idx (B,T) -> (B,T+max_new_tokens).
 
         A bigram's next token depends on the last token only, so each step reads one row of W
         per sequence: O(1) per new token, where bigram.py re-reads the whole growing context.
+        sampler: how a token is drawn from its row of logits; the default InverseCdfSampler
+        of `rng` (or default_rng(seed)), or MultinomialSampler to draw as torch.multinomial.
         """
         idx = check_ids(idx, self.vocab_size, "idx")
         max_new_tokens = check_count(max_new_tokens, "max_new_tokens")
@@ -96,13 +95,13 @@ class BigramLanguageModel:
             top_k = check_count(top_k, "top_k")
             if top_k < 1:
                 raise ValueError(f"top_k must be at least 1, got {top_k}")
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        if sampler is None:
+            sampler = InverseCdfSampler(rng if rng is not None else np.random.default_rng(seed))
         out = np.empty((idx.shape[0], idx.shape[1] + max_new_tokens), dtype=idx.dtype)
         out[:, : idx.shape[1]] = idx
         for t in range(idx.shape[1], out.shape[1]):
             logits = self.weight[out[:, t - 1]]  # (B,C): the row of each sequence's last token
-            probs = next_token_probs(logits, temperature, top_k)
-            out[:, t] = sample_from(probs, rng)
+            out[:, t] = sampler(logits, temperature, top_k)
         return out
 
     def save(self, path, **extra):
@@ -115,6 +114,14 @@ class BigramLanguageModel:
         return load_checkpoint(path, backend=backend).model
 
 
+def initial_weight(vocab_size, init, dtype, seed=None):
+    """The table before training: N(0,1) entries from default_rng(seed), or zeros.  (V,V)"""
+    shape = (vocab_size, vocab_size)
+    if init == "normal":
+        return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
 def next_token_probs(logits, temperature=1.0, top_k=None):
     """softmax(logits / temperature) over the top_k largest logits (others get 0).  (B,C)->(B,C)"""
     logits = logits.astype(np.float64)
@@ -122,10 +129,41 @@ def next_token_probs(logits, temperature=1.0, top_k=None):
     # to -inf (probability 0) instead of the max to +inf (inf - inf = NaN)
     with np.errstate(over="ignore"):
         logits = (logits - logits.max(axis=-1, keepdims=True)) / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
-        logits = np.where(logits < kth, -np.inf, logits)
-    return ops.softmax(logits)
+    return ops.softmax(keep_top_k(logits, top_k))
+
+
+def keep_top_k(logits, top_k):
+    """The logits with all but each row's top_k largest set to -inf (ties at the k-th kept)."""
+    if top_k is None or top_k >= logits.shape[-1]:
+        return logits
+    kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]  # (B,1)
+    return np.where(logits < kth, -np.inf, logits)
+
+
+class InverseCdfSampler:
+    """NumPy's draw (the default): float64 probabilities, one uniform per row (sample_from)."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def __call__(self, logits, temperature=1.0, top_k=None):
+        """logits (B,C) -> one token id per row (B,)."""
+        return sample_from(next_token_probs(logits, temperature, top_k), self.rng)
+
+
+class MultinomialSampler:
+    """PyTorch's draw, as bigram.py (and nanoGPT's sample.py, for temperature and top_k) makes
+    it: probs = F.softmax(logits / temperature) in the logits' dtype, the logits below the
+    k-th largest set to -inf first, then torch.multinomial(probs, 1) from `generator` (an
+    npbigram.torch_rng.TorchGenerator)."""
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def __call__(self, logits, temperature=1.0, top_k=None):
+        """logits (B,C) -> one token id per row (B,)."""
+        logits = keep_top_k(logits / logits.dtype.type(temperature), top_k)
+        return self.generator.multinomial(ops.softmax(logits), num_samples=1)[:, 0]
 
 
 def sample_from(probs, rng):
@@ -155,12 +193,13 @@ class Checkpoint:
     optimizer_state: dict = None  # for optimizer.load_state_dict, or None
     config: dict = field(default_factory=dict)  # training configuration
     step: int = 0  # training steps completed
-    rng_state: dict = None  # numpy bit generator state of the batch sampler, or None
+    rng_state: dict = None  # the batch generator's state (npbigram.streams), or None
 
 
 def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None, step=0,
-                    rng=None):
-    """Write model (and optionally tokenizer, optimizer, config, step, rng) to `path`."""
+                    rng_state=None):
+    """Write model (and optionally tokenizer, optimizer, config, step, and the batch
+    generator's state as a JSON-serialisable dict) to `path`."""
     arrays = {"weight": model.weight}
     optimizer_meta = None
     if optimizer is not None:
@@ -176,7 +215,7 @@ def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None,
         "tokenizer": tokenizer.to_json() if tokenizer is not None else None,
         "config": config or {},
         "step": int(step),
-        "rng_state": rng.bit_generator.state if rng is not None else None,
+        "rng_state": rng_state,
         "optimizer": optimizer_meta,
     })
 

@@ -1,11 +1,13 @@
 """The training of bigram.py: sample a batch, forward, backward by hand, optimizer step, and
 the loss estimates between.
 
-Randomness is split so that an interrupted run resumes exactly: the weights come from
-default_rng(seed), training batches from default_rng((seed, 1)) whose state the checkpoint
-keeps, and each evaluation at step s from its own default_rng((seed, 2, s)). Batches are drawn
-as get_batch draws them (one rng.integers call per step), and the engine runs the steps (many
-per compiled call on numba), so chunking, interrupting and resuming never change the result.
+Randomness comes from a stream of npbigram.streams (config.rng): by default NumPy generators
+split so that evaluations never move the training batches, or with rng "torch" bigram.py's one
+PyTorch generator in its order. The checkpoint keeps the stream's state as it was at the start
+of the step, before that step's evaluation drew, so an interrupted run resumes exactly (and
+re-evaluates the same batches). Batches are drawn as get_batch draws them (one rng.integers
+call per step), and the engine runs the steps (many per compiled call on numba), so chunking,
+interrupting and resuming never change the result.
 
 full_batch: every step uses the exact gradient of the whole train split, from its pair counts
 (computed once), O(V^2) per step whatever the split's size.
@@ -22,6 +24,7 @@ from .corpus import batch_starts, train_val_split
 from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS
 from .model import INITS, BigramLanguageModel
 from .optim import OPTIMIZERS, make_optimizer
+from .streams import RNGS
 
 EVAL_MODES = ("estimate", "exact")
 # --full-batch's defaults where not given: on tinyshakespeare they reach exact train loss
@@ -57,6 +60,7 @@ class TrainConfig:
     eval: str = "estimate"
     grad: str = GRAD_METHODS[0]
     full_batch: bool = False
+    rng: str = "numpy"  # a stream of npbigram.streams.RNGS
 
     def __post_init__(self):
         for name in ("batch_size", "block_size", "eval_interval", "eval_iters"):
@@ -74,6 +78,7 @@ class TrainConfig:
         check_dtype(self.dtype)
         check_choice(self.backend, BACKENDS, "backend")
         check_choice(self.grad, GRAD_METHODS, "grad method")
+        check_choice(self.rng, RNGS, "rng")
         if not isinstance(self.full_batch, bool):
             raise TypeError(f"full_batch must be a bool, got {type(self.full_batch).__name__}")
 
@@ -107,13 +112,15 @@ class Trainer:
         # the compiled loops read windows of the splits without bounds checks: check them once
         self.train_data = check_ids(self.train_data, vocab_size, "train data", ndim=1)
         self.val_data = check_ids(self.val_data, vocab_size, "val data", ndim=1)
-        self.model = BigramLanguageModel(vocab_size, seed=config.seed, dtype=config.dtype,
-                                         backend=config.backend, init=config.init,
-                                         grad=config.grad)
+        self.random = RNGS[config.rng](config.seed)
+        self.model = BigramLanguageModel(vocab_size, dtype=config.dtype, backend=config.backend,
+                                         init="zeros", grad=config.grad)
+        self.model.weight = self.random.initial_weight(vocab_size, config.init, self.model.dtype)
         self.optimizer = make_optimizer(config.optimizer, self.model, lr=config.lr,
                                         **config.optimizer_options())
-        self.rng = np.random.default_rng((config.seed, 1))  # training batches
+        self.rng = self.random.train_rng  # training batches
         self.step = 0  # training steps completed
+        self._state_before_eval = (None, None)  # (step, the stream's state before it evaluated)
         self._counts = None  # pair counts of each split, for exact evaluation and full batch
 
     def restore(self, checkpoint):
@@ -121,6 +128,9 @@ class Trainer:
         if checkpoint.model.weight.shape != self.model.weight.shape:
             raise ValueError(f"checkpoint vocabulary {checkpoint.model.vocab_size} does not match "
                              f"the data's {self.vocab_size}")
+        if checkpoint.config.get("rng", "numpy") != self.config.rng:
+            raise ValueError(f"the checkpoint drew from the {checkpoint.config.get('rng', 'numpy')} "
+                             f"generator: resume it with that --rng, not {self.config.rng}")
         self.model.weight = checkpoint.model.weight.astype(self.model.dtype)
         if checkpoint.optimizer_state is not None:
             if checkpoint.optimizer_state.get("kind") != self.optimizer.kind:
@@ -128,7 +138,7 @@ class Trainer:
                                  f"does not match {self.optimizer.kind!r}")
             self.optimizer.load_state_dict(checkpoint.optimizer_state)
         if checkpoint.rng_state is not None:
-            self.rng.bit_generator.state = checkpoint.rng_state
+            self.random.set_state(checkpoint.rng_state)
         self.step = checkpoint.step
 
     def train_step(self):
@@ -180,7 +190,8 @@ class Trainer:
         if self.config.eval == "exact":
             return self.exact_losses()
         cfg = self.config
-        rng = np.random.default_rng((cfg.seed, 2, self.step))
+        self._state_before_eval = (self.step, self.random.get_state())
+        rng = self.random.eval_rng(self.step)
         return {name: float(np.mean(self.model.engine.batch_losses(
                     self.model.weight, split, self._batch_starts(split, cfg.eval_iters, rng),
                     cfg.block_size)))
@@ -199,9 +210,15 @@ class Trainer:
         return {name: self.model.engine.exact_loss(self.model.weight, counts)
                 for name, counts in self.split_counts().items()}
 
+    def random_state(self):
+        """The stream's state at the start of this step, before its evaluation drew (a resumed
+        run evaluates step `step` again, from the same batches)."""
+        step, state = self._state_before_eval
+        return state if step == self.step else self.random.get_state()
+
     def checkpoint_kwargs(self, tokenizer):
         return dict(tokenizer=tokenizer, optimizer=self.optimizer, config=self.config.to_dict(),
-                    step=self.step, rng=self.rng)
+                    step=self.step, rng_state=self.random_state())
 
 
 def format_eval(step, losses):

@@ -6,11 +6,12 @@ import sys
 
 from ..corpus import DatasetError
 from ..plots import MissingMatplotlib
-from . import tools, training
+from . import lecture, tools, training
 from .common import CommandError
 
 SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser, tools.add_gradcheck_parser,
-               tools.add_explain_parser, tools.add_heatmap_parser, tools.add_optimum_parser]
+               tools.add_explain_parser, tools.add_heatmap_parser, tools.add_optimum_parser,
+               lecture.add_lecture_parser]
 
 
 def main(argv=None):

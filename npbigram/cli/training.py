@@ -11,6 +11,7 @@ from ..engine import BACKENDS, GRAD_METHODS
 from ..model import INITS, load_checkpoint, save_checkpoint
 from ..optim import OPTIMIZERS
 from ..run import run_training
+from ..streams import RNGS
 from ..train import EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged
 from .common import CommandError, add_tokenizer_flag
 
@@ -34,6 +35,8 @@ TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig
     "eval": (str, EVAL_MODES, "estimate over eval_iters batches, or exact over whole splits"),
     "grad": (str, GRAD_METHODS, "the batch gradient per position, or (the same numbers, "
                                 "faster) from the batch's pair counts"),
+    "rng": (str, tuple(RNGS), "random numbers from NumPy's generators, or PyTorch's CPU "
+                              "generator in bigram.py's order (the lecture's numbers)"),
 }
 SWITCHES = {  # boolean flags -> help
     "nesterov": "Nesterov momentum for SGD (needs --momentum, no dampening), as torch.optim.SGD",
@@ -112,7 +115,7 @@ def run_train(args):
         return 130
 
     sample = trainer.model.generate(np.zeros((1, 1), dtype=np.int64), SAMPLE_CHARS,
-                                    seed=config.seed)
+                                    sampler=trainer.random.sampler())
     print(tokenizer.decode(sample[0]))
     tokens = outcome.steps * trainer.tokens_per_step()
     seconds = outcome.train_seconds
@@ -139,7 +142,11 @@ def add_sample_parser(sub):
     p.add_argument("--top-k", type=int, default=None,
                    help="sample only among the K most likely tokens")
     p.add_argument("--seed", type=int, default=None,
-                   help="random seed (default: fresh randomness)")
+                   help="random seed (default: fresh randomness; with --rng torch, "
+                        "torch's default seed)")
+    p.add_argument("--rng", choices=tuple(RNGS), default="numpy",
+                   help="draw as NumPy (default), or as torch.multinomial from PyTorch's "
+                        "generator")
     p.add_argument("--num-samples", type=int, default=1,
                    help="independent samples, generated as one batch (default: 1)")
     p.set_defaults(run=run_sample)
@@ -157,7 +164,8 @@ def run_sample(args):
     else:
         prompt = np.zeros(1, dtype=np.int64)
     context = np.tile(prompt, (args.num_samples, 1))  # (N, T0)
-    out = checkpoint.model.generate(context, args.max_new_tokens, seed=args.seed,
+    out = checkpoint.model.generate(context, args.max_new_tokens,
+                                    sampler=RNGS[args.rng].seeded_sampler(args.seed),
                                     temperature=args.temperature, top_k=args.top_k)
     for i, row in enumerate(out):
         if i:

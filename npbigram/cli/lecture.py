@@ -1,0 +1,27 @@
+"""`npbigram lecture`: the lecture's bigram walkthrough, with its numbers (npbigram.lecture)."""
+
+from .. import lecture
+from ..corpus import load_corpus
+from ..download import DEFAULT_DATA_PATH, ensure_dataset
+
+
+def add_lecture_parser(sub):
+    p = sub.add_parser(
+        "lecture", help="the lecture's walkthrough with its numbers: batch, loss, generation",
+        description="Replay the bigram part of \"Let's build GPT\" in its order, with PyTorch's "
+                    "random numbers (no torch needed): the seed, a 4x8 batch, the untrained "
+                    "model's logits and loss against ln V, the loss by hand, 100 generated "
+                    "characters, and why feeding only the last token gives the same ones.")
+    p.add_argument("--data", metavar="PATH",
+                   help=f"the lecture's text, tinyshakespeare (default: {DEFAULT_DATA_PATH}, "
+                        "downloaded if missing)")
+    p.set_defaults(run=run_lecture)
+
+
+def run_lecture(args):
+    data_path = args.data if args.data is not None else ensure_dataset()
+    tokenizer, ids = load_corpus(data_path)
+    walkthrough = lecture.walk(ids, tokenizer.vocab_size)
+    for line in lecture.format_walkthrough(walkthrough, tokenizer):
+        print(line)
+    return 0
