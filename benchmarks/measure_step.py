@@ -10,14 +10,20 @@ What a step is, per implementation (all AdamW, lr 1e-2, float32, uniform random 
 - npbigram's Trainer on the numba backend, as `npbigram train` runs it: `train_steps(k)`, k
   steps (batch sampling included) in one compiled call, k = trainer.chunk_steps(); a step's
   time is the call's divided by k;
-- PyTorch, bigram.py's step on a batch already in memory:
-  `model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`.
+- the peers (peers.py): PyTorch eager, bigram.py's step on a batch already in memory,
+  `model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`; the same step
+  under torch.compile; JAX, jax.jit of the loss's value_and_grad and optax.adamw's update.
 
-One step of a tiny model runs first (imports, JIT compilation). At the measured size the first
-call (first allocations, any kernel variant the tiny model did not need) is timed on its own,
+One step of a tiny model runs first (imports, JIT compilation, a compiler's one-time setup) and
+is timed (tiny_first_call_s). At the measured size the first call (first allocations, any kernel
+variant the tiny model did not need; for the compiled peers, compiling the step for this size:
+compile_s) is timed on its own,
 more calls warm up for --warmup seconds, then calls are timed one by one until both
 --min-repeats and --budget seconds are reached (or --max-repeats). The thread count comes from
-the environment run.py sets (NUMBA_NUM_THREADS, OMP_NUM_THREADS) and torch.set_num_threads.
+the environment run.py sets (NUMBA_NUM_THREADS, OMP_NUM_THREADS, PJRT_NPROC) and
+torch.set_num_threads. run.py gives each torch.compile child an empty inductor cache
+(TORCHINDUCTOR_CACHE_DIR); JAX's persistent compilation cache is off by default, so every
+compile_s is a compilation from scratch.
 
 Peak memory is the training's own: the resident-set high-water mark (VmHWM) over the timed
 calls minus the resident set just before the model is built, after the imports, the batch (or
@@ -26,7 +32,8 @@ the warm-up, so transient JIT-compilation memory does not count, while the model
 the optimizer state and every step's temporaries do.
 
 The last line of stdout is one JSON object: median and minimum step time, repeats, steps per
-call, first-call time, peak memory and any warnings the implementation raised.
+call, first-call times (and compile_s for the compiled peers), peak memory and any warnings the
+implementation raised.
 """
 
 import argparse
@@ -39,6 +46,7 @@ import time
 import warnings
 
 import numpy as np
+import peers
 
 # name -> (short name for table headers, full label); run.py and report.py read this table
 IMPLEMENTATIONS = {
@@ -53,10 +61,10 @@ IMPLEMENTATIONS = {
     "numba-loop-pair-counts": ("numba loop pair-counts",
                                "npbigram numba, Trainer's compiled loop, pair-counts"),
     "numpy": ("NumPy", "npbigram NumPy reference, public API"),
-    "torch": ("PyTorch", "PyTorch eager CPU, bigram.py's step"),
+    **{impl: (short, label) for impl, (short, label, _, _) in peers.PEERS.items()},
 }
 THREADED = ("numba", "numba-nologits", "numba-pair-counts", "numba-pair-counts-nologits",
-            "numba-loop", "numba-loop-pair-counts", "torch")
+            "numba-loop", "numba-loop-pair-counts", *peers.PEERS)
 PAIR_COUNTS = ("numba-pair-counts", "numba-pair-counts-nologits", "numba-loop-pair-counts")
 LOOPS = ("numba-loop", "numba-loop-pair-counts")
 NO_LOGITS = ("numba-nologits", "numba-pair-counts-nologits")  # model(xb, yb, return_logits=False)
@@ -64,8 +72,7 @@ NO_LOGITS = ("numba-nologits", "numba-pair-counts-nologits")  # model(xb, yb, re
 # The pair-counts gradient: the keyword that BigramLanguageModel and TrainConfig take to select
 # it. Where they lack it, the pair-counts rows say "unavailable" instead of timing another path.
 PAIR_COUNTS_OPTION = {"grad": "pair-counts"}
-SEED = 1337
-LEARNING_RATE = 1e-2
+SEED, LEARNING_RATE = peers.SEED, peers.LEARNING_RATE  # one seed and lr for every step
 STREAM_TOKENS = 1 << 20  # token stream the Trainer samples its batches from
 
 
@@ -91,19 +98,14 @@ def make_inputs(impl, batch_size, block_size, vocab_size, stream_tokens=STREAM_T
     rng = np.random.default_rng(SEED)
     if impl in LOOPS:
         return rng.integers(0, vocab_size, size=max(stream_tokens, 20 * block_size))
-    xb, yb = (rng.integers(0, vocab_size, size=(batch_size, block_size)) for _ in range(2))
-    if impl == "torch":
-        import torch
-
-        return torch.from_numpy(xb), torch.from_numpy(yb)
-    return xb, yb
+    return tuple(rng.integers(0, vocab_size, size=(batch_size, block_size)) for _ in range(2))
 
 
 def make_step(impl, batch_size, block_size, vocab_size, threads, inputs):
     """(call, steps per call): call() runs that many training steps."""
     options = pair_counts_option() if impl in PAIR_COUNTS else {}
-    if impl == "torch":
-        return torch_step(vocab_size, threads, *inputs), 1
+    if impl in peers.PEERS:
+        return peers.build(impl, vocab_size, threads, *inputs).step, 1
     if impl in LOOPS:
         return trainer_steps(batch_size, block_size, vocab_size, inputs, options)
     backend = "numpy" if impl == "numpy" else "numba"
@@ -132,24 +134,6 @@ def trainer_steps(batch_size, block_size, vocab_size, stream, options):
     trainer = Trainer(config, stream, vocab_size)
     steps = trainer.chunk_steps()
     return (lambda: trainer.train_steps(steps)), steps
-
-
-def torch_step(vocab_size, threads, xb, yb):
-    import torch
-    from npbigram.reference_torch import BigramLanguageModel
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(SEED)
-    model = BigramLanguageModel(vocab_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
-
-    def step():
-        _, loss = model(xb, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
 
 
 def warm_up(call, seconds):
@@ -200,7 +184,9 @@ def measure(args):
         # a tiny model first, so imports and one-time initialisation precede the baseline
         tiny, _ = make_step(args.impl, 1, 1, 2, args.threads,
                             make_inputs(args.impl, 1, 1, 2, stream_tokens=64))
+        t0 = time.perf_counter()
         tiny()
+        tiny_first = time.perf_counter() - t0
         baseline_kib = proc_status_kib("VmRSS")
         call, steps = make_step(args.impl, args.batch_size, args.block_size, args.vocab,
                                 args.threads, inputs)
@@ -209,6 +195,7 @@ def measure(args):
         times = [t / steps for t in time_calls(call, args.budget, args.min_repeats,
                                                args.max_repeats)]
     peak_kib = proc_status_kib("VmHWM") - baseline_kib
+    compiled = {"compile_s": first} if args.impl in peers.COMPILED else {}
     return {
         "status": "ok",
         "median_s": statistics.median(times),
@@ -216,6 +203,8 @@ def measure(args):
         "repeats": len(times),
         "steps_per_call": steps,
         "first_call_s": first,
+        "tiny_first_call_s": tiny_first,
+        **compiled,
         "peak_mem_bytes": peak_kib * 1024,
         "peak_mem_exact": hwm_reset,
         "warnings": sorted({str(w.message) for w in caught}),

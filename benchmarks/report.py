@@ -1,143 +1,19 @@
-"""Turn run.py's results into the done-when figures, the markdown tables and the plot."""
+"""Turn run.py's results into the markdown tables and the plot (the targets: figures.py)."""
 
 from pathlib import Path
 
 from matplotlib.figure import Figure
-
-TORCH = "torch"
-MIB = 2**20
-
-
-# ----------------------------------------------------------------------------------------------
-# looking rows up
-
-
-class Lookup:
-    """The rows of one run, found by implementation and size."""
-
-    def __init__(self, results):
-        self.threads = results["settings"]["threads"]
-        self.steps = {(r["impl"], r["batch_size"], r["block_size"], r["vocab_size"],
-                       r["threads"]): r for r in results["steps"]}
-        self.seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
-
-    def step(self, impl, b, t, v, threads=None):
-        return self.steps.get((impl, b, t, v, threads or self.threads))
-
-
-def ok(row):
-    return row is not None and row.get("status") == "ok"
-
-
-def why_missing(row):
-    if row is None:
-        return "not measured in this run"
-    reason = f" ({row['reason']})" if row.get("reason") else ""
-    return f"{row['label']}: {row['status']}{reason}"
-
-
-# ----------------------------------------------------------------------------------------------
-# done-when figures
-
-
-# npbigram's paths through a training step: (name, gather/scatter impl, pair-counts impl)
-PATHS = [("public API", "numba", "numba-pair-counts"),
-         ("public API, return_logits=False", "numba-nologits", "numba-pair-counts-nologits"),
-         ("Trainer loop", "numba-loop", "numba-loop-pair-counts")]
-API_PATHS = PATHS[:2]  # the issue's one-step figures are about the public API
-
-
-def derive_figures(results):
-    """The issue's done-when figures, each {name, target, value, text, met, note}. Where the
-    issue does not say which npbigram path, each of PATHS is given; the one-step figures are
-    given for the public API with and without the logits."""
-    look = Lookup(results)
-    n = look.threads
-    torch_seed, numba_seed = look.seed.get((TORCH, "-")), look.seed.get(("numba", "warm"))
-    figures = []
-    for path, gather, _ in API_PATHS:
-        figures += [
-            ratio(f"one step through the {path}, B=32 T=8 V=65: numba vs PyTorch", 5,
-                  look.step(TORCH, 32, 8, 65), look.step(gather, 32, 8, 65), "median_s"),
-            ratio(f"one step through the {path}, B=4096 T=256 V=65: numba vs PyTorch", 10,
-                  look.step(TORCH, 4096, 256, 65), look.step(gather, 4096, 256, 65),
-                  "median_s"),
-        ]
-    figures += [
-        ratio("seed job, whole process, warm JIT cache: npbigram train vs PyTorch bigram.py", 4,
-              torch_seed, numba_seed, "wall_s"),
-        ratio("seed job, training loop: npbigram train vs PyTorch bigram.py", 25,
-              torch_seed, numba_seed, "loop_s"),
-        ratio("seed job, cold first run (empty JIT cache) vs PyTorch bigram.py's whole job", 1,
-              torch_seed, look.seed.get(("numba", "cold")), "wall_s"),
-    ]
-    for path, gather, pairs in PATHS:
-        figures += [
-            ratio(f"pair-counts step at 2^20 tokens (B=4096 T=256 V=65), {path}: vs PyTorch",
-                  200, look.step(TORCH, 4096, 256, 65), look.step(pairs, 4096, 256, 65),
-                  "median_s"),
-            ratio(f"gather/scatter at 2^20 tokens, V=65, {path}: {n} threads vs 1", 1.7,
-                  look.step(gather, 4096, 256, 65, 1) if n > 1 else None,
-                  look.step(gather, 4096, 256, 65), "median_s",
-                  names=("1 thread", f"{n} threads")),
-            ratio(f"peak memory, V=4096, 65,536 tokens/step, gather/scatter, {path}: "
-                  "PyTorch's / npbigram's", 10, look.step(TORCH, 512, 128, 4096),
-                  look.step(gather, 512, 128, 4096), "peak_mem_bytes"),
-            at_most(f"whole-process peak RSS, V=4096, 2^20 tokens/step, gather/scatter, {path}",
-                    2e9, look.step(gather, 4096, 256, 4096), "process_peak_rss_bytes"),
-        ]
-    return figures
-
-
-def ratio(name, target, base, new, key, names=("PyTorch", "npbigram")):
-    """How many times smaller new[key] is than base[key]; met when at least `target`. The
-    note gives both values, each after its name in `names` (base's, new's)."""
-    figure = {"name": name, "target": f"≥ {target:g}×", "value": None, "met": None}
-    if not (ok(base) and ok(new)):
-        missing = dict.fromkeys(why_missing(row) for row in (base, new) if not ok(row))
-        return {**figure, "text": "n/a", "note": "; ".join(missing)}
-    value = base[key] / new[key]
-    note = ", ".join(f"{who} {format_value(row[key], key)}"
-                     for who, row in zip(names, (base, new), strict=True))
-    return {**figure, "value": value, "text": format_ratio(value), "met": value >= target,
-            "note": note}
-
-
-def at_most(name, limit, row, key):
-    figure = {"name": name, "target": f"≤ {limit / 1e9:g} GB", "value": None, "met": None}
-    if not ok(row):
-        return {**figure, "text": "n/a", "note": why_missing(row)}
-    return {**figure, "value": row[key], "text": f"{row[key] / 1e9:.2f} GB",
-            "met": row[key] <= limit, "note": ""}
-
-
-# ----------------------------------------------------------------------------------------------
-# formatting
-
-
-def format_seconds(s):
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if s >= scale or unit == "µs":
-            return f"{s / scale:.3g} {unit}"
-
-
-def format_rate(r):
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1)):
-        if r >= scale or unit == "":
-            return f"{r / scale:.3g}{unit}"
-
-
-def format_ratio(r):
-    return f"{r:,.0f}×" if r >= 100 else f"{r:.3g}×"
-
-
-def format_mib(n_bytes):
-    mib = n_bytes / MIB
-    return f"{mib:,.1f}" if mib < 10 else f"{mib:,.0f}"
-
-
-def format_value(value, key):
-    return format_seconds(value) if key.endswith("_s") else f"{format_mib(value)} MiB"
+from peers import COMPILED, PEERS
+from results import (
+    TORCH,
+    Lookup,
+    format_mib,
+    format_percent,
+    format_rate,
+    format_ratio,
+    format_seconds,
+    ok,
+)
 
 
 class Notes:
@@ -152,9 +28,12 @@ class Notes:
         return f"[{self.texts.index(text) + 1}]"
 
     def cell(self, row):
-        """'skipped [2]' for a row that was not measured."""
+        """'skipped [2]' for a row that was not measured; a peer that is not installed says
+        how to install it in the cell itself."""
         if not row.get("reason"):
             return row["status"]
+        if row["status"] == "not installed":
+            return f"not installed (`{row['reason']}`)"
         return f"{row['status']} " + self.ref(f"{row['label']}: {row['reason']}")
 
     def warned(self, row):
@@ -179,14 +58,21 @@ def table(header, rows):
 def render_markdown(results):
     look = Lookup(results)
     notes = Notes()
-    parts = ["# npbigram benchmarks", machine_paragraph(results),
-             "## Done-when figures", figures_table(results["figures"]),
-             "## One training step", steps_intro(), steps_table(results, look, notes),
-             "## Peak memory of one step", memory_intro(), memory_table(results, look, notes)]
+    parts = ["# npbigram benchmarks", machine_paragraph(results), "## Targets"]
+    for group in dict.fromkeys(f["group"] for f in results["figures"]):
+        parts += [f"### {group}",
+                  figures_table([f for f in results["figures"] if f["group"] == group])]
+    parts += ["## One training step", steps_intro(), steps_table(results, look, notes),
+              "## Distance from the hardware floor", floors_intro(look),
+              floors_table(results, look, notes), limits_table(results, look, notes)]
+    compile_rows = compile_table(results, look, notes)
+    if compile_rows:
+        parts += ["## Compile times of the peers", compile_intro(), compile_rows]
+    parts += ["## Peak memory of one step", memory_intro(), memory_table(results, look, notes)]
     scaling = scaling_table(results, look, notes)
     if scaling:
-        parts += ["## Threads", "The threaded implementations on 1 thread and on "
-                  f"{look.threads}, same sizes, median step time.", scaling]
+        parts += ["## Threads", (f"The threaded implementations on 1 thread and on "
+                                 f"{look.threads}, same sizes, median step time."), scaling]
     if results["seed_job"]:
         parts += ["## Seed job", seed_intro(results), seed_table(results, look, notes)]
     if notes.texts:
@@ -202,11 +88,12 @@ def machine_paragraph(results):
              "harness; its numbers are rough." if s["quick"] else "")
     return (f"Measured {results['created']} on {m['cpu']}, {m['cores']} cores, "
             f"{m['memory_bytes'] / 2**30:.1f} GiB RAM, {m['os']}; Python {m['python']}, "
-            f"NumPy {m['numpy']}, numba {m['numba']}, PyTorch {m['torch']}; "
-            f"npbigram {m['npbigram_commit']}. Every implementation runs with {s['threads']} "
-            f"thread(s) unless a table says otherwise. Load average (1 min) at start, end: "
-            f"{load}. Run time {results['duration_s']:.0f} s, command "
-            f"`{results['command']}`.{quick}")
+            f"NumPy {m['numpy']}, numba {m['numba']}, PyTorch {m['torch']}, "
+            f"JAX {m.get('jax', 'not recorded')} (jaxlib {m.get('jaxlib', 'not recorded')}), "
+            f"optax {m.get('optax', 'not recorded')}; npbigram {m['npbigram_commit']}. Every "
+            f"implementation runs with {s['threads']} thread(s) unless a table says otherwise. "
+            f"Load average (1 min) at start, end: {load}. Run time "
+            f"{results['duration_s']:.0f} s, command `{results['command']}`.{quick}")
 
 
 def figures_table(figures):
@@ -233,48 +120,145 @@ def size_keys(results, threads):
     return sorted(keys, key=lambda k: (k[0], k[1] * k[2]))
 
 
-def size_table(results, look, format_cell):
-    """One row per size, one column per implementation, cells from format_cell(row)."""
+def size_table(results, look, format_cell, before=(), after=()):
+    """One row per size, one column per implementation, cells from format_cell(row); before
+    and after: (header, cell(b, t, v)) columns around the implementations'."""
     impls = impl_columns(results)
     rows = []
     for v, b, t in size_keys(results, look.threads):
         rows.append([v, f"{b}×{t}", f"{b * t:,}"]
-                    + [format_cell(look.step(impl, b, t, v)) for impl, _, _ in impls])
-    return "\n\n".join([columns_key(impls),
-                         table(["V", "B×T", "tokens/step", *(short for _, short, _ in impls)],
-                               rows)])
+                    + [cell(b, t, v) for _, cell in before]
+                    + [format_cell(look.step(impl, b, t, v)) for impl, _, _ in impls]
+                    + [cell(b, t, v) for _, cell in after])
+    header = ["V", "B×T", "tokens/step", *(h for h, _ in before),
+              *(short for _, short, _ in impls), *(h for h, _ in after)]
+    return "\n\n".join([columns_key(impls), table(header, rows)])
+
+
+def best_peer_cell(look, notes):
+    """The 'best peer' column: which peer was fastest at the size, and its step time."""
+    def cell(b, t, v):
+        peer = look.best_peer(b, t, v)
+        if peer is None:
+            return "-"
+        if not ok(peer):
+            return notes.cell(peer)
+        return f"{peer['short']} {format_seconds(peer['median_s'])}"
+
+    return "best peer", cell
 
 
 def steps_intro():
-    return ("Public API: npbigram's `model(xb, yb); model.backward(); opt.step()` on a batch "
+    return ("npbigram's public API: `model(xb, yb); model.backward(); opt.step()` on a batch "
             "already in memory; no-logits: the same with `model(xb, yb, return_logits=False)`, "
             "which returns (None, loss) and never writes the (B·T, V) logits. Trainer loop: "
             "`Trainer.train_steps(k)` as `npbigram train` runs it, batch sampling included, k "
-            "steps per compiled call. PyTorch: bigram.py's "
-            "`model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()` on "
-            "a batch already in memory. AdamW, float32, uniform random token ids. A cell is the "
-            "median time of one step after warm-up (JIT compilation excluded), tokens/s, and "
-            "how many times faster than PyTorch at the same size.")
+            "steps per compiled call. The peers (`benchmarks/peers.py`), each on a batch "
+            "already in memory: PyTorch eager runs bigram.py's "
+            "`model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`; "
+            "torch.compile the same with the model and the optimizer step compiled; JAX one "
+            "`jax.jit`ted function: `value_and_grad` of the loss, `optax.adamw`'s update. "
+            "AdamW (lr 1e-2, β 0.9/0.999, ε 1e-8, weight decay 0.01), float32, uniform "
+            "random token ids. A cell is the median time of one step after warm-up "
+            "(compilation excluded), tokens/s, and for npbigram how many times faster than "
+            "the best peer at the same size (the fastest of the peers, named in the last "
+            "column). *floor*: the hardware floor of the step (next section).")
 
 
 def steps_table(results, look, notes):
     def cell(row):
         if not ok(row):
             return notes.cell(row)
-        torch_row = look.step(TORCH, row["batch_size"], row["block_size"], row["vocab_size"])
-        versus = (f" · {format_ratio(torch_row['median_s'] / row['median_s'])}"
-                  if ok(torch_row) and row["impl"] != TORCH else "")
+        peer = look.best_peer(row["batch_size"], row["block_size"], row["vocab_size"])
+        versus = (f" · {format_ratio(peer['median_s'] / row['median_s'])}"
+                  if ok(peer) and row["impl"] not in PEERS else "")
         return (f"{format_seconds(row['median_s'])} · {format_rate(row['tokens_per_s'])}/s"
                 f"{versus}{notes.warned(row)}")
+
+    def floor_cell(b, t, v):
+        floor = look.floor(b, t, v)
+        return f"{format_seconds(floor['floor_s'])} ({floor['bound']})" if floor else "-"
+
+    return size_table(results, look, cell, before=[("floor", floor_cell)],
+                      after=[best_peer_cell(look, notes)])
+
+
+def floors_intro(look):
+    status = look.floors_status
+    reason = status.get("reason", "no floors in the results")
+    missing = "" if status.get("status") == "ok" else f" **Not measured in this run**: {reason}."
+    return ("What any step must at least do, timed on this machine in the same run "
+            "(`benchmarks/floors.py`). *Exponentials*: one softmax row for each distinct input "
+            "id of the batch (W does not change within a step), E = distinct ids × V, timed as "
+            f"a vectorized loop of npbigram's float32 exp (`{status.get('exp', 'exp_f32')}`). "
+            "*AdamW bytes*: AdamW reads W, g, m, v and writes W, m, v, 7 × 4·V² bytes, timed as "
+            "a streaming kernel with that pattern (at small V the arrays fit in the caches). "
+            "*Batch bytes*: reading the B·T int64 ids and targets, timed as a loop summing them. "
+            "Each is the faster of a serial and a parallel loop, the minimum over timed calls; "
+            "the step's floor is the largest of the three. The second table gives, for each "
+            "implementation, floor / median step time: the fraction of the limit it reaches "
+            f"(100% is the hardware's limit).{missing}")
+
+
+def floors_table(results, look, notes):
+    rows = []
+    for v, b, t in size_keys(results, look.threads):
+        f = look.floor(b, t, v)
+        if f is None:
+            continue
+        rows.append([v, f"{b}×{t}", f"{f['distinct_rows']:,} × {v:,} = {f['exp_count']:,}",
+                     format_seconds(f["exp_s"]), f"{f['memory_bytes'] / 1e6:,.3g} MB",
+                     format_seconds(f["memory_s"]),
+                     f"{f['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s",
+                     f"{f['batch_bytes'] / 1e6:,.3g} MB", format_seconds(f["batch_s"]),
+                     f"{format_seconds(f['floor_s'])} ({f['bound']})"])
+    return table(["V", "B×T", "exponentials E", "exp floor", "AdamW bytes", "AdamW floor",
+                  "AdamW bandwidth", "batch bytes", "batch floor", "floor"], rows)
+
+
+def limits_table(results, look, notes):
+    def cell(row):
+        fraction = look.limit_fraction(row)
+        if fraction is not None:
+            return format_percent(fraction)
+        return notes.cell(row) if row is not None and not ok(row) else "-"
 
     return size_table(results, look, cell)
 
 
+def compile_intro():
+    return ("The compiled peers' first call at each size, a compilation from scratch (an empty "
+            "inductor cache for torch.compile; JAX's persistent cache is off): *compile* is "
+            "that call, in a process where a tiny model (V = 2) already compiled once; "
+            "*first compile in the process* is the tiny model's, which also pays the "
+            "compiler's imports and one-time setup. *steps to repay* is compile / the step's "
+            "median: how many steps the compilation costs.")
+
+
+def compile_table(results, look, notes):
+    rows = []
+    for row in results["steps"]:
+        if row["impl"] not in COMPILED or row["threads"] != look.threads:
+            continue
+        size = [row["short"], row["vocab_size"], f"{row['batch_size']}×{row['block_size']}"]
+        if not ok(row):
+            rows.append([*size, notes.cell(row), "-", "-", "-"])
+            continue
+        rows.append([*size, format_seconds(row["compile_s"]),
+                     format_seconds(row["tiny_first_call_s"]), format_seconds(row["median_s"]),
+                     f"{row['compile_s'] / row['median_s']:,.0f}"])
+    if not rows:
+        return None
+    return table(["peer", "V", "B×T", "compile", "first compile in the process", "step",
+                  "steps to repay"], rows)
+
+
 def memory_intro():
     return ("MiB the training needs: the peak resident set over the timed steps minus the "
-            "resident set before the model was built (after the interpreter, the libraries and "
-            "the batch or token stream). The model, its gradient, the optimizer state and each "
-            "step's temporaries count; JIT compilation's transient memory does not.")
+            "resident set before the model was built (after the interpreter, the libraries, "
+            "the batch or token stream, and a tiny model's step, so compilers are loaded). The "
+            "model, its gradient, the optimizer state and each step's temporaries count; JIT "
+            "compilation's transient memory does not.")
 
 
 def memory_table(results, look, notes):
@@ -335,28 +319,50 @@ def seed_table(results, look, notes):
 # ----------------------------------------------------------------------------------------------
 # plot
 
+OUR_COLORS = ["tab:blue", "tab:cyan", "tab:green", "tab:olive", "tab:orange", "tab:pink",
+              "tab:gray"]
+PEER_COLORS = ["tab:red", "tab:purple", "tab:brown"]
+
 
 def render_plot(results, file):
-    """tokens/s against tokens per step, log-log, one panel per vocabulary size."""
+    """tokens/s against tokens per step, log-log, one panel per vocabulary size: every
+    implementation (the peers dash-dotted), the best peer at each size (thick dashed) and the
+    hardware floor (dotted)."""
     look = Lookup(results)
     rows = [r for r in results["steps"] if r["threads"] == look.threads and ok(r)]
     vocabs = sorted({r["vocab_size"] for r in results["steps"]})
-    fig = Figure(figsize=(max(11.5, 4.2 * len(vocabs)), 5.0), layout="constrained")
+    fig = Figure(figsize=(max(11.5, 4.2 * len(vocabs)), 6.4), layout="constrained")
     axes = fig.subplots(1, len(vocabs), sharey=True, squeeze=False)[0]
-    colors = {impl: f"C{i}" for i, (impl, _, _) in enumerate(impl_columns(results))}
+    impls = [impl for impl, _, _ in impl_columns(results)]
+    ours = [impl for impl in impls if impl not in PEERS]
+    colors = {**dict(zip(ours, OUR_COLORS * 2)),
+              **dict(zip([impl for impl in impls if impl in PEERS], PEER_COLORS * 2))}
     legend = {}
     for ax, v in zip(axes, vocabs, strict=True):
+        sizes = sorted((b * t, b, t) for vv, b, t in size_keys(results, look.threads) if vv == v)
         for impl, _, label in impl_columns(results):
             points = sorted((r["tokens"], r["tokens_per_s"]) for r in rows
                             if r["impl"] == impl and r["vocab_size"] == v)
             if points:
                 legend[label], = ax.plot(*zip(*points, strict=True), marker="o",
-                                         color=colors[impl])
+                                         color=colors[impl],
+                                         linestyle="-." if impl in PEERS else "-")
+        best = [(tokens, tokens / peer["median_s"]) for tokens, b, t in sizes
+                if ok(peer := look.best_peer(b, t, v))]
+        floor = [(tokens, tokens / f["floor_s"]) for tokens, b, t in sizes
+                 if (f := look.floor(b, t, v))]
+        for label, points, style in [
+                ("best peer at each size", best,
+                 {"color": "black", "linestyle": "--", "linewidth": 2.5, "alpha": 0.4}),
+                ("hardware floor (floors.py)", floor,
+                 {"color": "black", "linestyle": ":", "linewidth": 1.5})]:
+            if points:
+                legend[label], = ax.plot(*zip(*points, strict=True), **style)
         ax.set(xscale="log", yscale="log", title=f"V = {v}", xlabel="tokens per step (B×T)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("training tokens per second")
-    fig.legend(legend.values(), legend.keys(), loc="outside lower center",
-               ncol=2)
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=2,
+               fontsize="small")
     m = results["machine"]
     fig.suptitle(f"npbigram training step, {look.threads} thread(s): {m['cpu']}, "
                  f"{m['cores']} cores")

@@ -3,8 +3,9 @@
     python benchmarks/run.py [--quick] [--out benchmarks/results]
 
 Writes results.md (tables), results.json (every measurement and the machine) and
-tokens_per_s.png (tokens/s against tokens per step, one line per implementation). Each
-measurement runs in a fresh process with its own thread count, so peak memory is its own; see
+tokens_per_s.png (tokens/s against tokens per step, one line per implementation, the best peer
+and the hardware floor). Each measurement runs in a fresh process with its own thread count, so
+peak memory is its own; the hardware floors (floors.py) are measured in the same run. See
 benchmarks/README.md for what is measured and how.
 """
 
@@ -25,8 +26,10 @@ import time
 from importlib import metadata, util
 from pathlib import Path
 
+from figures import derive_figures
 from measure_step import IMPLEMENTATIONS, THREADED
-from report import derive_figures, render_markdown, render_plot
+from peers import PEERS, install_hint
+from report import render_markdown, render_plot
 
 from npbigram.corpus import DatasetError
 from npbigram.download import DEFAULT_DATA_PATH, ensure_dataset
@@ -42,9 +45,11 @@ QUICK_SIZES = [(32, 8), (512, 64)]
 QUICK_VOCABS = [65, 256]
 # Peak memory of one step per logit (N x V floats), measured for the implementations that hold
 # logits and their gradient whole: used to skip sizes that cannot fit rather than start them.
-BYTES_PER_LOGIT = {"numpy": 18, "torch": 18}
+# torch.compile and JAX measured about 9 at V = 4096, 512x128; counted with a margin.
+BYTES_PER_LOGIT = {"numpy": 18, "torch": 18, "torch-compile": 18, "jax": 12}
 CHILD_TIMEOUT_S = 900
 TORCH = util.find_spec("torch") is not None
+VERSIONS = ("numpy", "numba", "torch", "jax", "jaxlib", "optax")  # recorded with the machine
 # the seed job's last report; its tokens/s has more digits than its seconds
 TRAINED_LINE = re.compile(r"^trained (\d+) steps in [0-9.]+ s \(([0-9,]+) tokens/s\)",
                           re.MULTILINE)
@@ -129,9 +134,10 @@ def _rss_bytes(pid):
 
 
 def child_env(threads, **extra):
-    """The environment of a child: this checkout importable, `threads` threads everywhere."""
+    """The environment of a child: this checkout importable, `threads` threads everywhere
+    (PJRT_NPROC: the size of XLA's CPU thread pool)."""
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
-               **extra)
+               PJRT_NPROC=str(threads), **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -162,15 +168,19 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
     row = {"impl": impl, "short": short, "label": label, "batch_size": batch_size,
            "block_size": block_size, "vocab_size": vocab_size,
            "tokens": batch_size * block_size, "threads": threads}
-    if impl == "torch" and not TORCH:
-        return {**row, "status": "not installed"}
+    if impl in PEERS and install_hint(impl):
+        return {**row, "status": "not installed", "reason": install_hint(impl)}
     reason = memory_skip_reason(impl, batch_size * block_size * vocab_size, args.mem_cap)
     if reason:
         return {**row, "status": "skipped", "reason": reason}
     cmd = [sys.executable, str(HERE / "measure_step.py"), "--impl", impl,
            "--batch-size", str(batch_size), "--block-size", str(block_size),
            "--vocab", str(vocab_size), "--threads", str(threads), *args.timing]
-    child = run_child(cmd, child_env(threads, NUMBA_CACHE_DIR=numba_cache), args.mem_cap)
+    # torch.compile starts from an empty inductor cache: its compile_s is a first compilation
+    with tempfile.TemporaryDirectory(prefix="npbigram-bench-inductor-") as inductor_cache:
+        env = child_env(threads, NUMBA_CACHE_DIR=numba_cache,
+                        TORCHINDUCTOR_CACHE_DIR=inductor_cache)
+        child = run_child(cmd, env, args.mem_cap)
     failure = child.failure()
     if failure:
         return {**row, "status": "failed", "reason": failure}
@@ -179,6 +189,19 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
         result["tokens_per_s"] = row["tokens"] / result["median_s"]
         result["process_peak_rss_bytes"] = child.max_rss_bytes
     return {**row, **result}
+
+
+def measure_floors(args, numba_cache):
+    """floors.py's result for every (B, T, V) of the step table, on args.threads threads."""
+    configs = sorted({(b, t, v) for _, b, t, v, threads in step_configs(args)
+                      if threads == args.threads}, key=lambda c: (c[2], c[0] * c[1]))
+    cmd = [sys.executable, str(HERE / "floors.py"), "--configs",
+           *(f"{b}x{t}x{v}" for b, t, v in configs)]
+    child = run_child(cmd, child_env(args.threads, NUMBA_CACHE_DIR=numba_cache), args.mem_cap)
+    failure = child.failure()
+    if failure:
+        return {"status": "failed", "reason": failure}
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def memory_skip_reason(impl, logits, mem_cap):
@@ -223,7 +246,8 @@ def run_seed_jobs(args):
     pair_counts_flag = pair_counts_train_flag()
     rows = []
     if not TORCH:
-        rows.append(seed_row("torch", "-", args.threads, status="not installed"))
+        rows.append(seed_row("torch", "-", args.threads, status="not installed",
+                             reason=install_hint("torch")))
     if not pair_counts_flag:
         rows.append(seed_row("numba-pair-counts", "-", args.threads, status="unavailable",
                              reason="`npbigram train` has no --grad flag"))
@@ -282,7 +306,7 @@ def machine_info():
     with open("/proc/meminfo") as f:
         mem_kib = int(f.readline().split()[1])
     versions = {}
-    for package in ("numpy", "numba", "torch"):
+    for package in VERSIONS:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -400,6 +424,8 @@ def main(argv=None):
             print(f"[{i + 1}/{len(configs)}] {impl} B={b} T={t} V={v} threads={threads}",
                   file=sys.stderr, flush=True)
             results["steps"].append(measure_step(*config, numba_cache, args))
+        print("hardware floors", file=sys.stderr, flush=True)
+        results["floors"] = measure_floors(args, numba_cache)
     results["seed_job"] = [] if args.no_seed_job else run_seed_jobs(args)
     results["load_average_end"] = os.getloadavg()
     results["duration_s"] = time.time() - started

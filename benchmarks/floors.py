@@ -1,0 +1,215 @@
+"""Hardware floors of a training step, measured on this machine in the same run as the steps.
+
+    NUMBA_NUM_THREADS=2 python benchmarks/floors.py --configs 32x8x65 512x64x65 ...
+
+A step of any implementation must at least
+- compute its exponentials. The softmax of a row of W is needed only for the rows the batch
+  reads, and W does not change within a step, so the fewest exponentials a step can compute is
+  E = (distinct input ids in the batch) × V: one softmax row per distinct row, not per position
+  (npbigram's kernels compute exactly these; PyTorch and JAX compute B·T·V). The exp floor is
+  the time of a compiled, vectorized loop evaluating npbigram's polynomial float32 exp
+  (exp_f32) E times: it reads E arguments from a (rows, V) float32 array of shifted logits in
+  [-10, 0] and adds each result into a (V,) accumulator (so no result can be optimized away);
+- move AdamW's bytes: read W, g, m, v and write W, m, v, all (V, V) float32, 7·4·V² bytes.
+  The memory floor is the time of a streaming kernel with exactly that pattern and a few flops
+  per element. At small V the arrays sit in the caches, so it is the caches' speed, not DRAM's;
+- read its batch: the B·T input ids and B·T targets, int64 as measure_step makes them. The
+  batch floor is the time of a loop summing both arrays. (At small V and large B·T it is the
+  only floor that grows with the batch.)
+
+Each floor is timed serially and with numba's parallel loop (NUMBA_NUM_THREADS threads), with
+many repetitions inside one compiled call (so Python's call overhead does not count), and the faster
+variant's minimum over calls is the floor. The step's floor is the largest of the three (they
+can overlap, so their sum would not be a bound); the fraction of the limit an implementation
+reaches is floor / its median step time (≤ 1 unless the floor was measured under more load
+than the step). The batch is measure_step's (same seed), so E is the batch the API steps train
+on; the Trainer samples a new batch each step, with as many distinct ids on average.
+
+The last line of stdout is one JSON object: {"status": "ok", "exp": name, "threads": n,
+"floors": [one row per config]}.
+"""
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+
+import numpy as np
+from measure_step import make_inputs
+from numba import get_num_threads, njit, prange
+
+# where npbigram's vectorizable float32 exp lives: the one place to change when it moves
+EXP_F32 = ("npbigram.engine.fastmath", "exp_f32")
+GROUPS = 64  # a parallel kernel's rows come in this many groups
+CALL_S = 0.002  # each timed call repeats the kernel until it takes about this long
+CALLS, BUDGET_S = 7, 0.3  # at least CALLS timed calls, then more until BUDGET_S
+ADAMW_ARRAYS_READ, ADAMW_ARRAYS_WRITTEN = 4, 3  # W, g, m, v; W, m, v
+BOUNDS = {"exp_s": "exp", "memory_s": "AdamW bytes", "batch_s": "batch bytes"}  # floor: the max
+
+
+def package_exp():
+    """npbigram's polynomial float32 exp (a numba function), imported by name."""
+    module, name = EXP_F32
+    return getattr(importlib.import_module(module), name)
+
+
+def exp_kernels(exp):
+    """(serial, parallel) kernels computing exp(x[i, j]) for every element of x, reps times."""
+
+    @njit(nogil=True, error_model="numpy")
+    def serial(x, acc, reps):
+        for _ in range(reps):
+            for i in range(x.shape[0]):
+                for j in range(x.shape[1]):
+                    acc[0, j] += exp(x[i, j])
+
+    @njit(parallel=True, nogil=True, error_model="numpy")
+    def parallel(x, acc, reps):
+        rows = x.shape[0]
+        for _ in range(reps):
+            for g in prange(GROUPS):
+                for i in range(g * rows // GROUPS, (g + 1) * rows // GROUPS):
+                    for j in range(x.shape[1]):
+                        acc[g, j] += exp(x[i, j])
+
+    return serial, parallel
+
+
+@njit(nogil=True, error_model="numpy")
+def read_serial(x, y, reps):
+    """Reads every element of x and y, reps times; returns their sum."""
+    total = 0
+    for _ in range(reps):
+        for i in range(x.size):
+            total += x[i] + y[i]
+    return total
+
+
+@njit(parallel=True, nogil=True, error_model="numpy")
+def read_parallel(x, y, reps):
+    total = 0
+    for _ in range(reps):
+        for i in prange(x.size):
+            total += x[i] + y[i]
+    return total
+
+
+BETA1, BETA2, LR = np.float32(0.9), np.float32(0.999), np.float32(1e-3)
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _stream_rows(w, g, m, v, first, end):
+    for i in range(first, end):
+        for j in range(w.shape[1]):
+            gij = g[i, j]
+            mij = m[i, j] * BETA1 + gij * (np.float32(1) - BETA1)
+            vij = v[i, j] * BETA2 + gij * (np.float32(1) - BETA2)
+            m[i, j] = mij
+            v[i, j] = vij
+            w[i, j] -= LR * (mij - vij)
+
+
+@njit(nogil=True, error_model="numpy")
+def stream_serial(w, g, m, v, reps):
+    """AdamW's memory traffic: read W, g, m, v, write W, m, v; reps times."""
+    for _ in range(reps):
+        _stream_rows(w, g, m, v, 0, w.shape[0])
+
+
+@njit(parallel=True, nogil=True, error_model="numpy")
+def stream_parallel(w, g, m, v, reps):
+    rows = w.shape[0]
+    for _ in range(reps):
+        for k in prange(GROUPS):
+            _stream_rows(w, g, m, v, k * rows // GROUPS, (k + 1) * rows // GROUPS)
+
+
+def time_kernel(kernel, *args):
+    """Minimum seconds of one repetition of kernel(*args, reps), and the reps per timed call."""
+    kernel(*args, 1)  # compile
+    t0 = time.perf_counter()
+    kernel(*args, 1)
+    reps = max(1, math.ceil(CALL_S / max(time.perf_counter() - t0, 1e-9)))
+    times, spent = [], 0.0
+    while len(times) < CALLS or spent < BUDGET_S:
+        t0 = time.perf_counter()
+        kernel(*args, reps)
+        elapsed = time.perf_counter() - t0
+        times.append(elapsed / reps)
+        spent += elapsed
+    return min(times), reps
+
+
+def fastest(variants, *args):
+    """(seconds, variant name) of the faster of {name: kernel}."""
+    return min((time_kernel(kernel, *args)[0], name) for name, kernel in variants.items())
+
+
+def step_floors(kernels, batch_size, block_size, vocab_size):
+    """The exp floor and the batch floor of the step at this size."""
+    xb, yb = make_inputs("numba", batch_size, block_size, vocab_size)
+    rows = np.unique(xb).size
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-10, 0, size=(rows, vocab_size)).astype(np.float32)
+    acc = np.zeros((GROUPS, vocab_size), dtype=np.float32)
+    exp_s, exp_variant = fastest(dict(zip(("serial", "parallel"), kernels, strict=True)),
+                                 x, acc)
+    xb, yb = xb.ravel(), yb.ravel()
+    batch_s, batch_variant = fastest({"serial": read_serial, "parallel": read_parallel},
+                                     xb, yb)
+    return {"distinct_rows": rows, "exp_count": rows * vocab_size, "exp_s": exp_s,
+            "exp_variant": exp_variant, "batch_bytes": xb.nbytes + yb.nbytes,
+            "batch_s": batch_s, "batch_variant": batch_variant}
+
+
+def memory_floor(vocab_size):
+    rng = np.random.default_rng(0)
+    w, g, m, v = (rng.standard_normal((vocab_size, vocab_size), dtype=np.float32)
+                  for _ in range(4))
+    np.abs(v, out=v)
+    seconds, variant = fastest({"serial": stream_serial, "parallel": stream_parallel},
+                               w, g, m, v)
+    moved = (ADAMW_ARRAYS_READ + ADAMW_ARRAYS_WRITTEN) * w.nbytes
+    return {"memory_bytes": moved, "memory_s": seconds, "memory_variant": variant,
+            "bandwidth_bytes_per_s": moved / seconds}
+
+
+def measure(configs):
+    exp = package_exp()
+    kernels = exp_kernels(exp)
+    memory = {v: memory_floor(v) for v in sorted({v for _, _, v in configs})}
+    floors = []
+    for b, t, v in configs:
+        row = {"batch_size": b, "block_size": t, "vocab_size": v,
+               **step_floors(kernels, b, t, v), **memory[v]}
+        row["floor_s"], row["bound"] = max((row[key], bound) for key, bound in BOUNDS.items())
+        floors.append(row)
+    return {"status": "ok", "exp": ".".join(EXP_F32), "threads": get_num_threads(),
+            "floors": floors}
+
+
+def parse_config(text):
+    try:
+        b, t, v = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected BxTxV such as 32x8x65, got {text!r}") from None
+    return b, t, v
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", type=parse_config, required=True,
+                        metavar="BxTxV")
+    args = parser.parse_args(argv)
+    try:
+        result = measure(args.configs)
+    except (ImportError, AttributeError) as e:  # the package's exp moved or is gone
+        result = {"status": "unavailable", "reason": f"{'.'.join(EXP_F32)}: {e}"}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
