@@ -7,7 +7,9 @@ Each corpus is tinyshakespeare repeated (90x = 100 MB, 900x = 1 GB, 1800x = 2 GB
 a temporary directory, so it is read from the page cache. prepare runs in a fresh child
 process, which reports the seconds prepare took and its own peak resident memory (VmHWM of
 /proc/self/status: page cache is not counted). The child's whole wall time, with Python's
-start and the JIT cache load, is reported beside it. --dask then prepares the largest corpus
+start and the JIT cache load, is reported beside it, and its CPU time (user + system, with its
+threads and, for Dask, its worker processes): on a shared machine the wall times vary with
+the load, the CPU times much less. --dask then prepares the largest corpus
 cut into 8 shards on a local Dask cluster (2 worker processes of 1 thread, on 127.0.0.1),
 checks that train.bin, val.bin and the counts are the local run's byte for byte, and reports
 the client's and the workers' peak memory. The load average is printed before each run (the
@@ -18,6 +20,7 @@ import argparse
 import filecmp
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -138,19 +141,26 @@ def _cut_into_shards(corpus, folder):
 def _measure(label, data, out, tokenizer, dask=False):
     load = os.getloadavg()[0]
     mb = sum(p.stat().st_size for p in Path(data).parent.glob(Path(data).name)) / 1e6
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu_s()
     result = _run_child({"data": str(data), "out": str(out), "tokenizer": tokenizer,
                          "dask": dask})
     result.update(label=label, mb=mb, wall_s=time.perf_counter() - started, load_before=load,
-                  mb_per_s=mb / result["seconds"])
+                  cpu_s=_children_cpu_s() - cpu_before, mb_per_s=mb / result["seconds"])
     extra = ""
     if dask:
         extra = (f", cluster start {result['cluster_s']:.1f} s, worker peaks "
                  f"{', '.join(f'{m:.0f}' for m in result['worker_peak_mb'])} MB")
     print(f"{label:>24}: {mb:8.1f} MB in {result['seconds']:6.2f} s = "
           f"{result['mb_per_s']:6.0f} MB/s, peak {result['peak_mb']:6.0f} MB "
-          f"(child wall {result['wall_s']:.2f} s, load average {load:.2f}{extra})", flush=True)
+          f"(child wall {result['wall_s']:.2f} s, CPU {result['cpu_s']:.2f} s, "
+          f"load average {load:.2f}{extra})", flush=True)
     return result
+
+
+def _children_cpu_s():
+    """User + system CPU seconds of the finished children (and their own children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_child(args):
