@@ -1,0 +1,195 @@
+"""Throughput and peak memory of `npbigram prepare` against corpus size: memory must stay flat.
+
+    python benchmarks/prepare_bench.py [--sizes 100MB,1GB,2GB] [--dask] [--tokenizer char]
+                                       [--tmp DIR] [--json FILE]
+
+Each corpus is tinyshakespeare repeated (90x = 100 MB, 900x = 1 GB, 1800x = 2 GB), written into
+a temporary directory, so it is read from the page cache. prepare runs in a fresh child
+process, which reports the seconds prepare took and its own peak resident memory (VmHWM of
+/proc/self/status: page cache is not counted). The child's whole wall time, with Python's
+start and the JIT cache load, is reported beside it, and its CPU time (user + system, with its
+threads and, for Dask, its worker processes): on a shared machine the wall times vary with
+the load, the CPU times much less. --dask then prepares the largest corpus
+cut into 8 shards on a local Dask cluster (2 worker processes of 1 thread, on 127.0.0.1),
+checks that train.bin, val.bin and the counts are the local run's byte for byte, and reports
+the client's and the workers' peak memory. The load average is printed before each run (the
+machine may be shared). Corpora and outputs are deleted at the end.
+"""
+
+import argparse
+import filecmp
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from npbigram.data import DEFAULT_DATA_PATH, ensure_dataset
+
+HERE = Path(__file__).resolve().parent
+
+REPEATS = {"100MB": 90, "1GB": 900, "2GB": 1800}  # copies of tinyshakespeare (1,115,394 B)
+SHARDS = 8
+CHILD_TIMEOUT_S = 1800
+
+# the child: prepare once, then report seconds and peak memory as one JSON line
+CHILD = """
+import json, sys, time
+from npbigram.prepare import prepare
+
+def peak_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+args = json.loads(sys.argv[1])
+cluster = client = None
+if args["dask"]:
+    from distributed import Client, LocalCluster
+    started = time.perf_counter()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    client = Client(cluster, set_as_default=False)
+    client.run(lambda: __import__("npbigram.prepare"))  # workers import and load the JIT cache
+    cluster_s = time.perf_counter() - started
+start = time.perf_counter()
+meta = prepare(args["data"], args["out"], args["tokenizer"], scheduler=client, force=True)
+result = {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), "tokens": meta["tokens"]}
+if client is not None:
+    result["cluster_s"] = cluster_s
+    result["worker_peak_mb"] = sorted(client.run(peak_mb).values())
+    client.close()
+    cluster.close()
+print(json.dumps(result))
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100MB,1GB,2GB",
+                        help=f"comma-separated, from {', '.join(REPEATS)}")
+    parser.add_argument("--dask", action="store_true",
+                        help="also prepare the largest corpus as 8 shards on a Dask cluster")
+    parser.add_argument("--tokenizer", choices=("char", "byte"), default="char")
+    parser.add_argument("--tmp", default=None, help="where corpora go (default: $TMPDIR)")
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    sizes = args.sizes.split(",")
+    if unknown := [s for s in sizes if s not in REPEATS]:
+        parser.error(f"unknown sizes {unknown}: choose from {', '.join(REPEATS)}")
+    text = ensure_dataset(_tinyshakespeare()).read_bytes()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="npbigram-prepare-bench-", dir=args.tmp) as tmp:
+        tmp = Path(tmp)
+        for size in sizes:
+            _warm_up(tmp, args.tokenizer)
+            corpus = tmp / f"{size}.txt"
+            _write_repeated(corpus, text, REPEATS[size])
+            results.append(_measure(f"local {size}", corpus, tmp / f"out-{size}", args.tokenizer))
+            if args.dask and size == sizes[-1]:
+                shards = _cut_into_shards(corpus, tmp / "shards")
+                corpus.unlink()
+                results.append(_measure(f"dask {size} in {SHARDS} shards",
+                                        str(shards / "*.txt"), tmp / "out-dask", args.tokenizer,
+                                        dask=True))
+                results[-1]["identical_to_local"] = _same_outputs(tmp / f"out-{size}",
+                                                                  tmp / "out-dask")
+                print(f"    identical to the local run: {results[-1]['identical_to_local']}")
+            _remove_contents(tmp)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def _tinyshakespeare():
+    shared = HERE.parent.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+    return Path(os.environ.get("NPBIGRAM_DATA") or (shared if shared.is_file() else
+                                                    HERE.parent / DEFAULT_DATA_PATH))
+
+
+def _warm_up(tmp, tokenizer):
+    """One tiny run, so that the measured children load compiled kernels from the cache."""
+    (tmp / "warm.txt").write_text("warm up the JIT cache\n" * 1000)
+    _run_child({"data": str(tmp / "warm.txt"), "out": str(tmp / "out-warm"),
+                "tokenizer": tokenizer, "dask": False})
+
+
+def _write_repeated(path, text, repeats):
+    """The corpus, synced to disk: its writeback must not compete with the measured run."""
+    with open(path, "wb") as f:
+        for _ in range(repeats):
+            f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _cut_into_shards(corpus, folder):
+    """SHARDS files of equal size (tinyshakespeare is ASCII: any cut is a character boundary)."""
+    folder.mkdir()
+    size = corpus.stat().st_size
+    with open(corpus, "rb") as f:
+        for k in range(SHARDS):
+            with open(folder / f"shard{k}.txt", "wb") as shard:
+                shard.write(f.read((k + 1) * size // SHARDS - k * size // SHARDS))
+                shard.flush()
+                os.fsync(shard.fileno())
+    return folder
+
+
+def _measure(label, data, out, tokenizer, dask=False):
+    load = os.getloadavg()[0]
+    mb = sum(p.stat().st_size for p in Path(data).parent.glob(Path(data).name)) / 1e6
+    started, cpu_before = time.perf_counter(), _children_cpu_s()
+    result = _run_child({"data": str(data), "out": str(out), "tokenizer": tokenizer,
+                         "dask": dask})
+    result.update(label=label, mb=mb, wall_s=time.perf_counter() - started, load_before=load,
+                  cpu_s=_children_cpu_s() - cpu_before, mb_per_s=mb / result["seconds"])
+    extra = ""
+    if dask:
+        extra = (f", cluster start {result['cluster_s']:.1f} s, worker peaks "
+                 f"{', '.join(f'{m:.0f}' for m in result['worker_peak_mb'])} MB")
+    print(f"{label:>24}: {mb:8.1f} MB in {result['seconds']:6.2f} s = "
+          f"{result['mb_per_s']:6.0f} MB/s, peak {result['peak_mb']:6.0f} MB "
+          f"(child wall {result['wall_s']:.2f} s, CPU {result['cpu_s']:.2f} s, "
+          f"load average {load:.2f}{extra})", flush=True)
+    return result
+
+
+def _children_cpu_s():
+    """User + system CPU seconds of the finished children (and their own children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_child(args):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
+                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"prepare failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _same_outputs(a, b):
+    """Token files and counts byte for byte, and the same token counts and tokenizer."""
+    meta_a, meta_b = (json.loads((d / "meta.json").read_text()) for d in (a, b))
+    names = [*meta_a["files"].values(), *(meta_a["counts"] or {}).values()]
+    return all(filecmp.cmp(a / n, b / n, shallow=False) for n in names) and all(
+        meta_a[k] == meta_b[k] for k in ("tokenizer", "dtype", "tokens", "vocab_size"))
+
+
+def _remove_contents(folder):
+    """Delete the corpora and outputs as soon as they are measured: gigabytes each."""
+    for path in folder.iterdir():
+        if path.is_dir():
+            _remove_contents(path)
+            path.rmdir()
+        else:
+            path.unlink()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

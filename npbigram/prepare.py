@@ -1,0 +1,341 @@
+"""Tokenize a corpus once, streaming, into nanoGPT-style train.bin / val.bin (read by np.memmap).
+
+The output directory holds:
+
+    train.bin, val.bin     each split's token ids back to back, little-endian, in the narrowest
+                           unsigned type: uint8 for V <= 256, uint16 up to 65,536, uint32 above
+    train_counts.npy,      each split's pair counts C (V,V) int64: C[a, b] = how many times b
+    val_counts.npy         follows a inside the split (ops.pair_counts of the split); only for
+                           V <= MAX_COUNTED_VOCAB (meta.json's "counts" is null above)
+    meta.json              format, tokenizer, dtype, vocab size, tokens per split, the sources
+                           (path, size, SHA-256) and the names of the files above
+
+The semantics are bigram.py's, as if the source files, in sorted order, were one text read
+whole: the char vocabulary is its sorted set of characters (CharTokenizer.from_text), and of
+its N tokens the first n = int(0.9 N) train and the rest validate (train_val_split).
+
+Two streaming passes, in memory bounded by a few chunks and the (V,V) tables:
+    1. scan    the code points present (the vocabulary), the token count N (characters: UTF-8
+               is decoded on the way, invalid bytes reported by file and offset), each file's
+               SHA-256
+    2. encode  the token ids chunk by chunk, appended to train.bin then val.bin, each split's
+               pairs counted on the way (SplitCounter, carrying the last token across chunks)
+Given a Dask scheduler, both passes run as tasks over byte ranges (prepare_dask), and the
+client writes the same bytes. Every file is written to a temporary name and renamed when done.
+"""
+
+import glob
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .corpus import DatasetError, train_val_split
+from .files import atomic_output, atomic_write_bytes
+from .tokenizers import ByteTokenizer, CharTokenizer, _decode_codepoints, tokenizer_from_json
+from .prepare_tasks import (CHUNK_BYTES, CODEPOINTS, ByteRange, Encoding, SplitCounter,
+                            encode_range, scan_range)
+
+FORMAT = "npbigram-prepared"
+VERSION = 1
+SPLITS = ("train", "val")
+BIN_FILES = {"train": "train.bin", "val": "val.bin"}
+COUNT_FILES = {"train": "train_counts.npy", "val": "val_counts.npy"}
+META_FILE = "meta.json"
+OUTPUT_FILES = (*BIN_FILES.values(), *COUNT_FILES.values(), META_FILE)
+TOKEN_DTYPES = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
+RANGE_BYTES = 64 << 20  # bytes per Dask task
+MAX_COUNTED_VOCAB = 4096  # pair counts are written up to this V: two (V,V) int64 tables of 128 MB
+CHECK_TOKENS = 1 << 24  # load_prepared checks the ids this many at a time
+
+
+def token_dtype(vocab_size):
+    """The narrowest unsigned type holding ids 0..V-1: uint8, uint16 or uint32 (little-endian)."""
+    for dtype in TOKEN_DTYPES.values():
+        if vocab_size <= 1 << (8 * dtype.itemsize):
+            return dtype
+    raise ValueError(f"a vocabulary of {vocab_size} tokens does not fit 32-bit ids")
+
+
+def resolve_sources(data):
+    """The files `data` names, as sorted absolute paths: a path, a glob pattern ('**' recurses),
+    or a list of them. A pattern matching no file is an error."""
+    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if not items:
+        raise DatasetError("no data files given")
+    found = set()
+    for item in map(os.fspath, items):
+        files = [m for m in glob.glob(item, recursive=True) if os.path.isfile(m)]
+        if os.path.isfile(item):  # a file whose name happens to contain glob characters
+            files = [item]
+        if not files:
+            hint = f" (a directory: pass a pattern such as {item}/*.txt)" \
+                if os.path.isdir(item) else ""
+            raise DatasetError(f"no file matches {item!r}{hint}")
+        found.update(os.path.abspath(f) for f in files)
+    return sorted(found)
+
+
+def prepare(data, out_dir, tokenizer="char", scheduler=None, progress=None, force=False,
+            chunk_bytes=CHUNK_BYTES, range_bytes=RANGE_BYTES):
+    """Tokenize the files `data` names (see resolve_sources) into out_dir; returns the meta dict.
+
+    tokenizer: "char" (the sorted characters of the whole text) or "byte" (ids = bytes).
+    scheduler: None to run here, or a Dask scheduler address ("tcp://host:port") or a
+        distributed.Client: tasks over byte ranges of about range_bytes, same output.
+    progress: None, or a tqdm-like class: progress(total=, desc=, unit=, unit_scale=) makes a
+        bar advanced by .update(n_bytes) and ended by .close(); one bar per pass.
+    force: replace the prepared corpus of other sources that out_dir may hold (without it,
+        that is an error; a re-run on the same sources replaces its own output).
+    chunk_bytes: bytes read at a time (the memory bound; tests make it tiny)."""
+    if tokenizer not in ("char", "byte"):
+        raise ValueError(f"unknown tokenizer {tokenizer!r}: choose 'char' or 'byte'")
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
+    files = [(path, os.path.getsize(path)) for path in resolve_sources(data)]
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir, tokenizer, [{"path": p, "size": s} for p, s in files], force)
+    total_bytes = sum(size for _, size in files)
+    runner = _LocalRunner(chunk_bytes) if scheduler is None else _dask_runner(
+        scheduler, chunk_bytes, range_bytes)
+    try:
+        with _progress_bar(progress, total_bytes, "scan") as advance:
+            ranges, scans, file_digests = runner.scan(files, tokenizer, advance)
+        n_tokens = sum(scan.n_tokens for scan in scans)
+        if n_tokens == 0:
+            raise DatasetError(f"{', '.join(p for p, _ in files)}: no text to prepare")
+        vocab_codepoints, tok = _vocabulary(tokenizer, scans)
+        n_train = len(train_val_split(range(n_tokens))[0])
+        # a file scanned as one range has its range's digest; split files were hashed apart
+        digests = {r.path: scan.sha256 for r, scan in zip(ranges, scans) if scan.sha256}
+        digests |= file_digests
+        sources = [{"path": p, "size": s, "sha256": digests[p]} for p, s in files]
+        _check_replaceable(out_dir, tokenizer, sources, force)
+        meta = _describe(tok, n_train, n_tokens - n_train, sources)
+        encoding = Encoding(vocab_codepoints, TOKEN_DTYPES[meta["dtype"]], n_train,
+                            tok.vocab_size if meta["counts"] else None)
+        with _progress_bar(progress, total_bytes, "encode") as advance:
+            pieces = runner.encode(ranges, scans, encoding, advance)
+            _write_outputs(out_dir, meta, encoding, pieces)
+    finally:
+        runner.close()
+    return meta
+
+
+def _vocabulary(tokenizer, scans):
+    """(vocab code points or None, tokenizer): the char vocabulary is every code point present."""
+    if tokenizer == "byte":
+        return None, ByteTokenizer()
+    present = np.zeros(CODEPOINTS, dtype=np.bool_)
+    for scan in scans:
+        present[scan.codepoints] = True
+    vocab_codepoints = np.flatnonzero(present).astype(np.uint32)
+    return vocab_codepoints, CharTokenizer(_decode_codepoints(vocab_codepoints))
+
+
+def _describe(tok, n_train, n_val, sources):
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "tokenizer": json.loads(tok.to_json()),
+        "vocab_size": tok.vocab_size,
+        "dtype": token_dtype(tok.vocab_size).name,
+        "byte_order": "little",
+        "tokens": {"train": n_train, "val": n_val},
+        "files": dict(BIN_FILES),
+        "counts": dict(COUNT_FILES) if tok.vocab_size <= MAX_COUNTED_VOCAB else None,
+        "sources": sources,
+    }
+
+
+def _write_outputs(out_dir, meta, encoding, pieces):
+    """Write the splits of the token stream `pieces` ((tokens, counted) in stream order) and
+    their pair counts, then meta.json. Each file goes to a temporary name first; the renames
+    happen only once everything is written, and the old meta.json goes first, so a crash never
+    leaves a meta.json describing other files."""
+    counter = SplitCounter(encoding.counted_vocab, encoding.n_train)
+    n_tokens = meta["tokens"]["train"] + meta["tokens"]["val"]
+    with ExitStack() as renames:  # atomic_output renames its file when the stack closes
+        bins = [renames.enter_context(atomic_output(out_dir / BIN_FILES[s])) for s in SPLITS]
+        # a writer thread writes each piece while the next is encoded (a piece stays valid
+        # that long): writing into the page cache costs as much as encoding and counting
+        writer = renames.enter_context(ThreadPoolExecutor(max_workers=1))
+        written = None  # the write in flight
+        for tokens, counted in pieces:
+            parts = counter.add(tokens, counted)
+            if written is not None:
+                written.result()
+            written = writer.submit(_write_parts, bins, parts)
+        if written is not None:
+            written.result()
+        if counter.position != n_tokens:
+            raise DatasetError(f"the sources changed while being prepared: {counter.position} "
+                               f"tokens instead of the {n_tokens} scanned")
+        for split, name in enumerate(SPLITS if meta["counts"] else ()):
+            counts_file = renames.enter_context(atomic_output(out_dir / COUNT_FILES[name]))
+            np.save(counts_file, counter.counts[split], allow_pickle=False)
+        (out_dir / META_FILE).unlink(missing_ok=True)
+    atomic_write_bytes(out_dir / META_FILE, (json.dumps(meta, indent=2) + "\n").encode())
+
+
+def _write_parts(bins, parts):
+    for split, part in parts:
+        bins[split].write(part)
+
+
+def _check_replaceable(out_dir, tokenizer, sources, force):
+    """Refuse to overwrite output files in out_dir unless they are a prepared corpus of the same
+    sources (the keys of `sources` compared: path and size up front, SHA-256 once known) and
+    tokenizer, or force is set. Other files in out_dir are never touched."""
+    existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if force or not existing:
+        return
+    keys = sources[0].keys()
+    try:
+        old = json.loads((out_dir / META_FILE).read_text())
+        same = old["tokenizer"]["kind"] == tokenizer and \
+            [{k: s[k] for k in keys} for s in old["sources"]] == sources
+    except (OSError, ValueError, KeyError, TypeError):
+        same = False
+    if not same:
+        raise FileExistsError(
+            f"{out_dir} already holds {', '.join(existing)}, not a prepared corpus of these "
+            f"sources with the {tokenizer} tokenizer; refusing to overwrite: choose another "
+            f"output directory, or force (--force) the replacement")
+
+
+@contextmanager
+def _progress_bar(progress, total, desc):
+    """Yield an advance(n_bytes) callback (None without a progress class)."""
+    if progress is None:
+        yield None
+        return
+    bar = progress(total=total, desc=desc, unit="B", unit_scale=True)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+class _LocalRunner:
+    """The passes in this process, one range per file, streamed chunk by chunk."""
+
+    def __init__(self, chunk_bytes):
+        self.chunk_bytes = chunk_bytes
+
+    def scan(self, files, tokenizer, advance):
+        """(ranges, their RangeScans, {path: SHA-256} of files split over several ranges)."""
+        ranges = [ByteRange(path, 0, size) for path, size in files]
+        return ranges, [scan_range(r, tokenizer, self.chunk_bytes, advance) for r in ranges], {}
+
+    def encode(self, ranges, scans, encoding, advance):
+        """The token stream as (tokens, counted) pieces; counted None: the caller counts."""
+        for byte_range in ranges:
+            for tokens in encode_range(byte_range, encoding, self.chunk_bytes, advance):
+                yield tokens, None
+
+    def close(self):
+        pass
+
+
+def _dask_runner(scheduler, chunk_bytes, range_bytes):
+    from .prepare_dask import DaskRunner  # Dask is optional: imported only when asked for
+    return DaskRunner(scheduler, chunk_bytes, range_bytes)
+
+
+# ----------------------------------------------------------------------------------------------
+# reading a prepared corpus
+
+
+@dataclass
+class PreparedCorpus:
+    """A prepared directory: tokenizer, splits {"train", "val"} as read-only (n,) memmaps of
+    the narrow dtype (ids checked < vocab_size), their pair counts {"train", "val"} (V,V)
+    int64 (None above MAX_COUNTED_VOCAB), and meta."""
+
+    tokenizer: object
+    splits: dict
+    counts: dict
+    meta: dict
+
+    @property
+    def vocab_size(self):
+        return self.tokenizer.vocab_size
+
+
+def load_prepared(directory):
+    """Open a directory written by prepare, checking meta.json against the files: sizes, count
+    shapes and totals, and every id < vocab_size (one pass over the memmaps)."""
+    directory = Path(directory)
+    meta = _read_meta(directory)
+    tok = tokenizer_from_json(json.dumps(meta["tokenizer"]))
+    vocab_size = meta["vocab_size"]
+    if tok.vocab_size != vocab_size or meta["dtype"] != token_dtype(vocab_size).name:
+        raise DatasetError(f"{directory / META_FILE}: vocab_size {vocab_size} and dtype "
+                           f"{meta['dtype']} do not match its {tok.vocab_size}-token tokenizer")
+    dtype = TOKEN_DTYPES[meta["dtype"]]
+    splits = {name: _open_split(directory / meta["files"][name], meta["tokens"][name], dtype,
+                                vocab_size) for name in SPLITS}
+    counts = None if meta["counts"] is None else {
+        name: _load_counts(directory / meta["counts"][name], meta["tokens"][name], vocab_size)
+        for name in SPLITS}
+    return PreparedCorpus(tok, splits, counts, meta)
+
+
+def _read_meta(directory):
+    path = directory / META_FILE
+    if not path.is_file():
+        raise DatasetError(f"{directory} is not a prepared corpus (no {META_FILE}): run "
+                           f"npbigram prepare --out {directory} first")
+    try:
+        meta = json.loads(path.read_text())
+        if meta["format"] != FORMAT or meta["version"] != VERSION:
+            raise DatasetError(f"{path}: format {meta['format']!r} version {meta['version']}, "
+                               f"expected {FORMAT!r} version {VERSION}: prepare it again")
+        if meta["byte_order"] != "little" or meta["dtype"] not in TOKEN_DTYPES:
+            raise ValueError(f"dtype {meta['dtype']!r}, byte order {meta['byte_order']!r}")
+        for name in SPLITS:
+            for key in ("files", "counts") if meta["counts"] is not None else ("files",):
+                if Path(meta[key][name]).name != meta[key][name]:
+                    raise ValueError(f"{key} {meta[key][name]!r} is not a plain file name")
+            if isinstance(meta["tokens"][name], bool) or not isinstance(meta["tokens"][name], int)\
+                    or meta["tokens"][name] < 0:
+                raise ValueError(f"tokens {meta['tokens'][name]!r}")
+        return meta
+    except (ValueError, KeyError, TypeError) as e:
+        raise DatasetError(f"{path} is not a valid prepared-corpus description ({e!r})") from None
+
+
+def _open_split(path, n_tokens, dtype, vocab_size):
+    expected = n_tokens * dtype.itemsize
+    size = path.stat().st_size if path.is_file() else None
+    if size != expected:
+        found = "is missing" if size is None else f"has {size} bytes"
+        raise DatasetError(f"{path} {found}, but meta.json says {n_tokens} tokens of "
+                           f"{dtype.name} ({expected} bytes): prepare the corpus again")
+    if n_tokens == 0:
+        return np.empty(0, dtype=dtype)  # np.memmap cannot map an empty file
+    split = np.memmap(path, dtype=dtype, mode="r", shape=(n_tokens,))
+    for start in range(0, n_tokens, CHECK_TOKENS):
+        largest = int(split[start:start + CHECK_TOKENS].max())
+        if largest >= vocab_size:
+            raise DatasetError(f"{path} holds id {largest} near token {start}, outside the "
+                               f"vocabulary of {vocab_size}: prepare the corpus again")
+    return split
+
+
+def _load_counts(path, n_tokens, vocab_size):
+    try:
+        counts = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"cannot read the pair counts {path}: {e}") from None
+    if counts.dtype != np.int64 or counts.shape != (vocab_size, vocab_size) \
+            or counts.sum() != max(n_tokens - 1, 0) or counts.min() < 0:
+        raise DatasetError(f"{path} holds {counts.dtype} {counts.shape} pair counts summing to "
+                           f"{counts.sum()}; expected int64 ({vocab_size}, {vocab_size}) "
+                           f"summing to {max(n_tokens - 1, 0)}: prepare the corpus again")
+    return counts
