@@ -1,4 +1,5 @@
-"""Throughput and peak memory of `npbigram prepare` against corpus size: memory must stay flat.
+"""Throughput and peak memory of `npbigram prepare` against corpus size (memory must stay
+flat), and training from the prepared folder beside training from the text in memory.
 
     python benchmarks/prepare_bench.py [--sizes 100MB,1GB,2GB] [--dask] [--tokenizer char]
                                        [--tmp DIR] [--json FILE]
@@ -14,12 +15,18 @@ cut into 8 shards on a local Dask cluster (2 worker processes of 1 thread, on 12
 checks that train.bin, val.bin and the counts are the local run's byte for byte, and reports
 the client's and the workers' peak memory. The load average is printed before each run (the
 machine may be shared). Corpora and outputs are deleted at the end.
+
+After each prepare, `npbigram train --data DIR --full-batch` and a 300-step minibatch
+`npbigram train --data DIR` run as whole processes (wall time, peak memory, the full-batch
+model's distance from the optimum), and, up to --in-memory-max (default 100MB), the same
+full-batch job on the text file itself, the in-memory path.
 """
 
 import argparse
 import filecmp
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -27,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from npbigram.data import DEFAULT_DATA_PATH, ensure_dataset
+from npbigram.download import DEFAULT_DATA_PATH, ensure_dataset
 
 HERE = Path(__file__).resolve().parent
 
@@ -66,6 +73,18 @@ print(json.dumps(result))
 """
 
 
+# a whole `npbigram train` process, reporting its peak memory after the command's own output
+TRAIN_CHILD = """
+import json, sys
+from npbigram.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+print(json.dumps({"code": code, "peak_mb": peak}))
+"""
+FLOOR_LINE = re.compile(r"([\d.]+) above the floor")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100MB,1GB,2GB",
@@ -75,6 +94,9 @@ def main(argv=None):
     parser.add_argument("--tokenizer", choices=("char", "byte"), default="char")
     parser.add_argument("--tmp", default=None, help="where corpora go (default: $TMPDIR)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--in-memory-max", default="100MB",
+                        help="largest size also trained from the text file in memory "
+                             "(about 30 bytes of memory per character)")
     args = parser.parse_args(argv)
     sizes = args.sizes.split(",")
     if unknown := [s for s in sizes if s not in REPEATS]:
@@ -88,6 +110,9 @@ def main(argv=None):
             corpus = tmp / f"{size}.txt"
             _write_repeated(corpus, text, REPEATS[size])
             results.append(_measure(f"local {size}", corpus, tmp / f"out-{size}", args.tokenizer))
+            results.extend(_measure_training(size, tmp / f"out-{size}", tmp))
+            if REPEATS[size] <= REPEATS[args.in_memory_max]:
+                results.extend(_measure_training(size, corpus, tmp, in_memory=True))
             if args.dask and size == sizes[-1]:
                 shards = _cut_into_shards(corpus, tmp / "shards")
                 corpus.unlink()
@@ -157,6 +182,42 @@ def _measure(label, data, out, tokenizer, dask=False):
     return result
 
 
+def _measure_training(size, data, tmp, in_memory=False):
+    """Whole `npbigram train` processes on `data`: full batch, and (prepared) 300 minibatch
+    steps."""
+    source = "text in memory" if in_memory else "prepared"
+    jobs = [("full-batch", ["--full-batch"])]
+    if not in_memory:
+        jobs.append(("minibatch 300 steps", ["--max-iters", "300", "--eval-iters", "20"]))
+    results = []
+    for name, flags in jobs:
+        load = os.getloadavg()[0]
+        argv = ["train", "--data", str(data), "--out", str(tmp / "bench-ckpt.npz"),
+                *flags]
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", TRAIN_CHILD, *argv], env=_child_env(),
+                              capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        wall = time.perf_counter() - started
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines or json.loads(lines[-1])["code"] != 0:
+            raise RuntimeError(f"npbigram {' '.join(argv)} failed:\n{done.stderr}")
+        floor = FLOOR_LINE.search(done.stdout)
+        result = {"label": f"train {name} {size} ({source})", "wall_s": wall,
+                  "peak_mb": json.loads(lines[-1])["peak_mb"], "load_before": load,
+                  "above_floor": float(floor.group(1)) if floor else None}
+        results.append(result)
+        print(f"{result['label']:>44}: whole process {wall:6.2f} s, peak "
+              f"{result['peak_mb']:6.0f} MB, {result['above_floor']} nats above the floor "
+              f"(load average {load:.2f})", flush=True)
+        (tmp / "bench-ckpt.npz").unlink(missing_ok=True)
+    return results
+
+
+def _child_env():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])))
+
+
 def _children_cpu_s():
     """User + system CPU seconds of the finished children (and their own children)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -164,9 +225,7 @@ def _children_cpu_s():
 
 
 def _run_child(args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])))
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env,
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=_child_env(),
                           capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"prepare failed:\n{done.stderr}")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import ID_DTYPE
 from .tokenizers import TOKENIZERS, decode_utf8
 
 
@@ -63,6 +64,8 @@ def get_batch(data, block_size, batch_size, rng):
 
 
 def windows(data, starts, block_size):
-    """x[b] = data[starts[b] : starts[b] + T], y[b] the same shifted by one: (B,T) each."""
+    """x[b] = data[starts[b] : starts[b] + T], y[b] the same shifted by one: (B,T) int64 each
+    (whatever unsigned type data holds, as a prepared corpus's memmap does)."""
     window = starts[:, None] + np.arange(block_size)  # (B,T)
-    return data[window], data[window + 1]
+    return (np.asarray(data[window], dtype=ID_DTYPE),
+            np.asarray(data[window + 1], dtype=ID_DTYPE))

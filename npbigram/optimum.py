@@ -99,8 +99,19 @@ def bigram_optimum(ids, vocab_size, k=DEFAULT_K):
     if len(train) < 2 or len(val) < 2:
         raise ValueError(f"{len(ids)} tokens are too few: the train and val splits each need "
                          f"at least two tokens to hold a pair")
-    train_counts = ops.pair_counts(train, vocab_size)  # (V,V)
-    val_counts = ops.pair_counts(val, vocab_size)  # (V,V)
+    return optimum_of_counts(ops.pair_counts(train, vocab_size), ops.pair_counts(val, vocab_size),
+                             k)
+
+
+def split_counts_of(train, val, vocab_size):
+    """{'train': C, 'val': C}: the pair counts (V,V) of each split of ids."""
+    return {name: ops.pair_counts(np.asarray(split, dtype=np.int64), vocab_size)
+            for name, split in (("train", train), ("val", val))}
+
+
+def optimum_of_counts(train_counts, val_counts, k=DEFAULT_K):
+    """bigram_optimum from each split's pair counts (V,V)."""
+    vocab_size = train_counts.shape[0]
     val_pairs_unseen = int(val_counts[train_counts == 0].sum())
     if k == 0 and val_pairs_unseen:
         smoothed_val_loss = math.inf  # some val pair has probability 0
@@ -118,9 +129,9 @@ def bigram_optimum(ids, vocab_size, k=DEFAULT_K):
     )
 
 
-def distance_from_floor(weight, train_ids):
-    """'train loss L is D above the floor H': the exact train loss of W against the optimum."""
-    counts = ops.pair_counts(train_ids, weight.shape[0])
+def distance_from_floor(weight, counts):
+    """'train loss L is D above the floor H': the exact train loss of W against the optimum.
+    counts (V,V): the train split's pair counts."""
     loss, floor = ops.loss_from_counts(weight, counts), floor_loss(counts)
     return (f"exact train loss {loss:.4f} over all {int(counts.sum()):,} train pairs: "
             f"{loss - floor:.4f} above the floor {floor:.4f} that no bigram can beat "

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ops
 from .files import atomic_output
 from .optimum import floor_loss
 
@@ -82,7 +81,7 @@ def plot_training(trainer, history, path):
     was earlier, against the floor of its train split."""
     if not history or history[-1][0] != trainer.step:
         history = [*history, (trainer.step, trainer.evaluate())]
-    floor = floor_loss(ops.pair_counts(trainer.train_data, trainer.vocab_size))
+    floor = floor_loss(trainer.split_counts()["train"])
     cfg = trainer.config
     title = (f"bigram training: {cfg.optimizer} lr={cfg.lr:g}, batch {cfg.batch_size}x"
              f"{cfg.block_size}, {cfg.eval} loss")

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import DatasetError, train_val_split
+from .corpus import DatasetError, load_corpus, train_val_split
 from .files import atomic_output, atomic_write_bytes
 from .tokenizers import ByteTokenizer, CharTokenizer, _decode_codepoints, tokenizer_from_json
 from .prepare_tasks import (CHUNK_BYTES, CODEPOINTS, ByteRange, Encoding, SplitCounter,
@@ -339,3 +339,20 @@ def _load_counts(path, n_tokens, vocab_size):
                            f"{counts.sum()}; expected int64 ({vocab_size}, {vocab_size}) "
                            f"summing to {max(n_tokens - 1, 0)}: prepare the corpus again")
     return counts
+
+
+def load_training_data(path, tokenizer=None):
+    """(tokenizer, (train, val), counts) of a text file or of a folder prepare wrote.
+
+    A text file is read and tokenized in memory (tokenizer: a TOKENIZERS name, default char),
+    its ids split 90/10, counts None (a Trainer counts them when needed). A prepared folder
+    gives its own tokenizer (naming another one is an error), its splits as memmaps and its
+    stored pair counts {'train': C, 'val': C} (or None above MAX_COUNTED_VOCAB)."""
+    if Path(path).is_dir():
+        corpus = load_prepared(path)
+        if tokenizer is not None and tokenizer != corpus.tokenizer.kind:
+            raise ValueError(f"{path} was prepared with the {corpus.tokenizer.kind} tokenizer, "
+                             f"not {tokenizer}: drop --tokenizer or prepare it again")
+        return corpus.tokenizer, (corpus.splits["train"], corpus.splits["val"]), corpus.counts
+    tokenizer, ids = load_corpus(path, tokenizer or "char")
+    return tokenizer, train_val_split(ids), None

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops
 from .checks import check_choice, check_count, check_dtype, check_ids, check_int, check_positive
 from .corpus import batch_starts, train_val_split
 from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS
 from .model import INITS, BigramLanguageModel
 from .optim import OPTIMIZERS, make_optimizer
+from .optimum import split_counts_of
 from .streams import RNGS
 
 EVAL_MODES = ("estimate", "exact")
@@ -99,19 +99,23 @@ class TrainConfig:
 class Trainer:
     """Holds the model, optimizer, splits and batch generator; runs steps and evaluations."""
 
-    def __init__(self, config, data, vocab_size):
+    def __init__(self, config, data, vocab_size, *, splits=None, counts=None):
+        """data (n,) ids, split 90/10 as bigram.py; or splits=(train, val) already split (such
+        as a prepared corpus's memmaps, ids already checked) with their pair counts
+        {'train': C, 'val': C} if known."""
         self.config = config
         self.vocab_size = vocab_size
-        self.train_data, self.val_data = train_val_split(data)
+        self.train_data, self.val_data = splits if splits is not None else train_val_split(data)
         for name, split in (("train", self.train_data), ("val", self.val_data)):
             if len(split) < config.block_size + 1:
                 raise ValueError(
                     f"the {name} split has {len(split)} tokens, fewer than block_size + 1 = "
                     f"{config.block_size + 1}: use a longer text or a smaller --block-size"
                 )
-        # the compiled loops read windows of the splits without bounds checks: check them once
-        self.train_data = check_ids(self.train_data, vocab_size, "train data", ndim=1)
-        self.val_data = check_ids(self.val_data, vocab_size, "val data", ndim=1)
+        if splits is None:  # the compiled loops read windows without bounds checks
+            self.train_data = check_ids(self.train_data, vocab_size, "train data", ndim=1)
+            self.val_data = check_ids(self.val_data, vocab_size, "val data", ndim=1)
+        self._counts = counts  # pair counts of each split, for exact evaluation and full batch
         self.random = RNGS[config.rng](config.seed)
         self.model = BigramLanguageModel(vocab_size, dtype=config.dtype, backend=config.backend,
                                          init="zeros", grad=config.grad)
@@ -121,7 +125,6 @@ class Trainer:
         self.rng = self.random.train_rng  # training batches
         self.step = 0  # training steps completed
         self._state_before_eval = (None, None)  # (step, the stream's state before it evaluated)
-        self._counts = None  # pair counts of each split, for exact evaluation and full batch
 
     def restore(self, checkpoint):
         """Continue from a checkpoint written by this trainer's configuration."""
@@ -200,9 +203,7 @@ class Trainer:
     def split_counts(self):
         """{'train': C, 'val': C}: each split's pair counts (V,V), computed once."""
         if self._counts is None:
-            self._counts = {name: ops.pair_counts(split, self.vocab_size)
-                            for name, split in (("train", self.train_data),
-                                                ("val", self.val_data))}
+            self._counts = split_counts_of(self.train_data, self.val_data, self.vocab_size)
         return self._counts
 
     def exact_losses(self):

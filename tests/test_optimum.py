@@ -90,8 +90,8 @@ def test_tinyshakespeare_floor(tinyshakespeare, capsys):
 
 def test_distance_from_floor_is_zero_for_the_count_table():
     counts = ops.pair_counts(TEXT_IDS, VOCAB)
-    assert "0.0000 above the floor" in distance_from_floor(count_logits(counts), TEXT_IDS)
-    assert "0.0000 above" not in distance_from_floor(np.zeros((VOCAB, VOCAB)), TEXT_IDS)
+    assert "0.0000 above the floor" in distance_from_floor(count_logits(counts), counts)
+    assert "0.0000 above" not in distance_from_floor(np.zeros((VOCAB, VOCAB)), counts)
 
 
 def test_cli_bad_input(tmp_path, capsys):

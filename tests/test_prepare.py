@@ -12,12 +12,24 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from npbigram import ops
-from npbigram.engine.count_kernels import count_pairs, encode_symbols, mark_present
+from npbigram.cli import main
 from npbigram.corpus import DatasetError, load_corpus, read_text, train_val_split
-from npbigram.prepare import (OUTPUT_FILES, SPLITS, load_prepared, prepare, resolve_sources,
-                              token_dtype)
-from npbigram.prepare_tasks import (ByteRange, Encoding, codepoint_table, encode_range,
-                                    split_ranges)
+from npbigram.engine.count_kernels import count_pairs, encode_symbols, mark_present
+from npbigram.prepare import (
+    OUTPUT_FILES,
+    SPLITS,
+    load_prepared,
+    prepare,
+    resolve_sources,
+    token_dtype,
+)
+from npbigram.prepare_tasks import (
+    ByteRange,
+    Encoding,
+    codepoint_table,
+    encode_range,
+    split_ranges,
+)
 
 utf8_text = st.text(st.characters(exclude_categories=("Cs",)))  # any text UTF-8 can encode
 small_chunks = st.integers(1, 9)  # so that multi-byte characters straddle chunk boundaries
@@ -349,3 +361,40 @@ def test_dask_reports_invalid_utf8_like_a_local_run(tmp_path, dask_cluster):
         assert client.status == "running"  # a client passed in is left open
     assert str(remote.value) == str(local.value)
     assert "part01.txt: byte 0xe2 at byte offset 1400 is not valid UTF-8" in str(local.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# training, optimum and heatmap from a prepared folder
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_training_from_a_prepared_folder_is_training_from_the_text(tmp_path, capsys, backend):
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 300 + "é∑\n")
+    main(["prepare", "--data", str(text), "--out", str(tmp_path / "prepared")])
+    assert "as uint8, vocabulary" in capsys.readouterr().out
+    runs = {}
+    for name, data in (("text", text), ("prepared", tmp_path / "prepared")):
+        for flags in ([], ["--full-batch", "--max-iters", "30"]):
+            out = tmp_path / f"{name}{len(flags)}.npz"
+            assert main(["train", "--data", str(data), "--out", str(out), "--max-iters", "60",
+                         "--eval-iters", "5", "--backend", backend, *flags]) == 0
+            runs[name, len(flags)] = capsys.readouterr().out
+            np.testing.assert_array_equal(np.load(out)["weight"],
+                                          np.load(tmp_path / f"text{len(flags)}.npz")["weight"])
+    def without_timing(output):
+        return [line for line in output.splitlines() if not line.startswith("trained ")]
+    assert without_timing(runs["text", 0]) == without_timing(runs["prepared", 0])
+
+
+def test_optimum_and_heatmap_read_a_prepared_folder(tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("abracadabra, said the cat. " * 100)
+    main(["prepare", "--data", str(text), "--out", str(tmp_path / "p"), "--tokenizer", "byte"])
+    capsys.readouterr()
+    assert main(["optimum", "--data", str(tmp_path / "p")]) == 0
+    from_folder = capsys.readouterr().out.split("\n", 1)[1]
+    assert main(["optimum", "--data", str(text), "--tokenizer", "byte"]) == 0
+    assert capsys.readouterr().out.split("\n", 1)[1] == from_folder
+    assert main(["optimum", "--data", str(tmp_path / "p"), "--tokenizer", "char"]) == 1
+    assert "prepared with the byte tokenizer" in capsys.readouterr().err

@@ -6,12 +6,12 @@ import sys
 
 from ..corpus import DatasetError
 from ..plots import MissingMatplotlib
-from . import lecture, tools, training
+from . import data, lecture, tools, training
 from .common import CommandError
 
 SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser, tools.add_gradcheck_parser,
                tools.add_explain_parser, tools.add_heatmap_parser, tools.add_optimum_parser,
-               lecture.add_lecture_parser]
+               lecture.add_lecture_parser, data.add_prepare_parser]
 
 
 def main(argv=None):
@@ -19,7 +19,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (CommandError, DatasetError, ValueError, TypeError, OSError, MissingMatplotlib) as e:
+    except (CommandError, DatasetError, ValueError, TypeError, OSError, MissingMatplotlib,
+            ImportError) as e:
         print(f"npbigram: error: {e}", file=sys.stderr)
         return 1
 

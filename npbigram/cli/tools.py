@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import explain, gradcheck, ops, optimum, plots
 from ..corpus import encode_file, load_corpus
+from ..prepare import load_training_data
 from ..download import DEFAULT_DATA_PATH, ensure_dataset
 from ..explain import token_labels
 from ..model import load_checkpoint
@@ -130,7 +131,8 @@ def add_heatmap_parser(sub):
                     "probabilities C_ij / n_i of that text.")
     p.add_argument("--checkpoint", required=True, metavar="PATH")
     p.add_argument("--out", required=True, metavar="PATH", help="PNG file to write")
-    p.add_argument("--data", metavar="PATH", help="text whose pair counts to show alongside")
+    p.add_argument("--data", metavar="PATH",
+                   help="text (or prepared folder) whose pair counts to show alongside")
     p.set_defaults(run=run_heatmap)
 
 
@@ -144,15 +146,27 @@ def run_heatmap(args):
     title = f"model {Path(args.checkpoint).name} (step {checkpoint.step}): softmax(W)"
     reference, reference_title = None, None
     if args.data is not None:
-        ids = encode_file(tokenizer, args.data)
-        if len(ids) < 2:
-            raise ValueError(f"{args.data} holds {len(ids)} tokens: no pair to count")
-        reference = optimum.count_probs(ops.pair_counts(ids, tokenizer.vocab_size))  # (V,V)
+        reference = optimum.count_probs(text_counts(tokenizer, args.data))  # (V,V)
         reference_title = f"counts of {Path(args.data).name}: C_ij / n_i"
     plots.plot_heatmap(probs, token_labels(tokenizer), args.out, title=title, reference=reference,
                  reference_title=reference_title)
     print(f"wrote {args.out}")
     return 0
+
+
+def text_counts(tokenizer, path):
+    """The pair counts (V,V) of a text file under the checkpoint's tokenizer, or the sum of
+    each split's counts of a prepared folder prepared with the same tokenizer."""
+    if Path(path).is_dir():
+        prepared, _, counts = load_training_data(path)
+        if prepared.to_json() != tokenizer.to_json() or counts is None:
+            raise ValueError(f"{path} holds no pair counts" if counts is None else
+                             f"{path} was prepared with another vocabulary than the checkpoint's")
+        return counts["train"] + counts["val"]
+    ids = encode_file(tokenizer, path)
+    if len(ids) < 2:
+        raise ValueError(f"{path} holds {len(ids)} tokens: no pair to count")
+    return ops.pair_counts(ids, tokenizer.vocab_size)
 
 
 def add_optimum_parser(sub):
@@ -161,8 +175,9 @@ def add_optimum_parser(sub):
                                    "train split's character pairs) and the val loss of the "
                                    "add-k smoothed pair counts.")
     p.add_argument("--data", metavar="PATH",
-                   help=f"text file (default: {DEFAULT_DATA_PATH}, downloaded if missing)")
-    add_tokenizer_flag(p)
+                   help="text file or prepared folder "
+                        f"(default: {DEFAULT_DATA_PATH}, downloaded if missing)")
+    add_tokenizer_flag(p, default=None)
     p.add_argument("--k", type=float, default=optimum.DEFAULT_K,
                    help="add-k smoothing of the counts for the val loss "
                         f"(default: {optimum.DEFAULT_K:g})")
@@ -171,7 +186,12 @@ def add_optimum_parser(sub):
 
 def run_optimum(args):
     data_path = args.data if args.data is not None else ensure_dataset()
-    tokenizer, ids = load_corpus(data_path, args.tokenizer)
-    print(f"{data_path}: {len(ids):,} tokens, vocabulary {tokenizer.vocab_size}")
-    print(optimum.bigram_optimum(ids, tokenizer.vocab_size, k=args.k).report())
+    tokenizer, (train, val), counts = load_training_data(data_path, args.tokenizer)
+    print(f"{data_path}: {len(train) + len(val):,} tokens, vocabulary {tokenizer.vocab_size}")
+    if counts is None:
+        if len(train) < 2 or len(val) < 2:
+            raise ValueError(f"{len(train) + len(val)} tokens are too few: the train and val "
+                             f"splits each need at least two tokens to hold a pair")
+        counts = optimum.split_counts_of(train, val, tokenizer.vocab_size)
+    print(optimum.optimum_of_counts(counts["train"], counts["val"], k=args.k).report())
     return 0

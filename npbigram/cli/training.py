@@ -5,11 +5,11 @@ import sys
 import numpy as np
 
 from .. import optimum, plots
-from ..corpus import load_corpus
 from ..download import DEFAULT_DATA_PATH, ensure_dataset
 from ..engine import BACKENDS, GRAD_METHODS
 from ..model import INITS, load_checkpoint, save_checkpoint
 from ..optim import OPTIMIZERS
+from ..prepare import load_training_data
 from ..run import run_training
 from ..streams import RNGS
 from ..train import EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged
@@ -47,9 +47,9 @@ def add_train_parser(sub):
     p = sub.add_parser("train", help="train a bigram model (defaults: bigram.py's job)",
                        description="Train a bigram model. Defaults reproduce bigram.py.")
     p.add_argument("--data", metavar="PATH",
-                   help=f"text file to train on (default: {DEFAULT_DATA_PATH}, "
-                        "downloaded if missing)")
-    add_tokenizer_flag(p)
+                   help="text file to train on, or a folder written by npbigram prepare "
+                        f"(default: {DEFAULT_DATA_PATH}, downloaded if missing)")
+    add_tokenizer_flag(p, default=None)
     defaults = TrainConfig()
     for name, (type_, choices, help_) in TRAIN_FLAGS.items():
         default = getattr(defaults, name)
@@ -78,7 +78,7 @@ def run_train(args):
     if args.plot:
         plots.check_plot_path(args.plot)
     data_path = args.data if args.data is not None else ensure_dataset()
-    tokenizer, ids = load_corpus(data_path, args.tokenizer)
+    tokenizer, splits, counts = load_training_data(data_path, args.tokenizer)
     given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES]
              if getattr(args, name) is not None}
     if args.full_batch:
@@ -95,7 +95,7 @@ def run_train(args):
         config = TrainConfig.from_dict({**checkpoint.config, **given})
     else:
         config = TrainConfig(**given)
-    trainer = Trainer(config, ids, tokenizer.vocab_size)
+    trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
     if checkpoint is not None:
         trainer.restore(checkpoint)
 
@@ -122,7 +122,7 @@ def run_train(args):
     rate = tokens / seconds if seconds > 0 else float("nan")
     print(f"trained {outcome.steps} steps in {seconds:.3f} s ({rate:,.0f} tokens/s); "
           f"checkpoint: {args.out}")
-    print(optimum.distance_from_floor(trainer.model.weight, trainer.train_data))
+    print(optimum.distance_from_floor(trainer.model.weight, trainer.split_counts()["train"]))
     if args.plot:
         plots.plot_training(trainer, outcome.history, args.plot)
         print(f"loss plot: {args.plot}")
