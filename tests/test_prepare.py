@@ -15,14 +15,7 @@ from npbigram import ops
 from npbigram.cli import main
 from npbigram.corpus import DatasetError, load_corpus, read_text, train_val_split
 from npbigram.engine.count_kernels import count_pairs, encode_symbols, mark_present
-from npbigram.prepare import (
-    OUTPUT_FILES,
-    SPLITS,
-    load_prepared,
-    prepare,
-    resolve_sources,
-    token_dtype,
-)
+from npbigram.prepare import prepare, resolve_sources
 from npbigram.prepare_tasks import (
     ByteRange,
     Encoding,
@@ -30,6 +23,7 @@ from npbigram.prepare_tasks import (
     encode_range,
     split_ranges,
 )
+from npbigram.prepared import OUTPUT_FILES, SPLITS, load_prepared, token_dtype
 
 utf8_text = st.text(st.characters(exclude_categories=("Cs",)))  # any text UTF-8 can encode
 small_chunks = st.integers(1, 9)  # so that multi-byte characters straddle chunk boundaries

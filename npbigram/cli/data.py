@@ -5,7 +5,6 @@ import sys
 
 from tqdm import tqdm
 
-from ..prepare import prepare
 from .common import add_tokenizer_flag
 
 
@@ -31,6 +30,8 @@ def add_prepare_parser(sub):
 
 
 def run_prepare(args):
+    from ..prepare import prepare  # imports the numba engine's count kernels
+
     meta = prepare(args.data, args.out, args.tokenizer, scheduler=args.scheduler,
                    progress=_progress_bar, force=args.force)
     tokens = meta["tokens"]

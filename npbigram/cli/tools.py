@@ -7,11 +7,12 @@ import numpy as np
 
 from .. import explain, gradcheck, ops, optimum, plots
 from ..corpus import encode_file, load_corpus
-from ..prepare import load_training_data
 from ..download import DEFAULT_DATA_PATH, ensure_dataset
 from ..explain import token_labels
 from ..model import load_checkpoint
+from ..prepared import load_training_data
 from .common import add_tokenizer_flag
+
 
 def add_gradcheck_parser(sub):
     p = sub.add_parser(

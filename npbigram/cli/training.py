@@ -9,7 +9,7 @@ from ..download import DEFAULT_DATA_PATH, ensure_dataset
 from ..engine import BACKENDS, GRAD_METHODS
 from ..model import INITS, load_checkpoint, save_checkpoint
 from ..optim import OPTIMIZERS
-from ..prepare import load_training_data
+from ..prepared import load_training_data
 from ..run import run_training
 from ..streams import RNGS
 from ..train import EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged
