@@ -49,12 +49,13 @@ def train_val_split(data, train_fraction=0.9):
 
 
 def batch_starts(split_size, block_size, batch_size, rng):
-    """The first index of each of B windows of T+1 tokens, uniform over [0, n - T): (B,)."""
+    """The first index of each of B windows of T+1 tokens, uniform over [0, n - T): (B,).
+    rng None only checks that the split holds a window."""
     if split_size < block_size + 1:
         raise ValueError(
             f"the split has {split_size} tokens, fewer than block_size + 1 = {block_size + 1}"
         )
-    return rng.integers(0, split_size - block_size, size=batch_size)
+    return None if rng is None else rng.integers(0, split_size - block_size, size=batch_size)
 
 
 def get_batch(data, block_size, batch_size, rng):

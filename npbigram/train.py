@@ -181,9 +181,11 @@ class Trainer:
     def _batch_starts(self, split, steps, rng):
         """Window starts of `steps` batches (steps,B), drawn exactly as get_batch draws them."""
         cfg = self.config
-        starts = np.stack([batch_starts(len(split), cfg.block_size, cfg.batch_size, rng)
-                           for _ in range(steps)])
         high = len(split) - cfg.block_size
+        batch_starts(len(split), cfg.block_size, cfg.batch_size, rng=None)  # checks the size
+        starts = np.empty((steps, cfg.batch_size), dtype=np.int64)
+        for s in range(steps):  # one draw per batch, as get_batch draws
+            starts[s] = rng.integers(0, high, size=cfg.batch_size)
         if starts.min() < 0 or starts.max() >= high:  # kernels read data[start + T] unchecked
             raise ValueError(f"batch starts outside [0, {high})")
         return starts
