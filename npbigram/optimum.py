@@ -122,6 +122,7 @@ def distance_from_floor(weight, train_ids):
     """'train loss L is D above the floor H': the exact train loss of W against the optimum."""
     counts = ops.pair_counts(train_ids, weight.shape[0])
     loss, floor = ops.loss_from_counts(weight, counts), floor_loss(counts)
+    gap = loss - floor if loss > floor else 0.0  # rounding can put a table at the floor below it
     return (f"exact train loss {loss:.4f} over all {int(counts.sum()):,} train pairs: "
-            f"{loss - floor:.4f} above the floor {floor:.4f} that no bigram can beat "
+            f"{gap:.4f} above the floor {floor:.4f} that no bigram can beat "
             f"(npbigram optimum)")
