@@ -220,7 +220,8 @@ def memory_skip_reason(impl, logits, mem_cap):
 def seed_jobs(args, pair_counts_flag, checkpoint):
     """(job, cache, command) in run order for one repeat."""
     common = ["--data", str(args.data), "--max-iters", str(args.seed_iters)]
-    train = [sys.executable, "-m", "npbigram", "train", *common, "--out", str(checkpoint)]
+    train = [sys.executable, "-m", "npbigram", "train", *common, "--out", str(checkpoint),
+             "--force"]  # each job replaces the last one's checkpoint
     jobs = [("numpy", "-", [*train, "--backend", "numpy"]),
             ("numba", "cold", [*train, "--backend", "numba"]),
             ("numba", "warm", [*train, "--backend", "numba"])]

@@ -1,5 +1,7 @@
 """npbigram: the bigram language model of Karpathy's "Let's build GPT", in NumPy, by hand."""
 
+__version__ = "0.2.0"  # the one place: setup.cfg and `npbigram --version` read it
+
 from .corpus import DatasetError, get_batch, load_corpus, train_val_split
 from .download import ensure_dataset
 from .explain import explain_text, trace_generation

@@ -14,6 +14,10 @@ import numpy as np
 from .files import atomic_output
 
 FORMAT = "npbigram-checkpoint-1"
+# what reading a damaged archive raises: zipfile says RuntimeError for an entry whose flags
+# claim encryption, NotImplementedError for an unknown compression method
+READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
+               zipfile.BadZipFile)
 
 
 def write_checkpoint(path, arrays, meta):
@@ -25,28 +29,62 @@ def write_checkpoint(path, arrays, meta):
 
 
 def read_checkpoint(path):
-    """(arrays, meta) of a checkpoint; a missing, truncated, corrupt or foreign file raises
-    ValueError saying which."""
+    """(arrays, meta) of a checkpoint. A missing file raises FileNotFoundError; a truncated,
+    corrupt or foreign one ValueError saying which."""
+    with _open_npz(path) as npz:
+        try:
+            files = {key: npz[key] for key in npz.files}
+        except READ_ERRORS as e:
+            raise ValueError(f"{path} is not a readable npbigram checkpoint ({e})") from None
+    meta = _parse_meta(path, files)
+    if set(files) != set(meta["arrays"]):
+        raise ValueError(f"{path} is not a valid npbigram checkpoint: it holds the arrays "
+                         f"{sorted(files)}, its metadata lists {sorted(meta['arrays'])}")
+    return files, meta
+
+
+def read_meta(path):
+    """The meta of a checkpoint, without reading its arrays (errors as read_checkpoint's)."""
+    with _open_npz(path) as npz:
+        try:
+            files = {key: npz[key] for key in npz.files if key == "meta"}
+        except READ_ERRORS as e:
+            raise ValueError(f"{path} is not a readable npbigram checkpoint ({e})") from None
+        files.update((key, None) for key in npz.files if key != "meta")
+    return _parse_meta(path, files)
+
+
+def is_checkpoint(path):
+    """Whether `path` is a file this format wrote (its meta says so)."""
+    try:
+        read_meta(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _open_npz(path):
     try:
         if not zipfile.is_zipfile(path):  # np.load would try .npy and pickle, and say so
             open(path, "rb").close()  # a missing or unreadable file raises its own OSError
             raise ValueError("it is not an .npz (zip) archive")
-        npz = np.load(path, allow_pickle=False)
-        with npz:
-            files = {key: npz[key] for key in npz.files}
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise ValueError(f"checkpoint {path} does not exist") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+    except READ_ERRORS as e:
         raise ValueError(f"{path} is not a readable npbigram checkpoint ({e})") from None
+
+
+def _parse_meta(path, files):
+    """The JSON meta of a checkpoint's files (name -> array), which must hold weight and meta;
+    removes meta from files."""
     if "weight" not in files or "meta" not in files:
         raise ValueError(f"{path} is not an npbigram checkpoint (it has keys {sorted(files)})")
     try:
         meta = json.loads(str(files.pop("meta")))
         if meta.get("format") != FORMAT:
             raise ValueError(f"unknown format {meta.get('format')!r}")
-        if set(files) != set(meta["arrays"]):
-            raise ValueError(f"it holds the arrays {sorted(files)}, its metadata lists "
-                             f"{sorted(meta['arrays'])}")
+        meta["arrays"] = list(meta["arrays"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
-    return files, meta
+    return meta

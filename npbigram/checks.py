@@ -61,6 +61,11 @@ def check_count(value, name, minimum=0):
     return value
 
 
+def check_seed(seed, name="seed"):
+    """None (fresh randomness) or an int >= 0, as np.random.default_rng takes it."""
+    return None if seed is None else check_count(seed, name)
+
+
 def check_number(value, name):
     """A real number (int or float, not bool)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):

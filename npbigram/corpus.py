@@ -59,7 +59,16 @@ def batch_starts(split_size, block_size, batch_size, rng):
 
 
 def get_batch(data, block_size, batch_size, rng):
-    """B random windows of T+1 tokens: x (B,T) inputs and y (B,T) next-token targets."""
+    """B random windows of T+1 tokens: x (B,T) inputs and y (B,T) next-token targets.
+    data: (n,) token ids (an array or a list); rng: a numpy Generator (np.random.default_rng),
+    or anything drawing as its integers() does (npbigram.torch_rng.TorchGenerator)."""
+    data = np.asarray(data)
+    if data.ndim != 1 or data.dtype == bool or data.dtype.kind not in "iu":
+        raise TypeError(f"data must be a 1-D sequence of integer token ids, got "
+                        f"{data.ndim}-D {data.dtype}")
+    if not callable(getattr(rng, "integers", None)):
+        raise TypeError(f"rng must be a numpy Generator such as np.random.default_rng(seed), "
+                        f"got {type(rng).__name__}")
     starts = batch_starts(len(data), block_size, batch_size, rng)  # (B,)
     return windows(data, starts, block_size)
 

@@ -11,6 +11,8 @@ Sampling (model.generate) repeats: take the context's last token i, p = softmax(
 the next token from p, append it.
 """
 
+import codecs
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,19 +25,44 @@ SHOWN_CONTEXT_IDS = 4  # the trace shows the last few ids of the growing context
 ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", " ": "␣"}  # ␣ (U+2423) marks a space
 
 
-def char_label(ch):
+def char_label(ch, encoding=None):
     """A visible label for one character: '\\n' for a newline, '␣' for a space, escapes for
-    other control characters."""
+    other control characters, and for characters that `encoding` (e.g. an ASCII terminal's)
+    cannot show: '\\x20' for the space then."""
     if ch in ESCAPES:
-        return ESCAPES[ch]
-    if ch.isprintable():
-        return ch
-    return ch.encode("unicode_escape").decode("ascii")
+        label = ESCAPES[ch]
+    elif ch.isprintable():
+        label = ch
+    else:
+        label = ch.encode("unicode_escape").decode("ascii")
+    if encoding is not None and not _encodable(label, encoding):
+        return "\\x20" if ch == " " else ch.encode("unicode_escape").decode("ascii")
+    return label
 
 
-def token_labels(tokenizer):
-    """The label of every token id: (V,) list of str."""
-    return [char_label(text) for text in tokenizer.token_texts()]
+def _encodable(text, encoding):
+    try:
+        codecs.encode(text, encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def token_labels(tokenizer, encoding=None):
+    """The label of every token id, showable in `encoding` when given: (V,) list of str."""
+    return [char_label(text, encoding) for text in tokenizer.token_texts()]
+
+
+def display_width(text):
+    """The terminal columns `text` takes: East Asian wide and fullwidth characters take two,
+    combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text, width):
+    """`text` left-aligned in `width` terminal columns."""
+    return text + " " * max(0, width - display_width(text))
 
 
 def top_k_ids(probs, k):
@@ -69,14 +96,15 @@ def format_explanation(explanation, labels, top_k=DEFAULT_TOP_K):
     """One line per position (current, next, p(next), -ln p(next), the top-k), then the mean."""
     ids, nll = explanation.ids, explanation.nll
     vocab_size = explanation.probs.shape[1]
+    width = _label_width(labels, ids)
     lines = [f"{len(ids)} tokens, {len(nll)} position{'s' * (len(nll) != 1)}: position t reads "
              f"token t and is scored on token t+1 with -ln p(next) (a uniform guess costs "
              f"ln {vocab_size} = {np.log(vocab_size):.3f})",
-             f"{'t':>4}  {'current':<7}  {'next':<4}  {'p(next)':>7}  {'-ln p':>6}  "
+             f"{'t':>4}  {'current':<7}  {pad('next', width)}  {'p(next)':>7}  {'-ln p':>6}  "
              f"most likely next"]
     for t, probs in enumerate(explanation.probs):
         current, target = ids[t], ids[t + 1]
-        lines.append(f"{t:>4}  {labels[current]:<7}  {labels[target]:<4}  "
+        lines.append(f"{t:>4}  {pad(labels[current], 7)}  {pad(labels[target], width)}  "
                      f"{probs[target]:>7.4f}  {nll[t]:>6.3f}  {_format_top(probs, labels, top_k)}")
     lines.append(f"mean -ln p over the {len(nll)} position{'s' * (len(nll) != 1)}: "
                  f"{nll.mean():.4f} = the model's loss on this text, "
@@ -111,15 +139,21 @@ def trace_generation(model, context, max_new_tokens, rng):
 
 def format_trace(steps, labels, top_k=DEFAULT_TOP_K):
     """One line per sampling step: the context's ids, its last token, the top-k, the draw."""
-    lines = [f"{'step':>4}  {'context ids':<26}  {'last':<4}  {'drew':<4}  {'p(drew)':>7}  "
-             f"most likely next"]
+    width = _label_width(labels, [i for step in steps for i in (step.context[-1], step.drawn)])
+    lines = [f"{'step':>4}  {'context ids':<26}  {pad('last', width)}  {pad('drew', width)}  "
+             f"{'p(drew)':>7}  most likely next"]
     for n, step in enumerate(steps, 1):
         shown = ", ".join(str(int(i)) for i in step.context[-SHOWN_CONTEXT_IDS:])
         context = f"[{'..., ' if len(step.context) > SHOWN_CONTEXT_IDS else ''}{shown}]"
-        lines.append(f"{n:>4}  {context:<26}  {labels[step.context[-1]]:<4}  "
-                     f"{labels[step.drawn]:<4}  {step.probs[step.drawn]:>7.4f}  "
+        lines.append(f"{n:>4}  {context:<26}  {pad(labels[step.context[-1]], width)}  "
+                     f"{pad(labels[step.drawn], width)}  {step.probs[step.drawn]:>7.4f}  "
                      f"{_format_top(step.probs, labels, top_k)}")
     return "\n".join(lines)
+
+
+def _label_width(labels, ids):
+    """Columns of a table's token column: 4, or the widest label shown in it (e.g. \\u5e8a)."""
+    return max([4, *(display_width(labels[i]) for i in ids)])
 
 
 def _format_top(probs, labels, top_k):

@@ -19,6 +19,7 @@ import numpy as np
 
 from .checks import ID_DTYPE
 from .corpus import get_batch
+from .limits import check_memory
 from .model import BigramLanguageModel
 
 DEFAULT_EPS = 1e-2
@@ -44,9 +45,10 @@ class GradcheckResult:
                                                       self.rel_error.shape))
 
 
-def check_gradient(model, idx, targets, eps=DEFAULT_EPS):
+def check_gradient(model, idx, targets, eps=DEFAULT_EPS, progress=None):
     """Compare model.backward() after model(idx, targets) with central differences of the loss
-    at every entry of W: 4 forward passes each.
+    at every entry of W: 4 forward passes each. progress(n), when given, is told of the n
+    entries of each row once they are done.
 
     The model should hold float64 weights: in float32 the rounding of L swamps the differences.
     """
@@ -64,6 +66,8 @@ def check_gradient(model, idx, targets, eps=DEFAULT_EPS):
             losses[k] = model(idx, targets)[1]
         weight[i, j] = w_ij
         numeric[i, j] = (8 * (losses[1] - losses[-1]) - (losses[2] - losses[-2])) / (12 * eps)
+        if progress is not None and j == weight.shape[1] - 1:
+            progress(weight.shape[1])
     scale = np.maximum(np.abs(analytic), np.abs(numeric))  # (V,C)
     rel_error = np.divide(np.abs(analytic - numeric), scale, out=np.zeros_like(scale),
                           where=scale > 0)
@@ -71,12 +75,15 @@ def check_gradient(model, idx, targets, eps=DEFAULT_EPS):
                            eps=eps)
 
 
-def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None, eps=DEFAULT_EPS):
+def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None, eps=DEFAULT_EPS,
+                   progress=None):
     """Gradient check of a float64 NumPy model with W ~ N(0,1) from `seed` on one batch.
 
     The batch is B x T random ids in [0, vocab_size), or, with `data` (a 1-D id array of a
-    text), B random windows of it as in training. Returns a GradcheckResult.
+    text), B random windows of it as in training. Refused before any work when it would need
+    more memory than is available. Returns a GradcheckResult.
     """
+    check_memory("the gradient check", gradcheck_memory(vocab_size, batch_size * block_size))
     rng = np.random.default_rng(seed)
     if data is None:
         idx = rng.integers(0, vocab_size, size=(batch_size, block_size), dtype=ID_DTYPE)  # (B,T)
@@ -84,4 +91,14 @@ def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None,
     else:
         idx, targets = get_batch(np.asarray(data), block_size, batch_size, rng)  # (B,T) each
     model = BigramLanguageModel(vocab_size, seed=seed, dtype=np.float64, backend="numpy")
-    return check_gradient(model, idx, targets, eps=eps)
+    return check_gradient(model, idx, targets, eps=eps, progress=progress)
+
+
+def gradcheck_memory(vocab_size, n_positions):
+    """The check's largest arrays, for npbigram.limits.check_memory: W, its analytic and numeric
+    gradients and their errors (V,V), and a forward pass's (N,V) logits, probabilities and
+    dlogits, all float64."""
+    return [(f"the {vocab_size:,}x{vocab_size:,} table, gradients and errors",
+             8 * 8 * vocab_size ** 2, "lower --vocab (or use a text with fewer characters)"),
+            (f"a forward pass over {n_positions:,} positions", 6 * 8 * n_positions * vocab_size,
+             "lower --batch or --block")]

@@ -11,7 +11,8 @@ import numpy as np
 
 from . import ops
 from .checkpoint import read_checkpoint, write_checkpoint
-from .checks import check_choice, check_count, check_dtype, check_ids, check_int, check_positive
+from .checks import (check_choice, check_count, check_dtype, check_ids, check_int,
+                     check_positive, check_seed)
 from .engine import DEFAULT_BACKEND, GRAD_METHODS, make_engine
 from .tokenizers import tokenizer_from_json
 
@@ -41,17 +42,19 @@ class BigramLanguageModel:
         self.engine = make_engine(backend)
         self.backend = backend
         self.grad_method = check_choice(grad, GRAD_METHODS, "grad method")
-        self.weight = initial_weight(vocab_size, init, self.dtype, seed)
+        self.weight = initial_weight(vocab_size, init, self.dtype, check_seed(seed))
         self.grad = None  # dL/dW of the last forward with targets, set by backward()
         self._saved = None  # what backward() needs from the last forward with targets
 
     def __call__(self, idx, targets=None, *, return_logits=True):
-        """model(idx, targets) is model.forward(idx, targets): see forward."""
         return self.forward(idx, targets, return_logits=return_logits)
 
     def forward(self, idx, targets=None, *, return_logits=True):
-        """idx (B,T) -> logits (B,T,C) and None; with targets (B,T): logits (B*T,C) and the
-        mean cross-entropy loss, as bigram.py's forward returns them.
+        """model(idx, targets) = model.forward(idx, targets), as bigram.py's forward:
+
+        idx (B,T) int token ids -> logits (B,T,C) and None;
+        with targets (B,T) -> logits (B*T,C) and the mean cross-entropy loss (a float).
+        Afterwards model.backward() returns dL/dW (V,C).
 
         return_logits=False (with targets) returns (None, loss): a training step needs only
         the loss and the gradient, and the numba engine then never writes the N x C logits,
@@ -70,6 +73,8 @@ class BigramLanguageModel:
         if targets is None:
             return logits.reshape(*idx.shape, self.vocab_size), None  # (B,T,C)
         return logits, loss  # (B*T,C) as bigram.py, or None
+
+    __call__.__doc__ = forward.__doc__
 
     def backward(self):
         """dL/dW (V,C) of the last forward with targets, as a new array: the model never
@@ -92,11 +97,10 @@ class BigramLanguageModel:
         max_new_tokens = check_count(max_new_tokens, "max_new_tokens")
         temperature = check_positive(temperature, "temperature")
         if top_k is not None:
-            top_k = check_count(top_k, "top_k")
-            if top_k < 1:
-                raise ValueError(f"top_k must be at least 1, got {top_k}")
+            top_k = check_count(top_k, "top_k", minimum=1)
         if sampler is None:
-            sampler = InverseCdfSampler(rng if rng is not None else np.random.default_rng(seed))
+            sampler = InverseCdfSampler(rng if rng is not None
+                                        else np.random.default_rng(check_seed(seed)))
         out = np.empty((idx.shape[0], idx.shape[1] + max_new_tokens), dtype=idx.dtype)
         out[:, : idx.shape[1]] = idx
         for t in range(idx.shape[1], out.shape[1]):
@@ -182,8 +186,9 @@ def sample_from(probs, rng):
 
 # ----------------------------------------------------------------------------------------------
 # checkpoints: arrays `weight` (V,V) and `opt_<name>` for each optimizer state array; meta
-# vocab_size, dtype, tokenizer, the training config, step, the batch generator's state, and the
-# optimizer's kind, step count and hyperparameters
+# vocab_size, dtype, tokenizer, the training config, step, the batch generator's state, the
+# optimizer's kind, step count and hyperparameters, and the run's data, evaluations and time.
+# Keys added later are optional when reading (older checkpoints lack them).
 
 
 @dataclass
@@ -194,12 +199,17 @@ class Checkpoint:
     config: dict = field(default_factory=dict)  # training configuration
     step: int = 0  # training steps completed
     rng_state: dict = None  # the batch generator's state (npbigram.streams), or None
+    data: dict = None  # the data trained on: {"path", "size", "sha256"} (npbigram.provenance)
+    # the evaluations, in step order: [{"step", "train", "val", "elapsed"}, ...]
+    history: list = field(default_factory=list)
+    elapsed: float = 0.0  # seconds the run had trained and evaluated when this was saved
 
 
 def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None, step=0,
-                    rng_state=None):
-    """Write model (and optionally tokenizer, optimizer, config, step, and the batch
-    generator's state as a JSON-serialisable dict) to `path`."""
+                    rng_state=None, data=None, history=(), elapsed=0.0):
+    """Write model (and optionally tokenizer, optimizer, config, step, the batch generator's
+    state as a JSON-serialisable dict, and the run's data, evaluation history and elapsed
+    seconds) to `path`."""
     arrays = {"weight": model.weight}
     optimizer_meta = None
     if optimizer is not None:
@@ -217,11 +227,15 @@ def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None,
         "step": int(step),
         "rng_state": rng_state,
         "optimizer": optimizer_meta,
+        "data": data,
+        "history": [dict(evaluation) for evaluation in history],
+        "elapsed": float(elapsed),
     })
 
 
 def load_checkpoint(path, backend=DEFAULT_BACKEND):
-    """Read a checkpoint; a missing, truncated, corrupt or foreign file raises ValueError."""
+    """Read a checkpoint; a missing file raises FileNotFoundError, a truncated, corrupt or
+    foreign one ValueError."""
     arrays, meta = read_checkpoint(path)
     try:
         weight = arrays["weight"]
@@ -239,9 +253,12 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
                 name[len("opt_"):]: array for name, array in arrays.items()
                 if name.startswith("opt_")}}
         config, step, rng_state = dict(meta["config"]), int(meta["step"]), meta["rng_state"]
+        data, elapsed = meta.get("data"), float(meta.get("elapsed", 0.0))
+        history = [dict(evaluation) for evaluation in meta.get("history", [])]
         model = BigramLanguageModel(vocab_size, dtype=dtype, backend=backend, init="zeros")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
     model.weight = np.ascontiguousarray(weight)
     return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
-                      config=config, step=step, rng_state=rng_state)
+                      config=config, step=step, rng_state=rng_state, data=data, history=history,
+                      elapsed=elapsed)

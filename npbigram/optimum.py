@@ -133,6 +133,7 @@ def distance_from_floor(weight, counts):
     """'train loss L is D above the floor H': the exact train loss of W against the optimum.
     counts (V,V): the train split's pair counts."""
     loss, floor = ops.loss_from_counts(weight, counts), floor_loss(counts)
+    gap = loss - floor if loss > floor else 0.0  # rounding can put a table at the floor below it
     return (f"exact train loss {loss:.4f} over all {int(counts.sum()):,} train pairs: "
-            f"{loss - floor:.4f} above the floor {floor:.4f} that no bigram can beat "
+            f"{gap:.4f} above the floor {floor:.4f} that no bigram can beat "
             f"(npbigram optimum)")

@@ -1,47 +1,67 @@
 """The run loop of `npbigram train`, in one place: bigram.py's evaluation schedule (every
-eval_interval steps, and a checkpoint then), training in chunks between evaluations, the
-progress bar, the training time, and Ctrl-C.
+eval_interval steps, and a checkpoint then, and the best one kept), training in chunks between
+evaluations, the progress bar, the timing, and Ctrl-C.
 
-The first Ctrl-C becomes a flag checked between chunks, so a checkpoint is never torn: the
-run saves and stops. A second Ctrl-C interrupts at once.
+The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
+their own line when that took a compilation. Ctrl-C becomes a flag checked between chunks of
+training and of evaluation, each bounded to well under a second of work, so a checkpoint is
+never torn: the run saves and stops. Further Ctrl-Cs only say that it is stopping.
 """
 
+import csv
+import io
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from .files import atomic_write_bytes
 from .train import format_eval
+
+METRICS_COLUMNS = ("step", "train_loss", "val_loss", "elapsed_seconds")
 
 
 @dataclass
 class RunOutcome:
-    history: list = field(default_factory=list)  # (step, {'train': loss, 'val': loss})
-    train_seconds: float = 0.0  # time spent in training steps (evaluations excluded)
+    train_seconds: float = 0.0  # time spent in training steps (compilation, evaluations excluded)
     steps: int = 0  # steps trained by this run
     interrupted: bool = False  # stopped by Ctrl-C (after saving)
+    compile_seconds: float = 0.0  # preparing the kernels before training
+    compiled: int = 0  # kernels compiled then (0: all loaded from the JIT cache)
 
 
-def run_training(trainer, save, log=None):
-    """Train `trainer` to config.max_iters: evaluate (log the line bigram.py prints, then
-    save()) at every multiple of eval_interval, train in chunks between, save() at the end.
+def run_training(trainer, save, log=None, after_evaluation=None):
+    """Train `trainer` to config.max_iters: at every multiple of eval_interval, evaluate (unless
+    the history already holds this step), log the line bigram.py prints, then save(best) with
+    best True when the val loss is the lowest so far; train in chunks between; save(False) at
+    the end, or when Ctrl-C stops the run. after_evaluation() runs after each evaluation's save.
     Returns a RunOutcome; TrainingDiverged propagates, with the last good checkpoint saved."""
     log = log or (lambda line: tqdm.write(line, file=sys.stdout))
     config, outcome = trainer.config, RunOutcome()
     start_step = trainer.step
+    started = time.perf_counter()
+    outcome.compiled = trainer.warm_up()
+    outcome.compile_seconds = time.perf_counter() - started
+    if outcome.compiled:
+        log(f"compiled kernels in {outcome.compile_seconds:.1f} s")
     with DeferredInterrupt() as interrupt, tqdm(
             total=config.max_iters, initial=trainer.step, desc="train", unit="step",
             file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
-        while trainer.step < config.max_iters:
-            if interrupt.requested:
-                outcome.interrupted = True
-                break
-            if trainer.step % config.eval_interval == 0:
-                outcome.history.append((trainer.step, trainer.evaluate()))
-                log(format_eval(*outcome.history[-1]))
-                save()
+        clock = Clock(trainer)
+        while trainer.step < config.max_iters and not interrupt.requested:
+            if trainer.step % config.eval_interval == 0 and not trainer.evaluated_now():
+                losses = trainer.evaluate(stop=lambda: interrupt.requested)
+                if losses is None:
+                    break
+                clock.tick()
+                best = trainer.record_evaluation(losses)
+                log(format_eval(trainer.step, losses))
+                save(best)
+                if after_evaluation is not None:
+                    after_evaluation()
+                continue
             # up to the next evaluation, in chunks that one compiled call runs
             steps = min(trainer.chunk_steps(), config.max_iters - trainer.step,
                         config.eval_interval - trainer.step % config.eval_interval)
@@ -51,14 +71,26 @@ def run_training(trainer, save, log=None):
             finally:
                 outcome.train_seconds += time.perf_counter() - t0
                 outcome.steps = trainer.step - start_step
+                clock.tick()
             bar.update(steps)
-    save()
+        outcome.interrupted = interrupt.requested
+        save(False)
     return outcome
 
 
+class Clock:
+    """trainer.elapsed: the seconds of the run so far, continuing a resumed run's count."""
+
+    def __init__(self, trainer):
+        self.trainer, self.base, self.start = trainer, trainer.elapsed, time.perf_counter()
+
+    def tick(self):
+        self.trainer.elapsed = self.base + time.perf_counter() - self.start
+
+
 class DeferredInterrupt:
-    """Turn the first Ctrl-C into a flag checked between steps, so a checkpoint is never torn;
-    a second Ctrl-C interrupts at once."""
+    """Turn Ctrl-C into a flag checked between chunks of work, so a checkpoint is never torn;
+    a second Ctrl-C says that the run is stopping (it saves within a second)."""
 
     def __enter__(self):
         self.requested = False
@@ -67,9 +99,33 @@ class DeferredInterrupt:
 
     def _handle(self, signum, frame):
         if self.requested:
-            raise KeyboardInterrupt
+            print("npbigram: stopping: saving the checkpoint first", file=sys.stderr)
         self.requested = True
 
     def __exit__(self, *exc):
         signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def metrics_csv(history):
+    """The evaluations as CSV: step, train loss, val loss, elapsed seconds."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(METRICS_COLUMNS)
+    for evaluation in history:
+        writer.writerow([evaluation["step"], f"{evaluation['train']:.6f}",
+                         f"{evaluation['val']:.6f}", f"{evaluation['elapsed']:.3f}"])
+    return text.getvalue()
+
+
+def write_metrics(path, history):
+    atomic_write_bytes(path, metrics_csv(history).encode())
+
+
+def is_metrics_csv(path):
+    """Whether `path` is a metrics CSV this program wrote (its header line says so)."""
+    try:
+        with open(path, "rb") as f:
+            return f.readline() == (",".join(METRICS_COLUMNS) + "\n").encode()
+    except OSError:
         return False

@@ -1,8 +1,10 @@
 """Tokenizers: text in, token ids out, and back. TOKENIZERS is the one registry that the CLI's
 --tokenizer choices, the corpus loader and checkpoint metadata all read.
 
-To add a tokenizer: a class with `kind`, `vocab_size`, `encode`, `encode_bytes(raw, name)` (a
-file's ids), `decode`, `token_texts`, `to_json`, `from_spec(spec)` (rebuild from its JSON) and
+To add a tokenizer: a class with `kind`, `unit` (what a token is, for "bits per character"),
+`start_id` (where sampling starts without a prompt), `vocab_size`, `encode`,
+`encode_bytes(raw, name)` (a file's ids), `decode` (text), `decode_bytes` (the bytes a file of
+that text holds), `token_texts`, `to_json`, `from_spec(spec)` (rebuild from its JSON) and
 `from_corpus(raw, name)` (fit to a file's bytes; returns the tokenizer and the file's ids),
 then one line in TOKENIZERS.
 """
@@ -22,6 +24,8 @@ class CharTokenizer:
     """
 
     kind = "char"
+    unit = "character"
+    start_id = 0  # bigram.py samples from token 0 (a newline in tinyshakespeare)
 
     def __init__(self, chars):
         chars = "".join(chars)
@@ -74,9 +78,10 @@ class CharTokenizer:
         return ids.astype(ID_DTYPE)
 
     def encode_bytes(self, raw, name):
-        """The ids of a UTF-8 file's bytes; errors name the file."""
+        """The ids of a UTF-8 file's bytes under this vocabulary; errors name the file."""
+        text = decode_utf8(raw, name, advice="a character tokenizer reads UTF-8 text only")
         try:
-            return self.encode(decode_utf8(raw, name))
+            return self.encode(text)
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
 
@@ -84,6 +89,10 @@ class CharTokenizer:
         """ids -> str."""
         ids = check_ids(ids, self.vocab_size, "ids", ndim=None, allow_empty=True)
         return _decode_codepoints(self._codepoints[ids.reshape(-1)])
+
+    def decode_bytes(self, ids):
+        """ids -> the UTF-8 bytes of their text."""
+        return self.decode(ids).encode("utf-8", "surrogatepass")
 
     def token_texts(self):
         """What each id stands for, as text: (V,) list of str."""
@@ -94,9 +103,12 @@ class CharTokenizer:
 
 
 class ByteTokenizer:
-    """Byte-level tokenizer: vocabulary 0..255, reads any file. decode replaces invalid UTF-8."""
+    """Byte-level tokenizer: vocabulary 0..255, reads any file. decode shows bytes that are not
+    UTF-8 as \\xNN escapes; decode_bytes gives the bytes themselves."""
 
     kind = "byte"
+    unit = "byte"
+    start_id = ord("\n")  # sampling starts at a line's start (byte 0 is a NUL)
     vocab_size = 256
 
     @classmethod
@@ -122,8 +134,13 @@ class ByteTokenizer:
         return self.encode(raw)
 
     def decode(self, ids):
+        """ids -> str: their bytes as UTF-8, a byte that is not UTF-8 as a \\xNN escape."""
+        return self.decode_bytes(ids).decode("utf-8", errors="backslashreplace")
+
+    def decode_bytes(self, ids):
+        """ids -> bytes."""
         ids = check_ids(ids, self.vocab_size, "ids", ndim=None, allow_empty=True)
-        return ids.reshape(-1).astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+        return ids.reshape(-1).astype(np.uint8).tobytes()
 
     def token_texts(self):
         """What each id stands for, as text: the ASCII character, or a \\xNN escape (a byte
@@ -149,14 +166,18 @@ def tokenizer_from_json(text):
     raise ValueError(f"unknown tokenizer kind {kind!r}")
 
 
-def decode_utf8(raw, name):
-    """raw bytes -> str; bytes that are not UTF-8 raise ValueError naming `name` and the offset."""
+BYTE_TOKENIZER_ADVICE = "use the byte tokenizer (--tokenizer byte) for arbitrary files"
+
+
+def decode_utf8(raw, name, advice=BYTE_TOKENIZER_ADVICE):
+    """raw bytes -> str; bytes that are not UTF-8 raise ValueError naming `name` and the offset,
+    followed by `advice`."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(
             f"{name}: byte 0x{raw[e.start]:02x} at byte offset {e.start} is not valid UTF-8 "
-            f"({e.reason}); use the byte tokenizer (--tokenizer byte) for arbitrary files"
+            f"({e.reason}); {advice}"
         ) from None
 
 

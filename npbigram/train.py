@@ -11,6 +11,9 @@ interrupting and resuming never change the result.
 
 full_batch: every step uses the exact gradient of the whole train split, from its pair counts
 (computed once), O(V^2) per step whatever the split's size.
+
+Evaluations run in chunks of bounded work, so that a caller can stop one within a second; the
+trainer keeps their history, which checkpoints carry, with the run's elapsed seconds.
 """
 
 import dataclasses
@@ -18,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_choice, check_count, check_dtype, check_ids, check_int, check_positive
+from .checks import check_choice, check_count, check_dtype, check_ids, check_positive
 from .corpus import batch_starts, train_val_split
-from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS
+from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, make_engine
+from .limits import check_memory
 from .model import INITS, BigramLanguageModel
 from .optim import OPTIMIZERS, make_optimizer
 from .optimum import split_counts_of
@@ -32,6 +36,8 @@ EVAL_MODES = ("estimate", "exact")
 FULL_BATCH_DEFAULTS = {"lr": 0.5, "max_iters": 1000, "eval_interval": 100, "eval": "exact"}
 # the optimizers' hyperparameters a config may set (None: the optimizer's default)
 OPTIMIZER_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay")
+# settings that a resumed run may change: when it stops and evaluates, never what a step computes
+CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval")
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,13 +72,14 @@ class TrainConfig:
         for name in ("batch_size", "block_size", "eval_interval", "eval_iters"):
             check_count(getattr(self, name), name, minimum=1)
         check_count(self.max_iters, "max_iters")
-        check_int(self.seed, "seed")
+        check_count(self.seed, "seed")
         check_positive(self.lr, "learning rate")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         hyperparameters = OPTIMIZERS[self.optimizer].hyperparameters
         for name, value in self.optimizer_options().items():
             if name not in hyperparameters:
                 raise ValueError(f"{name} does not apply to the {self.optimizer} optimizer")
+        self.optimizer_tables()  # the optimizer checks its hyperparameters
         check_choice(self.init, INITS, "init")
         check_choice(self.eval, EVAL_MODES, "eval mode")
         check_dtype(self.dtype)
@@ -81,6 +88,25 @@ class TrainConfig:
         check_choice(self.rng, RNGS, "rng")
         if not isinstance(self.full_batch, bool):
             raise TypeError(f"full_batch must be a bool, got {type(self.full_batch).__name__}")
+
+    def unused_settings(self):
+        """The settings that have no effect under this config: the batch shape when nothing
+        samples batches (full batch with exact evaluation), eval_iters with exact evaluation,
+        the batch gradient's method with full batch."""
+        unused = []
+        if self.full_batch and self.eval == "exact":
+            unused += ["batch_size", "block_size"]
+        if self.eval == "exact":
+            unused.append("eval_iters")
+        if self.full_batch:
+            unused.append("grad")
+        return unused
+
+    def optimizer_tables(self):
+        """How many (V,V) arrays the optimizer keeps (AdamW 2, SGD with momentum 1)."""
+        model = BigramLanguageModel(1, init="zeros", backend="numpy")
+        optimizer = make_optimizer(self.optimizer, model, lr=self.lr, **self.optimizer_options())
+        return len(optimizer.state)
 
     def optimizer_options(self):
         """The optimizer hyperparameters this config sets (the rest keep their defaults)."""
@@ -96,8 +122,34 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def training_memory(config, vocab_size):
+    """What training with `config` holds at its peak, by part, for npbigram.limits.check_memory:
+    the model (weights, gradient, optimizer state) lives throughout; a chunk of training steps,
+    an evaluation and the splits' pair counts come one at a time, so only the largest counts."""
+    itemsize, engine = np.dtype(config.dtype).itemsize, make_engine(config.backend)
+    tables = 2 + config.optimizer_tables()  # weights, gradient and the optimizer's arrays
+    vocabulary = f"use a text with fewer distinct tokens (this one has {vocab_size:,})"
+    n_positions, batch_size = config.batch_size * config.block_size, config.batch_size
+    batch = engine.batch_bytes(n_positions, vocab_size, itemsize, config.grad)
+    parts = [("the pair counts of the splits", 5 * 8 * vocab_size ** 2, vocabulary)]
+    if not config.full_batch:
+        steps = engine.steps_per_call(n_positions, vocab_size, config.grad)
+        parts.append((f"training steps on batches of {n_positions:,} positions",
+                      batch + 2 * 8 * steps * batch_size, "lower --batch-size or --block-size"))
+    if config.eval == "estimate":
+        batches = engine.batches_per_call(n_positions, vocab_size)
+        parts.append((f"evaluating {config.eval_iters:,} batches of {n_positions:,} positions",
+                      8 * config.eval_iters + 2 * 8 * batches * batch_size
+                      + engine.batch_bytes(n_positions, vocab_size, itemsize, None),
+                      "lower --eval-iters, --batch-size or --block-size"))
+    model = (f"the {vocab_size:,}x{vocab_size:,} weights, gradient and optimizer state",
+             tables * itemsize * vocab_size ** 2, vocabulary)
+    return [model, max(parts, key=lambda part: part[1])]
+
+
 class Trainer:
-    """Holds the model, optimizer, splits and batch generator; runs steps and evaluations."""
+    """Holds the model, optimizer, splits and batch generator; runs steps and evaluations, and
+    keeps their history."""
 
     def __init__(self, config, data, vocab_size, *, splits=None, counts=None):
         """data (n,) ids, split 90/10 as bigram.py; or splits=(train, val) already split (such
@@ -105,6 +157,7 @@ class Trainer:
         {'train': C, 'val': C} if known."""
         self.config = config
         self.vocab_size = vocab_size
+        check_memory("training", training_memory(config, vocab_size))
         self.train_data, self.val_data = splits if splits is not None else train_val_split(data)
         for name, split in (("train", self.train_data), ("val", self.val_data)):
             if len(split) < config.block_size + 1:
@@ -124,7 +177,8 @@ class Trainer:
                                         **config.optimizer_options())
         self.rng = self.random.train_rng  # training batches
         self.step = 0  # training steps completed
-        self._state_before_eval = (None, None)  # (step, the stream's state before it evaluated)
+        self.history = []  # evaluations: {"step", "train", "val", "elapsed"} in step order
+        self.elapsed = 0.0  # seconds spent training and evaluating, over resumed runs too
 
     def restore(self, checkpoint):
         """Continue from a checkpoint written by this trainer's configuration."""
@@ -143,6 +197,8 @@ class Trainer:
         if checkpoint.rng_state is not None:
             self.random.set_state(checkpoint.rng_state)
         self.step = checkpoint.step
+        self.history = [dict(evaluation) for evaluation in checkpoint.history]
+        self.elapsed = checkpoint.elapsed
 
     def train_step(self):
         """One step of bigram.py's loop; returns the batch loss."""
@@ -190,17 +246,51 @@ class Trainer:
             raise ValueError(f"batch starts outside [0, {high})")
         return starts
 
-    def evaluate(self):
-        """{'train': loss, 'val': loss}: the mean of eval_iters batch losses, or exact."""
+    def evaluate(self, stop=None):
+        """{'train': loss, 'val': loss}: the mean of eval_iters batch losses, or exact.
+
+        Batches are evaluated in calls of bounded work (the engine's batches_per_call); stop(),
+        when given, is asked before each, and when it returns True the evaluation is abandoned
+        and None returned. The batches and the result do not depend on the chunking."""
         if self.config.eval == "exact":
             return self.exact_losses()
-        cfg = self.config
-        self._state_before_eval = (self.step, self.random.get_state())
+        cfg, engine = self.config, self.model.engine
+        before = self.random.get_state()
         rng = self.random.eval_rng(self.step)
-        return {name: float(np.mean(self.model.engine.batch_losses(
-                    self.model.weight, split, self._batch_starts(split, cfg.eval_iters, rng),
-                    cfg.block_size)))
-                for name, split in (("train", self.train_data), ("val", self.val_data))}
+        per_call = engine.batches_per_call(cfg.batch_size * cfg.block_size, self.vocab_size)
+        result = {}
+        for name, split in (("train", self.train_data), ("val", self.val_data)):
+            losses = np.empty(cfg.eval_iters)  # (eval_iters,) each batch's mean loss
+            for first in range(0, cfg.eval_iters, per_call):
+                if stop is not None and stop():
+                    self.random.set_state(before)  # an abandoned evaluation has drawn nothing
+                    return None
+                count = min(per_call, cfg.eval_iters - first)
+                losses[first:first + count] = engine.batch_losses(
+                    self.model.weight, split, self._batch_starts(split, count, rng),
+                    cfg.block_size)
+            result[name] = float(np.mean(losses))
+        return result
+
+    def record_evaluation(self, losses):
+        """Add an evaluation at the current step to the history; returns whether its val loss
+        is the lowest of the history (the best model so far)."""
+        best = min((evaluation["val"] for evaluation in self.history), default=np.inf)
+        self.history.append({"step": self.step, "train": losses["train"], "val": losses["val"],
+                             "elapsed": self.elapsed})
+        return losses["val"] < best
+
+    def evaluated_now(self):
+        """Whether the history already holds an evaluation at the current step."""
+        return bool(self.history) and self.history[-1]["step"] == self.step
+
+    def warm_up(self):
+        """Have the engine compile the kernels this training runs; returns how many it
+        compiled (0 when they came from the JIT cache)."""
+        cfg = self.config
+        return self.model.engine.warm_up(self.model, self.optimizer, self.train_data,
+                                         cfg.batch_size, cfg.block_size, cfg.grad,
+                                         cfg.full_batch)
 
     def split_counts(self):
         """{'train': C, 'val': C}: each split's pair counts (V,V), computed once."""
@@ -213,15 +303,12 @@ class Trainer:
         return {name: self.model.engine.exact_loss(self.model.weight, counts)
                 for name, counts in self.split_counts().items()}
 
-    def random_state(self):
-        """The stream's state at the start of this step, before its evaluation drew (a resumed
-        run evaluates step `step` again, from the same batches)."""
-        step, state = self._state_before_eval
-        return state if step == self.step else self.random.get_state()
-
-    def checkpoint_kwargs(self, tokenizer):
+    def checkpoint_kwargs(self, tokenizer, data=None):
+        """save_checkpoint's arguments for this run; data: the record of its data. The stream's
+        state is taken after this step's evaluation, which a resumed run does not repeat."""
         return dict(tokenizer=tokenizer, optimizer=self.optimizer, config=self.config.to_dict(),
-                    step=self.step, rng_state=self.random_state())
+                    step=self.step, rng_state=self.random.get_state(), data=data,
+                    history=self.history, elapsed=self.elapsed)
 
 
 def format_eval(step, losses):

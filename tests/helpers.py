@@ -1,5 +1,14 @@
 """Helpers shared by the test modules."""
 
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import termios
+import time
+
 import numpy as np
 from hypothesis import strategies as st
 from npbigram import (
@@ -45,3 +54,38 @@ def trained_trainer(backend, steps=5, **config):
 
 def save_trainer(path, trainer):
     save_checkpoint(path, trainer.model, **trainer.checkpoint_kwargs(TOKENIZER))
+
+
+def ctrl_c_at_step(monkeypatch, step):
+    """Send this process Ctrl-C (SIGINT) once a Trainer has trained `step` steps, as a user
+    would while `npbigram train` runs in it."""
+    train_steps = Trainer.train_steps
+
+    def then_ctrl_c(self, steps):
+        losses = train_steps(self, steps)
+        if self.step == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return losses
+
+    monkeypatch.setattr(Trainer, "train_steps", then_ctrl_c)
+
+
+def open_terminal():
+    """(controller, terminal) file descriptors of a pseudo-terminal of 24 x 100 characters (a
+    terminal without a size shows no progress bar)."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    return controller, terminal
+
+
+def read_terminal(fd, pattern, timeout):
+    """Read a pseudo-terminal until `pattern` (bytes) appears or `timeout` seconds pass; returns
+    what was read."""
+    seen, deadline = b"", time.monotonic() + timeout
+    while pattern not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the other side closed
+                break
+    return seen

@@ -142,8 +142,9 @@ def test_foreign_or_malformed_files_are_a_clear_value_error(tmp_path, checkpoint
     assert str(path) in str(failure.value)
 
 
-def test_a_missing_checkpoint_is_a_value_error(tmp_path):
-    with pytest.raises(ValueError, match="checkpoint .*nope.npz does not exist"):
+def test_a_missing_checkpoint_is_a_file_not_found_error(tmp_path):
+    """Issue 8, defect 12: it was a ValueError."""
+    with pytest.raises(FileNotFoundError, match="checkpoint .*nope.npz does not exist"):
         load_checkpoint(tmp_path / "nope.npz")
 
 

@@ -6,6 +6,8 @@ import re
 import signal
 import subprocess
 import sys
+import unicodedata
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -14,9 +16,12 @@ from npbigram import BigramLanguageModel, load_checkpoint
 from npbigram.cli import main
 from npbigram.engine import runtime
 
+from helpers import open_terminal, read_terminal
+
 STEP_LINE = re.compile(r"step (\d+): train loss (\d+\.\d{4}), val loss (\d+\.\d{4})")
-TIME_LINE = re.compile(r"trained (\d+) steps in \d+\.\d{3} s \(([\d,]+|nan) tokens/s\); "
+TIME_LINE = re.compile(r"trained (\d+) steps in \d+\.\d{3} s \(([\d,]+) tokens/s\); "
                        r"checkpoint: (.+)")
+PREAMBLE = re.compile(r"resumed from step \d+|compiled kernels in \d+\.\d s")
 SMALL = ["--max-iters", "30", "--eval-interval", "10", "--eval-iters", "5"]
 
 
@@ -27,9 +32,12 @@ def npbigram(*args, cwd):
 
 
 def parse_train_output(stdout):
-    """(step lines, sample text, time line match) of a finished `npbigram train`: evaluations,
-    then the sample, then the time line (other reports may follow it)."""
+    """(step lines, sample text, time line match) of a finished `npbigram train`: evaluations
+    (after the lines of a resume or a compilation), then the sample, then the time line (other
+    reports may follow it)."""
     lines = stdout.split("\n")
+    while lines and PREAMBLE.fullmatch(lines[0]):
+        del lines[0]
     steps = [line for line in lines if STEP_LINE.fullmatch(line)]
     assert lines[: len(steps)] == steps
     time_lines = [i for i, line in enumerate(lines) if TIME_LINE.fullmatch(line)]
@@ -174,6 +182,18 @@ TRAIN_ERRORS = [
     (["--batch-size", "0"], "batch_size must be at least 1, got 0"),
     (["--eval-interval", "0"], "eval_interval must be at least 1, got 0"),
     (["--block-size", "200000"], r"the val split has 111540 tokens, fewer than block_size \+ 1"),
+    # issue 8, defect 11: NumPy's "expected non-negative integer", naming nothing
+    (["--seed", "-1"], "seed must be >= 0, got -1"),
+    (["--sample-tokens", "-1"], "--sample-tokens must be >= 0, got -1"),
+    (["--threads", "0"], "--threads must be at least 1, got 0"),
+    # issue 8, defect 9: settings that a full-batch run ignored silently
+    (["--full-batch", "--batch-size", "64"], "--batch-size would have no effect: --full-batch "
+                                             "with --eval exact samples no batches"),
+    (["--full-batch", "--block-size", "4"], "--block-size would have no effect"),
+    (["--full-batch", "--grad", "pair-counts"], "--grad would have no effect: --full-batch takes "
+                                                "the gradient from the train split's pair counts"),
+    (["--eval", "exact", "--eval-iters", "9"], "--eval-iters would have no effect: --eval exact "
+                                               "evaluates the whole splits"),
 ]
 
 
@@ -199,7 +219,8 @@ def test_bad_corpus_exits_1_with_a_message(tmp_path, capsys, payload, flags, mes
 
 def test_unwritable_checkpoint_path_exits_1(tinyshakespeare, tmp_path, capsys):
     assert main(["train", "--data", str(tinyshakespeare), "--out", str(tmp_path)]) == 1
-    assert re.search(r"npbigram: error: .*Is a directory", capsys.readouterr().err)
+    assert capsys.readouterr().err == (f"npbigram: error: --out {tmp_path} is a directory, "
+                                       f"not a file\n")
     assert list(tmp_path.iterdir()) == []  # no temporary file left
 
 
@@ -212,11 +233,12 @@ def test_bad_resume_exits_1(small_run, tmp_path, capsys):
     corpus = write(tmp_path, "other.txt", b"a different corpus with another vocabulary\n" * 20)
     corrupt = write(tmp_path, "corrupt.npz", small_run[1].read_bytes()[:500])
     for args, message in [
-        (["--data", corpus, "--resume", str(small_run[1])], "was trained with another vocabulary"),
+        (["--data", corpus, "--resume", str(small_run[1])],
+         "other.txt is not the text .*ckpt.npz was trained on"),
         (["--data", corpus, "--resume", corrupt], "corrupt.npz is not a readable npbigram"),
     ]:
         assert main(["train", *args, "--out", str(tmp_path / "c.npz")]) == 1
-        assert message in capsys.readouterr().err
+        assert re.search(message, capsys.readouterr().err)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -255,7 +277,9 @@ def test_sample_prompt_outside_the_vocabulary_exits_1(small_run, tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--temperature", "0"], "temperature must be a positive finite number, got 0.0"),
     (["--max-new-tokens", "-1"], "max_new_tokens must be >= 0, got -1"),
-    (["--top-k", "0"], "top_k must be at least 1, got 0"),
+    (["--top-k", "0"], "--top-k must be at least 1, got 0"),
+    (["--top-k", "-1"], "--top-k must be at least 1, got -1"),  # issue 8, defect 11: ">= 0"
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),  # issue 8, defect 11: unnamed
     (["--num-samples", "0"], "--num-samples must be at least 1, got 0"),
 ])
 def test_bad_sample_flags_exit_1(small_run, capsys, flags, message):
@@ -277,7 +301,7 @@ def test_cli_train_flags(tmp_path, capsys):
     text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
     out = str(tmp_path / "ckpt.npz")
     assert main(["train", "--data", str(text), "--out", out, "--full-batch", "--max-iters", "50",
-                 "--threads", "1", "--grad", "pair-counts"]) == 0
+                 "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert "step 0:" in printed and "trained 50 steps" in printed
     assert main(["train", "--data", str(text), "--out", out, "--threads", "99"]) == 1
@@ -298,5 +322,116 @@ def test_sgd_with_momentum_trains_and_optimizer_flags_are_checked(tinyshakespear
     assert checkpoint.optimizer_state["momentum_buffer"].shape == (65, 65)
     for flags, message in ((["--momentum", "0.9"], "momentum does not apply to the adamw"),
                            (["--optimizer", "sgd", "--nesterov"], "Nesterov momentum requires")):
-        assert main(["train", "--data", str(tinyshakespeare), "--out", out, *flags]) == 1
+        assert main(["train", "--data", str(tinyshakespeare), "--out", out, "--force",
+                     *flags]) == 1
         assert message in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# byte-level text (issue 8, defect 5), pipes and terminals, --version
+
+
+@pytest.fixture(scope="module")
+def byte_model(tmp_path_factory):
+    """A byte model of a binary file full of NUL and ESC bytes: (folder, checkpoint)."""
+    folder = tmp_path_factory.mktemp("bytes")
+    rng = np.random.default_rng(0)
+    (folder / "binary.dat").write_bytes(bytes(rng.choice([0, 0, 27, 10, 65, 0xff, 0xc3], 20000)))
+    result = npbigram("train", "--data", "binary.dat", "--tokenizer", "byte", "--out", "b.npz",
+                      "--max-iters", "200", "--eval-iters", "5", "--sample-tokens", "0",
+                      cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder, folder / "b.npz"
+
+
+def test_byte_samples_start_at_a_newline_and_keep_their_bytes(byte_model):
+    """Issue 8, defect 5: sampling started from token 0, a NUL byte, and bytes that are not
+    UTF-8 became U+FFFD."""
+    folder, checkpoint_path = byte_model
+    args = ["sample", "--checkpoint", checkpoint_path, "--max-new-tokens", "300", "--seed", "5"]
+    piped = subprocess.run([sys.executable, "-m", "npbigram", *map(str, args)], cwd=folder,
+                           capture_output=True)
+    assert piped.returncode == 0, piped.stderr
+    model = load_checkpoint(checkpoint_path).model
+    expected = bytes(model.generate(np.array([[10]]), 300, seed=5)[0].astype(np.uint8))
+    assert piped.stdout == expected + b"\n"  # raw bytes to a pipe
+    assert b"\x00" in expected and b"\xff" in expected
+    assert npbigram(*args, "--out", "s.bin", cwd=folder).returncode == 0
+    assert (folder / "s.bin").read_bytes() == expected + b"\n"  # and to --out FILE
+    again = npbigram(*args, "--out", "s.bin", cwd=folder)
+    assert again.returncode == 1 and "--out s.bin exists: replace it with --force" in again.stderr
+    assert npbigram(*args, "--out", "s.bin", "--force", cwd=folder).returncode == 0
+
+
+def test_a_terminal_sees_control_bytes_escaped(byte_model):
+    """Issue 8, defect 5: raw control bytes went to the terminal (^@^OClid l, ...)."""
+    folder, checkpoint_path = byte_model
+    controller, terminal = open_terminal()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "npbigram", "sample", "--checkpoint", str(checkpoint_path),
+         "--max-new-tokens", "300", "--seed", "5"], stdout=terminal, stderr=subprocess.PIPE)
+    os.close(terminal)
+    try:
+        shown = read_terminal(controller, b"\r\n\r\n", timeout=60)  # the last newline
+        process.wait(timeout=60)
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    expected = bytes(load_checkpoint(checkpoint_path).model.generate(
+        np.array([[10]]), 300, seed=5)[0].astype(np.uint8))
+    assert b"\x00" not in shown and b"\x1b" not in shown
+    text = expected.decode("utf-8", "backslashreplace")
+    escaped = "".join(f"\\x{ord(ch):02x}" if unicodedata.category(ch) == "Cc" and ch not in "\n\t"
+                      else ch for ch in text)
+    assert shown.replace(b"\r\n", b"\n") == escaped.encode() + b"\n"
+
+
+def test_the_train_sample_of_a_byte_model_starts_at_a_newline(byte_model, tmp_path):
+    folder, _ = byte_model
+    result = subprocess.run([sys.executable, "-m", "npbigram", "train", "--data", "binary.dat",
+                             "--tokenizer", "byte", "--out", tmp_path / "c.npz", "--max-iters",
+                             "20", "--eval-iters", "2", "--sample-tokens", "30"], cwd=folder,
+                            capture_output=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split(b"\n")
+    assert lines[1] == b""  # the sample starts at a newline, after 'step 0: ...'
+
+
+def test_a_closed_pipe_ends_sample_quietly(small_run, tmp_path):
+    """Issue 8, defect 11: `sample ... | head -c 10` printed 'npbigram: error: [Errno 32]
+    Broken pipe'."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "npbigram", "sample", "--checkpoint", str(small_run[1]),
+         "--max-new-tokens", "20000", "--num-samples", "50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(process.stdout.read(10)) == 10
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141  # as a process that SIGPIPE ended
+    assert stderr == b""
+
+
+def test_heatmap_of_a_file_that_is_not_utf8_gives_advice_that_applies(small_run, tmp_path,
+                                                                      capsys):
+    """Issue 8, defect 11: heatmap --data /bin/ls suggested --tokenizer byte, which heatmap does
+    not have."""
+    pytest.importorskip("matplotlib")
+    binary = write(tmp_path, "binary.dat", b"abc\xff\xfe")
+    assert main(["heatmap", "--checkpoint", str(small_run[1]), "--out",
+                 str(tmp_path / "h.png"), "--data", binary]) == 1
+    assert capsys.readouterr().err == (
+        f"npbigram: error: {binary}: byte 0xff at byte offset 3 is not valid UTF-8 (invalid "
+        f"start byte); a character tokenizer reads UTF-8 text only\n")
+
+
+def test_version_comes_from_one_place(capsys):
+    """Issue 8, defect 12: there was no __version__."""
+    import npbigram
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"npbigram {npbigram.__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", npbigram.__version__)
+    setup = (Path(npbigram.__file__).parent.parent / "setup.cfg").read_text()
+    assert "version = attr: npbigram.__version__" in setup

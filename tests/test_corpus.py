@@ -94,3 +94,17 @@ def test_get_batch_reaches_every_window_including_the_last():
     data = np.arange(12)
     x, _ = get_batch(data, 4, 2000, np.random.default_rng(0))
     assert set(x[:, 0]) == set(range(12 - 4))
+
+
+def test_get_batch_takes_a_list_and_names_a_bad_generator():
+    """Issue 8, defect 12: a list gave NumPy's 'only integer scalar arrays' TypeError, and rng=0
+    an AttributeError."""
+    rng = np.random.default_rng(0)
+    x, y = get_batch(list(range(20)), 4, 3, rng)
+    assert x.shape == y.shape == (3, 4)
+    np.testing.assert_array_equal(y, x + 1)
+    with pytest.raises(TypeError, match="rng must be a numpy Generator such as "
+                                        r"np.random.default_rng\(seed\), got int"):
+        get_batch(np.arange(20), 4, 3, rng=0)
+    with pytest.raises(TypeError, match="data must be a 1-D sequence of integer token ids"):
+        get_batch([[1, 2], [3, 4]], 1, 1, rng)

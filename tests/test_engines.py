@@ -1,6 +1,10 @@
 """The engine interface (npbigram/engine/): the numba engine against the NumPy reference
 through the model and the Trainer, the fused training loops, determinism across thread counts,
-and --full-batch."""
+and --full-batch, and the warm-up that compiles before training is timed."""
+
+import json
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -170,3 +174,47 @@ def test_logits_the_caller_keeps_never_change():
         logits, _ = model(xb)
     np.testing.assert_array_equal(kept, kept_copy)
     np.testing.assert_array_equal(kept_3d, kept_3d_copy)
+
+
+WARM_UP_SCRIPT = """
+import json, sys
+import numpy as np
+from npbigram import TrainConfig, Trainer
+from npbigram.engine import fastmath, grad_kernels, loops, update_kernels
+
+settings, vocab_size = json.loads(sys.argv[1]), int(sys.argv[2])
+data = np.random.default_rng(0).integers(0, vocab_size, 300_000)
+trainer = Trainer(TrainConfig(max_iters=10, eval_iters=3, **settings), data, vocab_size)
+
+def signatures():
+    return {f"{module.__name__}.{name}": len(kernel.signatures)
+            for module in (fastmath, grad_kernels, loops, update_kernels)
+            for name, kernel in vars(module).items() if hasattr(kernel, "signatures")}
+
+trainer.warm_up()
+warm = signatures()
+trainer.train_steps(2)
+trainer.evaluate()
+print(json.dumps({name: count - warm[name] for name, count in signatures().items()
+                  if count != warm[name]}))
+"""
+
+
+@pytest.mark.parametrize("settings, vocab_size", [
+    ({}, 65),  # bigram.py's run: the compiled loop of serial steps
+    ({"grad": "pair-counts", "dtype": "float64"}, 65),
+    ({"optimizer": "sgd", "momentum": 0.9, "lr": 0.1}, 65),
+    ({"optimizer": "sgd", "lr": 0.1}, 65),
+    ({"batch_size": 512, "block_size": 256}, 65),  # parallel gather/scatter, parallel fill
+    ({"batch_size": 4, "block_size": 8}, 600),  # parallel updates, step by step
+    ({"full_batch": True, "eval": "exact", "lr": 0.5}, 65),
+    ({"full_batch": True, "eval": "exact", "lr": 0.5}, 600),  # parallel full-batch gradient
+])
+def test_warm_up_compiles_every_kernel_that_training_runs(settings, vocab_size):
+    """Issue 8, defect 10: the training time included the kernels' compilation. After
+    Trainer.warm_up (a tiny problem of the same types), training and evaluating compile nothing
+    more: checked in a fresh process, where nothing else compiled them first."""
+    result = subprocess.run([sys.executable, "-c", WARM_UP_SCRIPT, json.dumps(settings),
+                             str(vocab_size)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {}

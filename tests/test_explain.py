@@ -1,5 +1,11 @@
 """explain: per-position losses that average to the model's loss, and a faithful sampling trace."""
 
+import os
+import re
+import subprocess
+import sys
+import unicodedata
+
 import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, ByteTokenizer, CharTokenizer, save_checkpoint
@@ -107,3 +113,44 @@ def test_cli_bad_input_is_a_clear_error(small, argv, message, capsys):
 def test_cli_missing_checkpoint(tmp_path, capsys):
     assert main(["explain", "--checkpoint", str(tmp_path / "none.npz"), "hi"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+CHINESE = "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。\nLi Bai\n"
+
+
+def columns(text):
+    """Terminal columns of text, counted independently: wide and fullwidth characters take 2."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def test_chinese_rows_align_by_display_width(tmp_path, capsys):
+    """Issue 8, defect 8: columns were padded by code points, so every Chinese row was
+    misaligned in a terminal."""
+    tokenizer = CharTokenizer.from_text(CHINESE)
+    path = tmp_path / "zh.npz"
+    save_checkpoint(path, BigramLanguageModel(tokenizer.vocab_size, seed=0, backend="numpy"),
+                    tokenizer=tokenizer)
+    assert main(["explain", "--checkpoint", str(path), "床前a明月i光，",  # wide and narrow
+                 "--generate", "4", "--seed", "0"]) == 0
+    lines = table_lines(capsys.readouterr().out.splitlines())
+    assert len(lines) == 7 + 4
+    number = re.compile(r"\d\.\d{4}  ")  # p(next) or p(drew), the column after the labels
+    ends = {columns(line[:number.search(line).end()]) for line in lines[:7]}
+    assert len(ends) == 1
+    ends = {columns(line[:number.search(line).end()]) for line in lines[7:]}
+    assert len(ends) == 1
+
+
+def test_explain_on_an_ascii_terminal_escapes_what_it_cannot_show(tinyshakespeare, tmp_path):
+    """Issue 8, defect 11: explain failed on an ASCII-only stdout because of the ␣ label."""
+    tokenizer, _ = load_corpus(tinyshakespeare)
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, BigramLanguageModel(tokenizer.vocab_size, seed=0, backend="numpy"),
+                    tokenizer=tokenizer)
+    result = subprocess.run([sys.executable, "-m", "npbigram", "explain", "--checkpoint",
+                             str(path), "To be"], capture_output=True,
+                            env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in table_lines(result.stdout.decode("ascii").splitlines())]
+    assert [(row[1], row[2]) for row in rows] == [("T", "o"), ("o", "\\x20"), ("\\x20", "b"),
+                                                  ("b", "e")]

@@ -103,13 +103,29 @@ def test_bad_model_options(kwargs, error, message):
     (dict(temperature="hot"), TypeError, "temperature must be a number, got str"),
     (dict(temperature=None), TypeError, "temperature must be a number, got NoneType"),
     (dict(top_k=0), ValueError, "top_k must be at least 1, got 0"),
-    (dict(top_k=-2), ValueError, "top_k must be >= 0, got -2"),
+    (dict(top_k=-2), ValueError, "top_k must be at least 1, got -2"),  # 0 is no bound either
     (dict(top_k=1.5), TypeError, "top_k must be an int, got float"),
 ])
 def test_bad_generate_arguments(model, kwargs, error, message):
     kwargs = {"max_new_tokens": 5, **kwargs}
     with pytest.raises(error, match=message):
         model.generate(np.zeros((1, 1), int), seed=0, **kwargs)
+
+
+def test_a_negative_seed_is_named(model):
+    """Issue 8, defect 11: NumPy said 'expected non-negative integer' without naming it."""
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        model.generate(np.zeros((1, 1), int), 5, seed=-1)
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        BigramLanguageModel(3, seed=-1)
+
+
+def test_help_of_calling_the_model_says_what_it_takes_and_returns(model):
+    """Issue 8, defect 12: help(model.__call__) said only "Call self as a function"."""
+    import pydoc
+
+    text = pydoc.render_doc(model.__call__, renderer=pydoc.plaintext)
+    assert "logits (B,T,C)" in text and "loss" in text and "targets (B,T)" in text
 
 
 def test_backward_and_step_need_a_forward_with_targets_first(model):

@@ -102,3 +102,15 @@ def test_cli_bad_input(tmp_path, capsys):
     path.write_text("abcabcabcabcabcabcabcabc")
     assert main(["optimum", "--data", str(path), "--k", "-1"]) == 1
     assert "smoothing k" in capsys.readouterr().err
+
+
+def test_a_table_at_the_floor_is_not_reported_below_it():
+    """Issue 8, defect 11: a table at the floor, whose loss rounding put 2e-16 below it, was
+    "-0.0000 above the floor"."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 5, size=50)
+    counts = ops.pair_counts(ids, 5)
+    weight = count_logits(counts) + 10 * rng.normal(size=(5, 1))  # the same softmax per row
+    assert ops.loss_from_counts(weight, counts) < floor_loss(counts)  # by rounding
+    message = distance_from_floor(weight, ids)
+    assert "-0.0000" not in message and ": 0.0000 above the floor" in message

@@ -1,12 +1,18 @@
 """plots: train --plot and heatmap write valid PNG files, atomically, or fail clearly."""
 
+import errno
 import sys
+import tempfile
+import warnings
 
 import numpy as np
 import pytest
-from npbigram import BigramLanguageModel, CharTokenizer, run, save_checkpoint
+from npbigram import BigramLanguageModel, CharTokenizer, plots, save_checkpoint
 from npbigram.cli import main
+from npbigram.explain import token_labels
 from npbigram.plots import MissingMatplotlib, plot_heatmap, plot_losses
+
+from helpers import ctrl_c_at_step
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT = "the quick brown fox jumps over the lazy dog.\nThe Lazy Dog sleeps.\n" * 20
@@ -58,23 +64,8 @@ def test_train_plot_and_distance_from_floor(matplotlib, text_file, tmp_path, cap
     assert_png(plot)
 
 
-class InterruptAfter20Steps(run.DeferredInterrupt):
-    """Ctrl-C, as the training loop sees it, once it has checked 20 times."""
-
-    checks = 0
-
-    @property
-    def requested(self):
-        self.checks += 1
-        return self.checks > 20
-
-    @requested.setter
-    def requested(self, value):
-        pass
-
-
 def test_an_interrupted_train_still_plots(matplotlib, text_file, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(run, "DeferredInterrupt", InterruptAfter20Steps)
+    ctrl_c_at_step(monkeypatch, 20)
     plot = tmp_path / "loss.png"
     argv = ["train", "--data", str(text_file), "--out", str(tmp_path / "ckpt.npz"),
             "--max-iters", "100", "--eval-interval", "15", "--eval-iters", "5", "--backend",
@@ -109,8 +100,70 @@ def test_a_destination_that_is_not_png_fails_before_training(matplotlib, text_fi
 
 def test_missing_matplotlib_is_a_clear_error(text_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
-    with pytest.raises(MissingMatplotlib, match="pip install 'npbigram\\[plot\\]'"):
+    # issue 8, defect 14: the hint was pip install 'npbigram[plot]', which no index has
+    with pytest.raises(MissingMatplotlib, match=r"pip install matplotlib \(or, in npbigram's "
+                                                r"source folder, pip install -e '\.\[plot\]'\)"):
         plot_losses([(0, {"train": 1.0, "val": 1.0})], tmp_path / "loss.png")
     assert main(["train", "--data", str(text_file), "--plot", str(tmp_path / "loss.png")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("npbigram: error: plots need matplotlib")
+
+
+def test_a_plot_path_that_cannot_be_written_fails_before_training(matplotlib, text_file,
+                                                                  tmp_path, monkeypatch, capsys):
+    """Issue 8, defect 6: a read-only --plot path failed after the whole run, naming a
+    temporary file."""
+    (tmp_path / "ro").mkdir()
+    temporary_file = tempfile.TemporaryFile
+
+    def read_only_folder(*args, dir=None, **kwargs):
+        if str(dir).endswith("ro"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return temporary_file(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only_folder)
+    out, plot = tmp_path / "ckpt.npz", tmp_path / "ro" / "l.png"
+    assert main(["train", "--data", str(text_file), "--out", str(out), "--plot", str(plot)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"npbigram: error: cannot write --plot {plot}: Read-only file system\n"
+    assert captured.out == "" and not out.exists()
+
+
+CHINESE = "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。\n"
+
+
+def chinese_checkpoint(tmp_path):
+    tokenizer = CharTokenizer.from_text(CHINESE)
+    path = tmp_path / "zh.npz"
+    save_checkpoint(path, BigramLanguageModel(tokenizer.vocab_size, seed=0, backend="numpy"),
+                    tokenizer=tokenizer)
+    return path, token_labels(tokenizer)
+
+
+def test_chinese_heatmap_without_a_cjk_font_labels_code_points_without_warnings(
+        matplotlib, tmp_path, monkeypatch, capsys):
+    """Issue 8, defect 8: heatmap printed 68 'Glyph ... missing from font(s) DejaVu Sans Mono'
+    warnings and drew boxes."""
+    monkeypatch.setattr(plots, "installed_fonts", lambda: [])  # no font has the glyphs
+    path, labels = chinese_checkpoint(tmp_path)
+    drawn, _ = plots._drawable(labels)
+    assert drawn[labels.index("床")] == "U+5E8A" and drawn[labels.index("\\n")] == "\\n"
+    out = tmp_path / "heat.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["heatmap", "--checkpoint", str(path), "--out", str(out)]) == 0
+    assert capsys.readouterr().err == ""
+    assert_png(out)
+
+
+def test_chinese_heatmap_uses_an_installed_font_with_the_glyphs(matplotlib, tmp_path):
+    path, labels = chinese_checkpoint(tmp_path)
+    if not any(set("床前明月光") <= plots._glyphs(font) for font in plots.installed_fonts()):
+        pytest.skip("no installed font has Chinese glyphs (e.g. apt-get install fonts-noto-cjk)")
+    drawn, font = plots._drawable(labels)
+    assert drawn == labels and set(CHINESE) - {"\n"} <= plots._glyphs(font.get_file())
+    out = tmp_path / "heat.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["heatmap", "--checkpoint", str(path), "--out", str(out)]) == 0
+    assert_png(out)

@@ -34,10 +34,26 @@ def test_char_tokenizer_is_bigram_py_on_any_text(text):
 @given(data=st.binary())
 @settings(deadline=None, max_examples=100)
 def test_byte_tokenizer_round_trips_any_bytes(data):
+    """Issue 8, defect 5: decode replaced bytes that are not UTF-8 by U+FFFD, so sampled bytes
+    could not be recovered. decode_bytes gives them back; decode shows them as escapes."""
     tokenizer = ByteTokenizer()
     ids = tokenizer.encode(data)
     np.testing.assert_array_equal(ids, list(data))
-    assert tokenizer.decode(ids) == data.decode("utf-8", errors="replace")
+    assert tokenizer.decode_bytes(ids) == data
+    assert tokenizer.decode(ids) == data.decode("utf-8", errors="backslashreplace")
+
+
+@given(text=any_text)
+@settings(deadline=None, max_examples=100)
+def test_char_tokenizer_decode_bytes_is_the_text_in_utf8(text):
+    tokenizer = CharTokenizer.from_text(text)
+    assert tokenizer.decode_bytes(tokenizer.encode(text)) == text.encode("utf-8", "surrogatepass")
+
+
+def test_sampling_starts_at_token_0_for_char_and_a_newline_for_byte():
+    """Issue 8, defect 5: a byte model sampled from byte 0, a NUL."""
+    assert CharTokenizer.from_text("ab\n").start_id == 0  # bigram.py's start
+    assert ByteTokenizer().decode_bytes([ByteTokenizer.start_id]) == b"\n"
 
 
 @given(text=st.text())

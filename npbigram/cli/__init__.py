@@ -1,35 +1,81 @@
 """The `npbigram` command: argument parsing and printing, one module per group of subcommands.
-The work itself is done by the library (npbigram.run, .train, .model, and the learning tools)."""
+The work itself is done by the library (npbigram.run, .train, .model, and the learning tools).
+
+Every failure is one line on stderr, never a traceback: 'npbigram: error: ...' and status 1;
+Ctrl-C outside the training loop (which saves first) is status 130; a closed pipe on stdout
+(`npbigram sample | head`) ends the command quietly.
+"""
 
 import argparse
+import os
+import signal
 import sys
+import warnings
 
+from .. import __version__
 from ..corpus import DatasetError
 from ..plots import MissingMatplotlib
-from . import data, lecture, tools, training
+from . import data, evaluation, lecture, tools, training
 from .common import CommandError
 
-SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser, tools.add_gradcheck_parser,
+SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser,
+               evaluation.add_eval_parser, data.add_prepare_parser, tools.add_gradcheck_parser,
                tools.add_explain_parser, tools.add_heatmap_parser, tools.add_optimum_parser,
-               lecture.add_lecture_parser, data.add_prepare_parser]
+               lecture.add_lecture_parser]
+# ImportError: an optional extra that a command needs (prepare --scheduler: dask), its message
+# naming the extra
+FAILURES = (CommandError, DatasetError, ValueError, TypeError, OSError, MissingMatplotlib,
+            MemoryError, ImportError)
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except (CommandError, DatasetError, ValueError, TypeError, OSError, MissingMatplotlib,
-            ImportError) as e:
-        print(f"npbigram: error: {e}", file=sys.stderr)
-        return 1
+    """Run the command `argv` (default: this process's arguments) and return its exit status.
+    As the process's own command, once it is done, a late Ctrl-C is ignored: it would otherwise
+    interrupt Python's exit with a traceback."""
+    status = _run(build_parser().parse_args(argv))
+    if argv is None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status
+
+
+def _run(args):
+    if hasattr(sys.stdout, "reconfigure"):  # a character the terminal cannot show: escaped
+        sys.stdout.reconfigure(errors="backslashreplace")
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            print("npbigram: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            _discard_stdout()
+            return 141  # as a process that SIGPIPE ended
+        except FAILURES as e:
+            print(f"npbigram: error: {e}", file=sys.stderr)
+            return 1
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="npbigram",
         description="Karpathy's bigram language model in NumPy, with hand-derived gradients.")
+    parser.add_argument("--version", action="version", version=f"npbigram {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_parser in SUBCOMMANDS:
         add_parser(sub)
     return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"npbigram: warning: {message}", file=sys.stderr)
+
+
+def _discard_stdout():
+    """After the reader of stdout went away: send what is still buffered nowhere, so that
+    Python's exit does not report the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

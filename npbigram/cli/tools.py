@@ -1,9 +1,11 @@
 """The learning tools' subcommands: gradcheck, explain, heatmap, optimum. Each parses its
 arguments here and calls its library module."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import explain, gradcheck, ops, optimum, plots
 from ..corpus import encode_file, load_corpus
@@ -11,7 +13,7 @@ from ..download import DEFAULT_DATA_PATH, ensure_dataset
 from ..explain import token_labels
 from ..model import load_checkpoint
 from ..prepared import load_training_data
-from .common import add_tokenizer_flag
+from .common import CommandError, add_checkpoint_flag, add_tokenizer_flag, require_at_least
 
 
 def add_gradcheck_parser(sub):
@@ -38,9 +40,9 @@ def add_gradcheck_parser(sub):
 
 
 def run_gradcheck(args):
-    for name in ("batch", "block"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    require_at_least(args.batch, "--batch", 1)
+    require_at_least(args.block, "--block", 1)
+    require_at_least(args.seed, "--seed", 0)
     if args.data is None:
         tokenizer, ids = None, None
         vocab_size = 65 if args.vocab is None else args.vocab
@@ -52,14 +54,15 @@ def run_gradcheck(args):
         tokenizer, ids = load_corpus(args.data, args.tokenizer)
         vocab_size = tokenizer.vocab_size
         source = f"random windows of {args.data}"
-    if vocab_size < 1:
-        raise ValueError(f"--vocab must be at least 1, got {vocab_size}")
-    result = gradcheck.gradient_check(vocab_size, args.batch, args.block, args.seed, data=ids,
-                                      eps=args.eps)
+    require_at_least(vocab_size, "--vocab", 1)
+    with tqdm(total=vocab_size ** 2, desc="gradcheck", unit="entry", unit_scale=True,
+              file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
+        result = gradcheck.gradient_check(vocab_size, args.batch, args.block, args.seed,
+                                          data=ids, eps=args.eps, progress=bar.update)
     i, j = result.worst
     where = f"W[{i}, {j}]"
     if tokenizer is not None:
-        labels = token_labels(tokenizer)
+        labels = token_labels(tokenizer, sys.stdout.encoding)
         where += f" (current '{labels[i]}' -> next '{labels[j]}')"
     nonzero_rows = int(np.count_nonzero(np.any(result.analytic != 0, axis=1)))
     print(f"W: {vocab_size}x{vocab_size} float64, N(0,1) from seed {args.seed}; batch "
@@ -84,36 +87,39 @@ def add_explain_parser(sub):
                     "their mean, the model's loss on TEXT. --generate N traces sampling.")
     p.add_argument("text", nargs="?", metavar="TEXT",
                    help="text to score (and, with --generate, to continue)")
-    p.add_argument("--checkpoint", required=True, metavar="PATH")
+    add_checkpoint_flag(p)
     p.add_argument("--top-k", type=int, default=explain.DEFAULT_TOP_K, metavar="K",
                    help=f"how many of the most likely next characters to show "
                         f"(default: {explain.DEFAULT_TOP_K}); sampling uses the full distribution")
     p.add_argument("--generate", type=int, default=0, metavar="N",
-                   help="sample N characters after TEXT (or after token 0, as bigram.py) and "
-                        "show each step")
+                   help="sample N characters after TEXT (or after the tokenizer's start: token 0 "
+                        "for char, as bigram.py; a newline for byte) and show each step")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampling")
     p.set_defaults(run=run_explain)
 
 
 def run_explain(args):
-    if args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
-    if args.generate < 0:
-        raise ValueError(f"--generate must be >= 0, got {args.generate}")
+    require_at_least(args.top_k, "--top-k", 1)
+    require_at_least(args.generate, "--generate", 0)
+    require_at_least(args.seed, "--seed", 0)
     if not args.text and not args.generate:
-        raise ValueError("give a TEXT to explain, --generate N to trace sampling, or both")
+        raise CommandError("give a TEXT to explain, --generate N to trace sampling, or both")
     checkpoint = load_checkpoint(args.checkpoint)
     tokenizer, model = checkpoint.tokenizer, checkpoint.model
     if tokenizer is None:
-        raise ValueError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be shown")
-    labels = token_labels(tokenizer)
-    ids = tokenizer.encode(args.text) if args.text else np.zeros(1, dtype=np.int64)
+        raise CommandError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be shown")
+    labels = token_labels(tokenizer, sys.stdout.encoding)
+    if args.text:
+        ids = tokenizer.encode(args.text)
+    else:
+        ids = np.array([tokenizer.start_id], dtype=np.int64)
     if args.text and (len(ids) >= 2 or not args.generate):
         print(explain.format_explanation(explain.explain_text(model, ids), labels, args.top_k))
     if args.generate:
         if args.text:
             print()
-        start = repr(args.text) if args.text else f"token 0 ({labels[0]}), as bigram.py"
+        start = (repr(args.text) if args.text
+                 else f"token {tokenizer.start_id} ({labels[tokenizer.start_id]})")
         seed = "unseeded" if args.seed is None else f"seed {args.seed}"
         print(f"sampling {args.generate} tokens after {start} ({seed})")
         steps = explain.trace_generation(model, ids, args.generate,
@@ -130,7 +136,7 @@ def add_heatmap_parser(sub):
         description="Draw the model's next-character probabilities softmax(W) as a VxV "
                     "heatmap with character labels. With --data, beside the count-based "
                     "probabilities C_ij / n_i of that text.")
-    p.add_argument("--checkpoint", required=True, metavar="PATH")
+    add_checkpoint_flag(p)
     p.add_argument("--out", required=True, metavar="PATH", help="PNG file to write")
     p.add_argument("--data", metavar="PATH",
                    help="text (or prepared folder) whose pair counts to show alongside")
@@ -138,7 +144,7 @@ def add_heatmap_parser(sub):
 
 
 def run_heatmap(args):
-    plots.check_plot_path(args.out)
+    plots.check_plot_path(args.out, "--out")
     checkpoint = load_checkpoint(args.checkpoint)
     tokenizer = checkpoint.tokenizer
     if tokenizer is None:

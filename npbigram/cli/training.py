@@ -1,19 +1,23 @@
 """`npbigram train` and `npbigram sample`."""
 
+import os
 import sys
 
 import numpy as np
 
 from .. import optimum, plots
-from ..download import DEFAULT_DATA_PATH, ensure_dataset
+from ..download import DEFAULT_DATA_PATH
 from ..engine import BACKENDS, GRAD_METHODS
+from ..files import atomic_write_bytes, check_output
 from ..model import INITS, load_checkpoint, save_checkpoint
 from ..optim import OPTIMIZERS
 from ..prepared import load_training_data
-from ..run import run_training
+from ..run import run_training, write_metrics
 from ..streams import RNGS
 from ..train import EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged
-from .common import CommandError, add_tokenizer_flag
+from .common import (SAMPLE_SEPARATOR, CommandError, add_checkpoint_flag,
+                     add_tokenizer_flag, require_at_least, write_generated)
+from .runs import DEFAULT_OUT, Outputs, new_config, resumed_config, training_data
 
 SAMPLE_CHARS = 500
 
@@ -48,7 +52,8 @@ def add_train_parser(sub):
                        description="Train a bigram model. Defaults reproduce bigram.py.")
     p.add_argument("--data", metavar="PATH",
                    help="text file to train on, or a folder written by npbigram prepare "
-                        f"(default: {DEFAULT_DATA_PATH}, downloaded if missing)")
+                        f"(default: {DEFAULT_DATA_PATH}, downloaded if missing; with --resume, "
+                        "the data the checkpoint recorded)")
     add_tokenizer_flag(p, default=None)
     defaults = TrainConfig()
     for name, (type_, choices, help_) in TRAIN_FLAGS.items():
@@ -65,78 +70,121 @@ def add_train_parser(sub):
     p.add_argument("--threads", type=int, metavar="N",
                    help="threads of the numba engine (default: every core, or NUMBA_NUM_THREADS); "
                         "results are identical for any N")
-    p.add_argument("--out", default="ckpt.npz", metavar="PATH",
-                   help="checkpoint written at every evaluation and at the end (default: ckpt.npz)")
+    p.add_argument("--out", metavar="PATH",
+                   help=f"checkpoint written at every evaluation and at the end (default: the "
+                        f"--resume checkpoint, else {DEFAULT_OUT}); the one with the lowest val "
+                        f"loss is kept beside it as NAME.best.npz. A new run never replaces a "
+                        f"checkpoint unless --force, nor any other file")
+    p.add_argument("--force", action="store_true",
+                   help="let a new run replace the checkpoint (and best checkpoint) of another")
     p.add_argument("--resume", metavar="PATH",
-                   help="continue from a checkpoint; its settings apply unless given again")
+                   help="continue the run of this checkpoint, on the data it recorded, with its "
+                        "settings and history (it may change --max-iters, --eval-interval, "
+                        "--out, --plot, --log, --threads, --sample-tokens)")
     p.add_argument("--plot", metavar="PATH",
                    help="write train and val loss against step, with the optimum, to this PNG")
+    p.add_argument("--log", metavar="PATH",
+                   help="write every evaluation to this CSV file: step, train loss, val loss, "
+                        "elapsed seconds")
+    p.add_argument("--sample-tokens", type=int, default=SAMPLE_CHARS, metavar="N",
+                   help=f"tokens of the sample printed at the end (default: {SAMPLE_CHARS}; "
+                        f"0: no sample)")
     p.set_defaults(run=run_train)
 
 
 def run_train(args):
-    if args.plot:
-        plots.check_plot_path(args.plot)
-    data_path = args.data if args.data is not None else ensure_dataset()
-    tokenizer, splits, counts = load_training_data(data_path, args.tokenizer)
-    given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES]
+    require_at_least(args.sample_tokens, "--sample-tokens", 0)
+    require_at_least(args.threads, "--threads", 1)
+    given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES, "full_batch"]
              if getattr(args, name) is not None}
-    if args.full_batch:
-        given = {**FULL_BATCH_DEFAULTS, **given, "full_batch": True}
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is None:
+        config = new_config(given)
+    else:
+        config = resumed_config(checkpoint, args.resume, given, args.tokenizer)
+        data = training_data(args, checkpoint)  # the recorded text, checked unchanged
+        if config.max_iters <= checkpoint.step:
+            print(f"{args.resume} is at step {checkpoint.step}, and --max-iters "
+                  f"{config.max_iters} asks for no more: nothing to do (raise --max-iters to "
+                  f"train on)")
+            return 0
     if args.threads is not None:
         from ..engine.runtime import set_threads  # imports numba
 
         set_threads(args.threads)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is not None:
-        if checkpoint.tokenizer is None or checkpoint.tokenizer.to_json() != tokenizer.to_json():
-            raise CommandError(f"{args.resume} was trained with another vocabulary than "
-                               f"{data_path}")
-        config = TrainConfig.from_dict({**checkpoint.config, **given})
-    else:
-        config = TrainConfig(**given)
+    outputs = Outputs(args)
+    if checkpoint is None:
+        data = training_data(args, None)  # may download tinyshakespeare
+    data_path, data_record, tokenizer_kind = data
+    tokenizer, splits, counts = load_training_data(data_path, tokenizer_kind)
+    if checkpoint is not None and checkpoint.tokenizer.to_json() != tokenizer.to_json():
+        raise CommandError(f"{args.resume} was trained with another vocabulary than {data_path}")
     trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
     if checkpoint is not None:
         trainer.restore(checkpoint)
+        print(f"resumed from step {trainer.step}")
+    outputs.start()
 
-    def save():
-        save_checkpoint(args.out, trainer.model, **trainer.checkpoint_kwargs(tokenizer))
+    def save(best):
+        kwargs = trainer.checkpoint_kwargs(tokenizer, data=data_record)
+        save_checkpoint(outputs.out, trainer.model, **kwargs)
+        if best:
+            save_checkpoint(outputs.best, trainer.model, **kwargs)
+
+    def after_evaluation():
+        if outputs.log:
+            write_metrics(outputs.log, trainer.history)
 
     try:
-        outcome = run_training(trainer, save)
+        outcome = run_training(trainer, save, after_evaluation=after_evaluation)
     except TrainingDiverged as e:
         raise CommandError(f"{e}; stopped without saving it, the last good checkpoint "
-                           f"is {args.out}") from None
+                           f"is {outputs.out}") from None
     if outcome.interrupted:
-        if args.plot:
-            plots.plot_training(trainer, outcome.history, args.plot)
-        print(f"interrupted at step {trainer.step}: checkpoint saved to {args.out}; "
-              f"continue with --resume {args.out}", file=sys.stderr)
+        if outputs.plot:
+            plots.plot_training(trainer, outputs.plot)
+        print(f"interrupted at step {trainer.step}: checkpoint saved to {outputs.out}; "
+              f"continue with --resume {outputs.out}", file=sys.stderr)
         return 130
 
-    sample = trainer.model.generate(np.zeros((1, 1), dtype=np.int64), SAMPLE_CHARS,
-                                    sampler=trainer.random.sampler())
-    print(tokenizer.decode(sample[0]))
-    tokens = outcome.steps * trainer.tokens_per_step()
-    seconds = outcome.train_seconds
-    rate = tokens / seconds if seconds > 0 else float("nan")
-    print(f"trained {outcome.steps} steps in {seconds:.3f} s ({rate:,.0f} tokens/s); "
-          f"checkpoint: {args.out}")
+    if args.sample_tokens:
+        sample = trainer.model.generate(np.full((1, 1), tokenizer.start_id, dtype=np.int64),
+                                        args.sample_tokens, sampler=trainer.random.sampler())
+        write_generated(tokenizer.decode_bytes(sample[0]) + b"\n")
+    print(f"{timing(trainer, outcome)}; checkpoint: {outputs.out}")
+    if trainer.history:
+        best = min(trainer.history, key=lambda evaluation: evaluation["val"])
+        print(f"best val loss {best['val']:.4f} at step {best['step']}: {outputs.best}")
     print(optimum.distance_from_floor(trainer.model.weight, trainer.split_counts()["train"]))
-    if args.plot:
-        plots.plot_training(trainer, outcome.history, args.plot)
-        print(f"loss plot: {args.plot}")
+    if outputs.plot:
+        plots.plot_training(trainer, outputs.plot)
+        print(f"loss plot: {outputs.plot}")
     return 0
+
+
+def timing(trainer, outcome):
+    """'trained N steps in S s (R tokens/s)': the time of the training steps only (not the
+    kernels' compilation or the evaluations). A full-batch step's gradient covers every train
+    pair through their counts, so its rate is pairs of gradient evaluation, not tokens read."""
+    steps, seconds = outcome.steps, outcome.train_seconds
+    if steps == 0 or seconds <= 0:
+        return f"trained {steps} steps"
+    rate = steps * trainer.tokens_per_step() / seconds
+    if trainer.config.full_batch:
+        return (f"trained {steps} steps in {seconds:.3f} s ({rate:,.0f} pairs/s of gradient "
+                f"evaluation: each step's gradient is exact over all "
+                f"{trainer.tokens_per_step():,} train pairs, from their counts)")
+    return f"trained {steps} steps in {seconds:.3f} s ({rate:,.0f} tokens/s)"
 
 
 def add_sample_parser(sub):
     p = sub.add_parser("sample", help="generate text from a checkpoint")
-    p.add_argument("--checkpoint", required=True, metavar="PATH",
-                   help="checkpoint written by npbigram train")
+    add_checkpoint_flag(p)
     p.add_argument("--max-new-tokens", type=int, default=SAMPLE_CHARS,
                    help=f"tokens to generate per sample (default: {SAMPLE_CHARS})")
     p.add_argument("--prompt", default=None,
-                   help="text to continue (default: token 0, as bigram.py)")
+                   help="text to continue (default: the tokenizer's start: token 0 for char, "
+                        "as bigram.py; a newline for byte)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="divide the logits by this before softmax (default: 1.0)")
     p.add_argument("--top-k", type=int, default=None,
@@ -149,26 +197,38 @@ def add_sample_parser(sub):
                         "generator")
     p.add_argument("--num-samples", type=int, default=1,
                    help="independent samples, generated as one batch (default: 1)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the samples to FILE: raw bytes of a byte model, UTF-8 text of a "
+                        "char model (on a terminal, control bytes are shown escaped)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.set_defaults(run=run_sample)
 
 
 def run_sample(args):
+    require_at_least(args.num_samples, "--num-samples", 1)
+    require_at_least(args.seed, "--seed", 0)
+    require_at_least(args.top_k, "--top-k", 1)
+    if args.out:
+        if os.path.lexists(args.out) and not args.force:
+            raise CommandError(f"--out {args.out} exists: replace it with --force, or choose "
+                               f"another path")
+        check_output(args.out, "--out", "a file", lambda path: True)
     checkpoint = load_checkpoint(args.checkpoint)
     tokenizer = checkpoint.tokenizer
     if tokenizer is None:
         raise CommandError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be decoded")
-    if args.num_samples < 1:
-        raise CommandError(f"--num-samples must be at least 1, got {args.num_samples}")
     if args.prompt:
         prompt = tokenizer.encode(args.prompt)
     else:
-        prompt = np.zeros(1, dtype=np.int64)
+        prompt = np.array([tokenizer.start_id], dtype=np.int64)
     context = np.tile(prompt, (args.num_samples, 1))  # (N, T0)
     out = checkpoint.model.generate(context, args.max_new_tokens,
                                     sampler=RNGS[args.rng].seeded_sampler(args.seed),
                                     temperature=args.temperature, top_k=args.top_k)
-    for i, row in enumerate(out):
-        if i:
-            print("-" * 40)
-        print(tokenizer.decode(row))
+    payload = SAMPLE_SEPARATOR.join(tokenizer.decode_bytes(row) for row in out) + b"\n"
+    if args.out:
+        atomic_write_bytes(args.out, payload)
+        print(f"wrote {args.num_samples} sample{'s' * (args.num_samples > 1)} to {args.out}")
+    else:
+        write_generated(payload)
     return 0

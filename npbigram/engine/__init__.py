@@ -1,6 +1,11 @@
 """The engines: one interface, two implementations, chosen in one place (ENGINES).
 
     steps_per_call(n_positions, vocab_size, grad_method) -> how many steps train_steps should run
+    batches_per_call(n_positions, vocab_size) -> how many batches batch_losses should take
+    batch_bytes(n_positions, vocab_size, itemsize, grad_method) -> memory a batch's step needs
+        (grad_method None: a batch's loss alone, as evaluation computes it)
+    warm_up(model, optimizer, data, batch_size, block_size, grad_method, full_batch)
+        -> compile what training at these sizes runs, before it is timed; kernels compiled
     forward(weight, x, y, grad_method, return_logits) -> (logits (N,C) or None, loss, saved)
     backward(saved) -> dL/dW (V,C), a new array the engine never writes again
     update(optimizer, weight, grad, coefs)           one optimizer step in place

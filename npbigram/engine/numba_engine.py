@@ -7,6 +7,7 @@ measured by benchmarks/run.py on 2 cores.
 """
 
 import sys
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,36 @@ def rows_parallel(vocab_size):
     return vocab_size * vocab_size >= PARALLEL_ROWS_WORK
 
 
+# The kernels of a training step at given sizes: `loop` runs whole chunks of steps in one
+# compiled call; when it is None, Python runs each step as fill (the batch's windows, not for
+# full batch), loss_grad, update.
+StepKernels = namedtuple("StepKernels", "loop fill loss_grad update")
+
+
+def step_kernels(n_positions, vocab_size, grad_method):
+    """The kernels of a batch step: serial sizes run compiled loops; parallel ones, whose steps
+    take milliseconds, step by step, the batch gathered in parallel from
+    PARALLEL_FILL_POSITIONS positions on."""
+    method = GRAD_METHODS[grad_method]
+    parallel_grad = method.parallel_from(n_positions, vocab_size)
+    if not (parallel_grad or rows_parallel(vocab_size)):
+        return StepKernels(loops.train_steps, None, None, None)
+    return StepKernels(
+        None, fill_batch_parallel if n_positions >= PARALLEL_FILL_POSITIONS else fill_batch,
+        method.parallel if parallel_grad else method.serial, _update_kernel(vocab_size))
+
+
+def full_batch_kernels(vocab_size):
+    """The kernels of a full-batch step (the gradient from the split's pair counts)."""
+    if not rows_parallel(vocab_size):
+        return StepKernels(loops.full_batch_steps, None, None, None)
+    return StepKernels(None, None, counts_grad_parallel, _update_kernel(vocab_size))
+
+
+def _update_kernel(vocab_size):
+    return update_parallel if rows_parallel(vocab_size) else update_serial
+
+
 class NumbaEngine:
     name = "numba"
 
@@ -68,6 +99,60 @@ class NumbaEngine:
         work = (vocab_size ** 2 if n_positions is None
                 else GRAD_METHODS[grad_method].work(n_positions, vocab_size))
         return max(1, min(CHUNK_MAX_STEPS, CHUNK_WORK // work))
+
+    def batches_per_call(self, n_positions, vocab_size):
+        """Batches per batch_losses call: about CHUNK_WORK positions (one entry of W read per
+        position), at most CHUNK_MAX_STEPS."""
+        return max(1, min(CHUNK_MAX_STEPS, CHUNK_WORK // n_positions))
+
+    def batch_bytes(self, n_positions, vocab_size, itemsize, grad_method):
+        """A step's batch: its inputs, targets and targets grouped by row (int64 each), and the
+        pair counts (int32) of pair-counts; the logits are never built. A batch's loss alone
+        (grad_method None) reads the data in place."""
+        if grad_method is None:
+            return 0
+        counts = np.prod(GRAD_METHODS[grad_method].counts_shape(vocab_size))
+        return 3 * 8 * n_positions + 4 * int(counts)
+
+    def warm_up(self, model, optimizer, data, batch_size, block_size, grad_method, full_batch):
+        """Compile, or load from the JIT cache, every kernel that training at these sizes and
+        batch evaluation call, on a two-token problem of the same types (so that timed work
+        never compiles). Model and optimizer are left as they are. Returns how many kernels
+        were compiled (0: all came from the cache)."""
+        dtype, vocab_size = model.weight.dtype, model.vocab_size
+        weight, grad = np.zeros((2, 2), dtype), np.zeros((2, 2), dtype)
+        state = tuple(np.zeros((2, 2) if a.size else a.shape, a.dtype)
+                      for a in optimizer.kernel_state())
+        coefs, losses, row_losses = optimizer.coefficients(1), np.empty(1), np.empty(2)
+        tiny = np.zeros(block_size + 1, dtype=data.dtype)  # the same type as data:
+        tiny.flags.writeable = data.flags.writeable  # read-only arrays compile separately
+        starts = np.zeros((1, 1), dtype=np.int64)
+        calls = [(batch_losses, (weight, tiny, starts, block_size, losses))]
+        if full_batch:
+            counts = np.ones((2, 2), dtype=np.int64)
+            kernels = full_batch_kernels(vocab_size)
+            if kernels.loop is not None:
+                calls.append((kernels.loop, (weight, grad, state, coefs, counts, losses)))
+            else:
+                calls += [(kernels.loss_grad, (weight, counts, int(counts.sum()), grad,
+                                               row_losses)),
+                          (kernels.update, (weight, grad, state, coefs, 0))]
+        else:
+            method = GRAD_METHODS[grad_method]
+            x, y = np.zeros(block_size, np.int64), np.zeros(block_size, np.int64)
+            counts = np.zeros(method.counts_shape(2), np.int32)
+            kernels = step_kernels(batch_size * block_size, vocab_size, grad_method)
+            if kernels.loop is not None:
+                calls.append((kernels.loop, (weight, grad, state, coefs, tiny, starts,
+                                             block_size, method.batch(x, y, counts), losses)))
+            else:
+                calls += [(kernels.fill, (tiny, starts[0], block_size, x, y)),
+                          (kernels.loss_grad, (weight, x, y, grad, row_losses, counts)),
+                          (kernels.update, (weight, grad, state, coefs, 0))]
+        compiled = sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls)
+        for kernel, args in calls:
+            kernel(*args)
+        return sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls) - compiled
 
     def forward(self, weight, x, y, grad_method, return_logits):
         """Logits gathered into a new array; with targets, the loss and gradient in one fused
@@ -116,13 +201,10 @@ class NumbaEngine:
         return array
 
     def update(self, optimizer, weight, grad, coefs):
-        update = update_parallel if rows_parallel(weight.shape[0]) else update_serial
-        update(weight, grad, optimizer.kernel_state(), coefs, 0)
+        _update_kernel(weight.shape[0])(weight, grad, optimizer.kernel_state(), coefs, 0)
 
     def train_steps(self, model, optimizer, data, starts, block_size, grad_method, losses):
-        """Serial sizes: one compiled call (loops.train_steps). Parallel ones, whose steps
-        take milliseconds, step by step from here, with the batch gathered in parallel from
-        PARALLEL_FILL_POSITIONS positions on."""
+        """The kernels of step_kernels: one compiled call, or step by step from here."""
         weight = model.weight
         vocab_size, n_positions = weight.shape[0], starts.shape[1] * block_size
         method = GRAD_METHODS[grad_method]
@@ -131,16 +213,14 @@ class NumbaEngine:
         y = self._array("y", (n_positions,), np.int64)
         counts = self._array("counts", method.counts_shape(vocab_size), np.int32)
         state, coefs = optimizer.kernel_state(), optimizer.coefficients(len(starts))
-        if not (method.parallel_from(n_positions, vocab_size) or rows_parallel(vocab_size)):
-            done = loops.train_steps(weight, grad, state, coefs, data, starts, block_size,
-                                     method.batch(x, y, counts), losses)
+        kernels = step_kernels(n_positions, vocab_size, grad_method)
+        if kernels.loop is not None:
+            done = kernels.loop(weight, grad, state, coefs, data, starts, block_size,
+                                method.batch(x, y, counts), losses)
         else:
-            fill = fill_batch_parallel if n_positions >= PARALLEL_FILL_POSITIONS else fill_batch
-            kernel = method.parallel if method.parallel_from(n_positions, vocab_size) \
-                else method.serial
-            done = self._stepwise(weight, grad, state, coefs, losses, lambda s: (
-                fill(data, starts[s], block_size, x, y),
-                kernel(weight, x, y, grad, np.empty(vocab_size), counts))[1])
+            done = self._stepwise(kernels.update, weight, grad, state, coefs, losses, lambda s: (
+                kernels.fill(data, starts[s], block_size, x, y),
+                kernels.loss_grad(weight, x, y, grad, np.empty(vocab_size), counts))[1])
         optimizer.advance(done)
         return done
 
@@ -148,19 +228,19 @@ class NumbaEngine:
         weight = model.weight
         grad = self._array("grad", weight.shape, weight.dtype)
         state, coefs = optimizer.kernel_state(), optimizer.coefficients(len(losses))
-        if not rows_parallel(weight.shape[0]):
-            done = loops.full_batch_steps(weight, grad, state, coefs, counts, losses)
+        kernels = full_batch_kernels(weight.shape[0])
+        if kernels.loop is not None:
+            done = kernels.loop(weight, grad, state, coefs, counts, losses)
         else:
             n_positions, row_losses = int(counts.sum()), np.empty(weight.shape[0])
-            done = self._stepwise(weight, grad, state, coefs, losses, lambda s: (
-                counts_grad_parallel(weight, counts, n_positions, grad, row_losses)))
+            done = self._stepwise(kernels.update, weight, grad, state, coefs, losses, lambda s: (
+                kernels.loss_grad(weight, counts, n_positions, grad, row_losses)))
         optimizer.advance(done)
         return done
 
     @staticmethod
-    def _stepwise(weight, grad, state, coefs, losses, loss_and_grad):
+    def _stepwise(update, weight, grad, state, coefs, losses, loss_and_grad):
         """loss_and_grad(s) then the update, step by step; stops at a non-finite loss."""
-        update = update_parallel if rows_parallel(weight.shape[0]) else update_serial
         for s in range(len(losses)):
             losses[s] = loss_and_grad(s)
             if not np.isfinite(losses[s]):

@@ -15,6 +15,20 @@ class NumpyEngine:
     def steps_per_call(self, n_positions, vocab_size, grad_method):
         return 1
 
+    def batches_per_call(self, n_positions, vocab_size):
+        return 1
+
+    def batch_bytes(self, n_positions, vocab_size, itemsize, grad_method):
+        """Windows (int64), and (N,C) logits, shifted logits, exps, log-probabilities,
+        probabilities and dlogits alive together, at most; pair counts add (V,V) tables. A
+        batch's loss alone (grad_method None) needs no dlogits."""
+        tables = 6 if grad_method is not None else 5
+        counts = (itemsize + 8) * vocab_size ** 2 if grad_method == "pair-counts" else 0
+        return 4 * 8 * n_positions + tables * itemsize * n_positions * vocab_size + counts
+
+    def warm_up(self, model, optimizer, data, batch_size, block_size, grad_method, full_batch):
+        return 0  # nothing to compile
+
     def forward(self, weight, x, y, grad_method, return_logits):
         """x, y (N,) -> logits (N,C) (or None), the mean loss, and what backward needs."""
         logits = ops.embedding_forward(weight, x)  # (N,C)

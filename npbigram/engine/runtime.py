@@ -4,6 +4,7 @@ with, and the thread count. Importing this module runs configure() and then impo
 """
 
 import os
+import stat
 import sys
 import tempfile
 import warnings
@@ -21,27 +22,68 @@ def _writable(path):
         return False
 
 
+def _private_folder(path):
+    """Whether `path` is, or now is, a folder only this user can write: created with mode 0700,
+    or found as a real folder (not a link) that this user owns and no one else may write to.
+    numba's cache files are pickles, so a folder that another user could write into would let
+    them plant code (the temporary directory is shared)."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid()
+            and not status.st_mode & 0o022 and _writable(path))
+
+
 def _cache_location():
     """Where compiled kernels are cached: (NUMBA_CACHE_DIR or None for the engine's
     __pycache__, whether caching is possible).
 
-    $NUMBA_CACHE_DIR wins when set. Otherwise numba caches next to the kernels; when that
-    directory is read-only (a system install), we point NUMBA_CACHE_DIR at
-    $XDG_CACHE_HOME/npbigram/numba (default ~/.cache/npbigram/numba), then at a folder in the
-    temporary directory; when nothing is writable, kernels compile afresh in every process.
+    $NUMBA_CACHE_DIR wins when it is writable. Otherwise numba caches next to the kernels; when
+    that directory is read-only (a system install), in $XDG_CACHE_HOME/npbigram/numba (default
+    ~/.cache/npbigram/numba), then in a private folder of the temporary directory; when nothing
+    is writable, kernels compile afresh in every process. A NUMBA_CACHE_DIR that cannot be
+    written, a temporary folder that is not private, and no cache at all are reported once
+    (a RuntimeWarning), with the fix.
     """
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return os.environ["NUMBA_CACHE_DIR"], True
+    problems = []
+    requested = os.environ.get("NUMBA_CACHE_DIR")
+    if requested:
+        if _writable(Path(requested)):
+            return requested, True
+        problems.append(f"NUMBA_CACHE_DIR={requested} is not writable (make it writable or "
+                        f"unset it)")
+    location = None
     if _writable(KERNELS_DIR / "__pycache__"):
-        return None, True
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for candidate in (Path(xdg) / "npbigram" / "numba",
-                      Path(tempfile.gettempdir()) / f"npbigram-numba-{os.getuid()}"):
-        if _writable(candidate):
-            return str(candidate), True
-    warnings.warn("npbigram: no writable folder for numba's JIT cache (set NUMBA_CACHE_DIR); "
-                  "kernels will compile in every process", RuntimeWarning, stacklevel=2)
-    return None, False
+        location = (None, True)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                               ".cache")
+        user_folder = Path(xdg) / "npbigram" / "numba"
+        temporary = Path(tempfile.gettempdir()) / f"npbigram-numba-{os.getuid()}"
+        if _writable(user_folder):
+            location = (str(user_folder), True)
+        elif _private_folder(temporary):
+            location = (str(temporary), True)
+        elif temporary.exists():
+            problems.append(f"{temporary} is not a private folder of this user (remove it, or "
+                            f"set NUMBA_CACHE_DIR to a folder of yours)")
+    if location is None:
+        problems.append("no folder to cache compiled kernels in: they compile in every "
+                        "process, several seconds each time (set NUMBA_CACHE_DIR to a "
+                        "writable folder)")
+        location = (None, False)
+    elif problems:
+        problems.append(f"compiled kernels are cached in {location[0] or KERNELS_DIR} instead")
+    if problems:
+        warnings.warn("; ".join(problems), RuntimeWarning, stacklevel=2)
+    return location
 
 
 def configure():
@@ -56,8 +98,10 @@ def configure():
     cache_dir, cache = _cache_location()
     if cache_dir is not None:
         os.environ["NUMBA_CACHE_DIR"] = cache_dir
-        if "numba" in sys.modules:  # numba already read its configuration: tell it directly
-            sys.modules["numba"].config.CACHE_DIR = cache_dir
+    else:  # beside the kernels, numba's default: drop a NUMBA_CACHE_DIR it cannot use
+        os.environ.pop("NUMBA_CACHE_DIR", None)
+    if "numba" in sys.modules:  # numba already read its configuration: tell it directly
+        sys.modules["numba"].config.CACHE_DIR = cache_dir or ""
     return cache_dir, cache
 
 
@@ -78,6 +122,7 @@ def set_threads(n):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"threads must be an int, got {type(n).__name__}")
     if not 1 <= n <= limit:
-        raise ValueError(f"threads must be between 1 and {limit} (raise the limit with "
-                         f"NUMBA_NUM_THREADS), got {n}")
+        allowed = "1" if limit == 1 else f"between 1 and {limit}"
+        raise ValueError(f"threads must be {allowed}, the limit NUMBA_NUM_THREADS sets (every "
+                         f"core by default; raise it in the environment), got {n}")
     numba.set_num_threads(int(n))

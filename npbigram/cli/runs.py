@@ -1,0 +1,131 @@
+"""Setting up a `npbigram train` run from its flags, before any work: a new run's settings, or
+a resumed run's (its checkpoint's, with only the flags that may change), its data (a resumed
+run's recorded file, checked unchanged), and its output paths (checked writable, and never a
+file that another run or the user made, unless --force replaces another run).
+
+A run writes its checkpoint to --out (default: the --resume checkpoint, else ckpt.npz) and keeps
+the one with the lowest val loss beside it, NAME.best.npz.
+"""
+
+import os
+from pathlib import Path
+
+from .. import plots
+from ..checkpoint import is_checkpoint, read_meta
+from ..download import ensure_dataset
+from ..files import atomic_write_bytes, check_output
+from ..provenance import describe_file, recorded_data
+from ..run import is_metrics_csv
+from ..train import CHANGEABLE_ON_RESUME, FULL_BATCH_DEFAULTS, TrainConfig
+from .common import CommandError
+
+DEFAULT_OUT = "ckpt.npz"
+# flags that a resumed run accepts besides the settings of CHANGEABLE_ON_RESUME
+RUN_FLAGS_ON_RESUME = ("--out", "--plot", "--log", "--threads", "--sample-tokens")
+UNUSED_BECAUSE = {  # why TrainConfig.unused_settings() may name a setting
+    "batch_size": "--full-batch with --eval exact samples no batches",
+    "block_size": "--full-batch with --eval exact samples no batches",
+    "eval_iters": "--eval exact evaluates the whole splits",
+    "grad": "--full-batch takes the gradient from the train split's pair counts",
+}
+
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def best_path(out):
+    """Where the best checkpoint of a run writing `out` is kept: ckpt.npz -> ckpt.best.npz."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.best{out.suffix}")
+
+
+def new_config(given):
+    """A new run's TrainConfig from the settings given on the command line (name -> value);
+    a setting given that would have no effect is an error."""
+    settings = {**FULL_BATCH_DEFAULTS, **given} if given.get("full_batch") else given
+    config = TrainConfig(**settings)
+    unused = [name for name in config.unused_settings() if name in given]
+    if unused:
+        raise CommandError(f"{' and '.join(map(flag, unused))} would have no effect: "
+                           f"{UNUSED_BECAUSE[unused[0]]}")
+    return config
+
+
+def resumed_config(checkpoint, resume, given, tokenizer):
+    """The settings of the run `checkpoint` continues, with the changes CHANGEABLE_ON_RESUME
+    allows; any other setting given that differs from the checkpoint's is an error naming it."""
+    saved = TrainConfig.from_dict(checkpoint.config)
+    conflicts = [(flag(name), value, getattr(saved, name)) for name, value in given.items()
+                 if name not in CHANGEABLE_ON_RESUME and getattr(saved, name) != value]
+    saved_tokenizer = checkpoint.tokenizer.kind if checkpoint.tokenizer else None
+    if tokenizer is not None and tokenizer != saved_tokenizer:
+        conflicts.append(("--tokenizer", tokenizer, saved_tokenizer))
+    if conflicts:
+        given_text = ", ".join(f"{name} {value}" for name, value, _ in conflicts)
+        saved_text = ", ".join(f"{name} {value}" for name, _, value in conflicts)
+        changeable = ", ".join([*map(flag, CHANGEABLE_ON_RESUME), *RUN_FLAGS_ON_RESUME])
+        raise CommandError(f"{given_text}: {resume} was trained with {saved_text}, and a "
+                           f"resumed run keeps its settings (it may change {changeable}); "
+                           f"drop them, or start a new run")
+    return TrainConfig.from_dict({**saved.to_dict(), **{
+        name: value for name, value in given.items() if name in CHANGEABLE_ON_RESUME}})
+
+
+def training_data(args, checkpoint):
+    """(path of the text, its record for checkpoints, tokenizer kind): a new run's --data (or
+    tinyshakespeare, downloaded), or the text a resumed run recorded, checked unchanged."""
+    if checkpoint is None:
+        path = Path(args.data) if args.data is not None else ensure_dataset()
+        return path, describe_file(path), args.tokenizer
+    if checkpoint.tokenizer is None:
+        raise CommandError(f"{args.resume} holds no tokenizer, so it cannot continue training")
+    if checkpoint.data is not None:
+        path = recorded_data(checkpoint.data, args.resume, given=args.data)
+        return path, checkpoint.data, checkpoint.tokenizer.kind
+    if args.data is None:  # written before checkpoints recorded their data
+        raise CommandError(f"{args.resume} does not record the text it was trained on: "
+                           f"pass it with --data PATH")
+    return Path(args.data), describe_file(args.data), checkpoint.tokenizer.kind
+
+
+class Outputs:
+    """The files a run writes, checked before any work: the checkpoint, the best checkpoint
+    beside it, and the optional plot and metrics log."""
+
+    def __init__(self, args):
+        self.out = Path(args.out or args.resume or DEFAULT_OUT)
+        self.best = best_path(self.out)
+        self.plot, self.log = args.plot, args.log
+        self.resume = Path(args.resume) if args.resume else None
+        # the run continues in its own checkpoint: its files are this run's to replace
+        self.in_place = self.resume is not None and _same_file(self.out, self.resume)
+        for path, name in ((self.out, "--out"), (self.best, "the best checkpoint of --out")):
+            check_output(path, name, "an npbigram checkpoint", is_checkpoint)
+            if path.exists() and not self.in_place and not args.force:
+                raise CommandError(
+                    f"{path} holds the checkpoint of another run (step "
+                    f"{read_meta(path)['step']}): continue it with --resume {self.out}, choose "
+                    f"another --out, or replace it with --force")
+        if self.plot:
+            plots.check_plot_path(self.plot, "--plot")
+        if self.log:
+            check_output(self.log, "--log", "a metrics CSV written by npbigram", is_metrics_csv)
+
+    def start(self):
+        """Before training: the best checkpoint beside --out is this run's, a copy of the
+        resumed run's best, or none yet."""
+        if self.in_place:
+            return
+        resumed_best = best_path(self.resume) if self.resume is not None else None
+        if resumed_best is not None and resumed_best.exists():
+            atomic_write_bytes(self.best, resumed_best.read_bytes())
+        elif self.best.exists():  # another run's, replaced with --force
+            self.best.unlink()
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()

@@ -1,0 +1,84 @@
+"""`npbigram eval` (npbigram/cli/evaluation.py): the exact loss of a checkpoint over every pair
+of a text, in nats and bits per character."""
+
+import math
+import re
+
+import pytest
+from npbigram import load_checkpoint, ops, train_val_split
+from npbigram.cli import main
+from npbigram.corpus import load_corpus
+
+LINE = re.compile(r"(\w+): +(\d+\.\d{4}) nats = (\d+\.\d{4}) bits per (\w+), the mean over all "
+                  r"([\d,]+) pairs")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval")
+    text = folder / "text.txt"
+    text.write_text("to be, or not to be, that is the question:\n" * 50)
+    assert main(["train", "--data", str(text), "--out", str(folder / "ckpt.npz"), "--max-iters",
+                 "40", "--eval-interval", "20", "--eval-iters", "5", "--sample-tokens", "0"]) == 0
+    return folder, text
+
+
+def results(stdout):
+    return {m[1]: (float(m[2]), float(m[3]), m[4], int(m[5].replace(",", "")))
+            for m in map(LINE.fullmatch, stdout.splitlines()[1:])}
+
+
+def test_eval_scores_each_split_of_the_checkpoints_own_data(trained, capsys):
+    folder, text = trained
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(folder / "ckpt.npz")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{folder / 'ckpt.npz'} (step 40) on {text}:"
+    weight = load_checkpoint(folder / "ckpt.npz").model.weight
+    _, ids = load_corpus(text)
+    for name, split in zip(("train", "val"), train_val_split(ids)):
+        nats = ops.loss_from_counts(weight, ops.pair_counts(split, weight.shape[0]))
+        assert results(out)[name] == (round(nats, 4), round(nats / math.log(2), 4),
+                                      "character", len(split) - 1)
+
+
+def test_eval_on_a_file_and_of_the_best_checkpoint(trained, capsys):
+    folder, text = trained
+    other = folder / "other.txt"
+    other.write_text("or not to be\n")
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(folder / "ckpt.best.npz"), "--data",
+                 str(other)]) == 0
+    weight = load_checkpoint(folder / "ckpt.best.npz").model.weight
+    _, ids = load_corpus(text)
+    other_ids = load_checkpoint(folder / "ckpt.npz").tokenizer.encode(other.read_text())
+    nats = ops.loss_from_counts(weight, ops.pair_counts(other_ids, weight.shape[0]))
+    assert results(capsys.readouterr().out) == {
+        "all": (round(nats, 4), round(nats / math.log(2), 4), "character", 12)}
+
+
+def test_eval_of_a_byte_model_counts_bits_per_byte(tmp_path, capsys):
+    data = tmp_path / "bytes.bin"
+    data.write_bytes(bytes(range(256)) * 20)
+    assert main(["train", "--data", str(data), "--tokenizer", "byte", "--out",
+                 str(tmp_path / "b.npz"), "--max-iters", "5", "--eval-iters", "2",
+                 "--sample-tokens", "0"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(tmp_path / "b.npz")]) == 0
+    assert {unit for _, _, unit, _ in results(capsys.readouterr().out).values()} == {"byte"}
+
+
+def test_eval_errors_are_one_line(trained, tmp_path, capsys):
+    folder, _ = trained
+    for argv, message in [
+        (["--checkpoint", str(tmp_path / "none.npz")], "does not exist"),
+        (["--checkpoint", str(folder / "ckpt.npz"), "--data", str(tmp_path / "none.txt")],
+         "cannot read"),
+    ]:
+        assert main(["eval", *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("npbigram: error: ") and message in err and err.count("\n") == 1
+    bad = tmp_path / "bad.txt"
+    bad.write_text("XYZ")
+    assert main(["eval", "--checkpoint", str(folder / "ckpt.npz"), "--data", str(bad)]) == 1
+    assert "is not in the vocabulary" in capsys.readouterr().err
