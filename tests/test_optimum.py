@@ -112,5 +112,5 @@ def test_a_table_at_the_floor_is_not_reported_below_it():
     counts = ops.pair_counts(ids, 5)
     weight = count_logits(counts) + 10 * rng.normal(size=(5, 1))  # the same softmax per row
     assert ops.loss_from_counts(weight, counts) < floor_loss(counts)  # by rounding
-    message = distance_from_floor(weight, ids)
+    message = distance_from_floor(weight, counts)
     assert "-0.0000" not in message and ": 0.0000 above the floor" in message

@@ -132,7 +132,7 @@ def test_ctrl_c_before_training_is_one_line_and_status_130(tmp_path, monkeypatch
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("npbigram.cli.training.load_corpus", interrupted)
+    monkeypatch.setattr("npbigram.cli.training.load_training_data", interrupted)
     text = tmp_path / "t.txt"
     text.write_text("abc" * 100)
     assert main(["train", "--data", str(text), "--out", str(tmp_path / "c.npz")]) == 130
