@@ -135,10 +135,17 @@ def _tinyshakespeare():
 
 
 def _warm_up(tmp, tokenizer):
-    """One tiny run, so that the measured children load compiled kernels from the cache."""
+    """Tiny runs of prepare and of training from the folder and from the text, so that the
+    measured children load compiled kernels from the cache."""
     (tmp / "warm.txt").write_text("warm up the JIT cache\n" * 1000)
     _run_child({"data": str(tmp / "warm.txt"), "out": str(tmp / "out-warm"),
                 "tokenizer": tokenizer, "dask": False})
+    for data in (tmp / "out-warm", tmp / "warm.txt"):
+        for flags in (["--full-batch", "--max-iters", "2"], ["--max-iters", "2"]):
+            subprocess.run([sys.executable, "-m", "npbigram", "train", "--data", str(data),
+                            "--out", str(tmp / "warm.npz"), "--force", "--sample-tokens", "0",
+                            *flags], env=_child_env(), capture_output=True, check=True,
+                           timeout=CHILD_TIMEOUT_S)
 
 
 def _write_repeated(path, text, repeats):
@@ -192,7 +199,7 @@ def _measure_training(size, data, tmp, in_memory=False):
     results = []
     for name, flags in jobs:
         load = os.getloadavg()[0]
-        argv = ["train", "--data", str(data), "--out", str(tmp / "bench-ckpt.npz"),
+        argv = ["train", "--data", str(data), "--out", str(tmp / "bench-ckpt.npz"), "--force",
                 *flags]
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", TRAIN_CHILD, *argv], env=_child_env(),
@@ -209,7 +216,6 @@ def _measure_training(size, data, tmp, in_memory=False):
         print(f"{result['label']:>44}: whole process {wall:6.2f} s, peak "
               f"{result['peak_mb']:6.0f} MB, {result['above_floor']} nats above the floor "
               f"(load average {load:.2f})", flush=True)
-        (tmp / "bench-ckpt.npz").unlink(missing_ok=True)
     return results
 
 

@@ -98,13 +98,16 @@ def _open_split(path, n_tokens, dtype, vocab_size):
                            f"{dtype.name} ({expected} bytes): prepare the corpus again")
     if n_tokens == 0:
         return np.empty(0, dtype=dtype)  # np.memmap cannot map an empty file
-    split = np.memmap(path, dtype=dtype, mode="r", shape=(n_tokens,))
-    for start in range(0, n_tokens, CHECK_TOKENS):
-        largest = int(split[start:start + CHECK_TOKENS].max())
-        if largest >= vocab_size:
-            raise DatasetError(f"{path} holds id {largest} near token {start}, outside the "
-                               f"vocabulary of {vocab_size}: prepare the corpus again")
-    return split
+    if vocab_size < 1 << (8 * dtype.itemsize):  # ids of the full type's range need no check
+        # read, not mapped: the check leaves no pages in this process's resident set
+        with open(path, "rb") as f:
+            for start in range(0, n_tokens, CHECK_TOKENS):
+                largest = int(np.fromfile(f, dtype=dtype, count=CHECK_TOKENS).max())
+                if largest >= vocab_size:
+                    raise DatasetError(f"{path} holds id {largest} near token {start}, outside "
+                                       f"the vocabulary of {vocab_size}: prepare the corpus "
+                                       f"again")
+    return np.memmap(path, dtype=dtype, mode="r", shape=(n_tokens,))
 
 
 def _load_counts(path, n_tokens, vocab_size):
