@@ -48,14 +48,18 @@ def train_val_split(data, train_fraction=0.9):
     return data[:n], data[n:]
 
 
-def batch_starts(split_size, block_size, batch_size, rng):
-    """The first index of each of B windows of T+1 tokens, uniform over [0, n - T): (B,).
-    rng None only checks that the split holds a window."""
+def check_window_fits(split_size, block_size):
+    """A split must hold at least one window of T+1 tokens."""
     if split_size < block_size + 1:
         raise ValueError(
             f"the split has {split_size} tokens, fewer than block_size + 1 = {block_size + 1}"
         )
-    return None if rng is None else rng.integers(0, split_size - block_size, size=batch_size)
+
+
+def batch_starts(split_size, block_size, batch_size, rng):
+    """The first index of each of B windows of T+1 tokens, uniform over [0, n - T): (B,)."""
+    check_window_fits(split_size, block_size)
+    return rng.integers(0, split_size - block_size, size=batch_size)
 
 
 def get_batch(data, block_size, batch_size, rng):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import check_choice, check_count, check_dtype, check_ids, check_positive
-from .corpus import batch_starts, train_val_split
+from .corpus import check_window_fits, train_val_split
 from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, make_engine
 from .limits import check_memory
 from .model import INITS, BigramLanguageModel
@@ -238,7 +238,7 @@ class Trainer:
         """Window starts of `steps` batches (steps,B), drawn exactly as get_batch draws them."""
         cfg = self.config
         high = len(split) - cfg.block_size
-        batch_starts(len(split), cfg.block_size, cfg.batch_size, rng=None)  # checks the size
+        check_window_fits(len(split), cfg.block_size)
         starts = np.empty((steps, cfg.batch_size), dtype=np.int64)
         for s in range(steps):  # one draw per batch, as get_batch draws
             starts[s] = rng.integers(0, high, size=cfg.batch_size)
