@@ -82,3 +82,26 @@ def test_eval_errors_are_one_line(trained, tmp_path, capsys):
     bad.write_text("XYZ")
     assert main(["eval", "--checkpoint", str(folder / "ckpt.npz"), "--data", str(bad)]) == 1
     assert "is not in the vocabulary" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty.txt holds 0 tokens: no pair to score (it needs at least 2)"),
+    ("t", "empty.txt holds 1 token: no pair to score (it needs at least 2)"),
+])
+def test_a_text_without_a_pair_is_refused_before_anything_is_printed(trained, tmp_path, capsys,
+                                                                     content, message):
+    """It printed the header, then 'the all text of empty.txt holds 0 tokens'."""
+    folder, _ = trained
+    (tmp_path / "empty.txt").write_text(content)
+    assert main(["eval", "--checkpoint", str(folder / "ckpt.npz"), "--data", "empty.txt"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"npbigram: error: {message}\n"
+
+
+def test_a_folder_given_as_the_text_is_named_as_one(trained, tmp_path, capsys):
+    """It said 'Is a directory'."""
+    folder, _ = trained
+    (tmp_path / "adir").mkdir()
+    assert main(["eval", "--checkpoint", str(folder / "ckpt.npz"), "--data", "adir"]) == 1
+    assert capsys.readouterr().err == ("npbigram: error: --data adir is a folder: eval scores a "
+                                       "text file\n")
