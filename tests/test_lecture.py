@@ -81,7 +81,7 @@ def test_lecture_command_prints_each_step(tinyshakespeare, capsys):
 
 def test_train_rng_torch_prints_pytorchs_log(torch, tinyshakespeare, tmp_path):
     """bigram.py's job with --rng torch against benchmarks/bigram_torch.py (bigram.py in PyTorch):
-    the issue's targets are 9 of 10 lines identical, all within 2e-4, the sample 95% the same;
+    the targets are 9 of 10 lines identical, all within 2e-4, the sample 95% the same;
     on the reference machine all 10 lines and the whole sample are identical."""
     ours, ours_sample = parse_log(run("-m", "npbigram", "train", "--data", tinyshakespeare,
                                       "--rng", "torch", cwd=tmp_path))
