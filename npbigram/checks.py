@@ -99,6 +99,8 @@ def check_choice(value, choices, name):
 def nonfinite_rows(table, rows=None):
     """The rows of a (V,C) table (of `rows` only, when given) holding a NaN or an infinity, in
     order; checked a block of rows at a time, so no (V,C) temporary is made."""
+    table = np.atleast_1d(table)
+    table = table.reshape(len(table), -1)  # (V,C); any other shape by its first axis
     rows = np.arange(len(table)) if rows is None else np.unique(rows)
     block = max(1, 2 ** 22 // max(1, table.shape[1]))
     bad = [rows[i:i + block][~np.isfinite(table[rows[i:i + block]]).all(axis=1)]
