@@ -1,18 +1,18 @@
-"""The issues' targets, computed from one run's rows: each a figure {group, name, target, value,
+"""The speed targets, computed from one run's rows: each a figure {group, name, target, value,
 text, met, note}.
 
-Issue 9 compares npbigram with the best peer (the fastest of PyTorch eager, torch.compile and
+One group compares npbigram with the best peer (the fastest of PyTorch eager, torch.compile and
 JAX at each size) and gives each step's distance from the hardware floor (floors.py); the
-engine's issue compared it with PyTorch eager. All ratios are of medians from the same run.
+engine's group compares it with PyTorch eager. All ratios are of medians from the same run.
 """
 
 from peers import PEERS
 from results import TORCH, Lookup, format_percent, format_ratio, format_value, ok, why_missing
 
-ISSUE_9 = "Issue 9: against the best peer"
-ENGINE = "The engine's issue: against PyTorch eager"
+BEST_PEER = "Against the best peer"
+ENGINE = "The engine's targets: against PyTorch eager"
 
-# issue 9's sizes (B, T, V) and the speed-up over the best peer each path must reach there
+# the best-peer targets' sizes (B, T, V) and the speed-up over the best peer each path must reach there
 NO_LOGITS, LOOP, DEFAULT_API = "numba-nologits", "numba-loop", "numba"
 TARGET_SIZES = [(32, 8, 65), (512, 64, 65), (4096, 256, 65), (32, 8, 4096)]
 FAST_PATHS = [("public API, return_logits=False", NO_LOGITS), ("Trainer loop", LOOP)]
@@ -20,7 +20,7 @@ FAST_TARGETS = {(32, 8, 4096): 3}  # else 5
 DEFAULT_TARGET = 2
 BANDWIDTH_SIZE = (32, 8, 4096)  # the step bound by AdamW's memory traffic
 SEED_COLD, SEED_WARM, COLD_LOOP_WITHIN = 2.5, 15, 3
-# the engine issue's paths through a training step: (name, gather/scatter impl, pair-counts impl)
+# the engine targets' paths through a training step: (name, gather/scatter impl, pair-counts impl)
 ENGINE_PATHS = [("public API", "numba", "numba-pair-counts"),
                 ("public API, return_logits=False", "numba-nologits",
                  "numba-pair-counts-nologits"),
@@ -28,11 +28,11 @@ ENGINE_PATHS = [("public API", "numba", "numba-pair-counts"),
 
 
 def derive_figures(results):
-    """Issue 9's figures, then the engine issue's."""
-    return issue9_figures(results) + engine_figures(results)
+    """The figures against the best peer, then the engine's against PyTorch eager."""
+    return best_peer_figures(results) + engine_figures(results)
 
 
-def issue9_figures(results):
+def best_peer_figures(results):
     look = Lookup(results)
     figures = []
     for path, impl in FAST_PATHS:
@@ -56,7 +56,7 @@ def issue9_figures(results):
         ratio("seed job, training time npbigram train reports: cold run / warm run",
               COLD_LOOP_WITHIN, warm, cold, "loop_s", names=("warm", "cold"), inverse=True),
     ]
-    return [{"group": ISSUE_9, **f} for f in figures]
+    return [{"group": BEST_PEER, **f} for f in figures]
 
 
 def versus_best_peer(look, name, target, impl, b, t, v):
@@ -93,8 +93,8 @@ def bandwidth_fraction(look, name, impl, b, t, v):
 
 
 def engine_figures(results):
-    """The engine issue's done-when figures, against PyTorch eager. Where the issue does not
-    say which npbigram path, each of ENGINE_PATHS is given; the one-step figures are given for
+    """The engine's targets, against PyTorch eager. Where a target does not say which
+    npbigram path, each of ENGINE_PATHS is given; the one-step figures are given for
     the public API with and without the logits."""
     look = Lookup(results)
     n = look.threads

@@ -96,6 +96,35 @@ def check_choice(value, choices, name):
     return value
 
 
+def nonfinite_rows(table, rows=None):
+    """The rows of a (V,C) table (of `rows` only, when given) holding a NaN or an infinity, in
+    order; checked a block of rows at a time, so no (V,C) temporary is made."""
+    table = np.atleast_1d(table)
+    table = table.reshape(len(table), -1)  # (V,C); any other shape by its first axis
+    rows = np.arange(len(table)) if rows is None else np.unique(rows)
+    block = max(1, 2 ** 22 // max(1, table.shape[1]))
+    bad = [rows[i:i + block][~np.isfinite(table[rows[i:i + block]]).all(axis=1)]
+           for i in range(0, len(rows), block)]
+    return [int(row) for row in np.concatenate(bad or [rows[:0]])]
+
+
+def describe_nonfinite(table, rows, subject="the weights hold"):
+    """'the weights hold non-finite values in rows 3, 17 (of 65)' (the first ten rows named)."""
+    shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10
+                                              else "")
+    return (f"{subject} non-finite values in row{'s' * (len(rows) > 1)} {shown} "
+            f"(of {len(table)})")
+
+
+def check_finite_table(table):
+    """`table` (V,C) of weights, or a ValueError naming its rows that hold a NaN or an
+    infinity."""
+    rows = nonfinite_rows(table)
+    if rows:
+        raise ValueError(describe_nonfinite(table, rows))
+    return table
+
+
 def check_dtype(dtype):
     """float32 or float64, as a np.dtype."""
     dtype = np.dtype(dtype)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import ID_DTYPE
+from .checks import ID_DTYPE, check_count
 from .tokenizers import TOKENIZERS, decode_utf8
 
 
@@ -70,6 +70,8 @@ def get_batch(data, block_size, batch_size, rng):
     if data.ndim != 1 or data.dtype == bool or data.dtype.kind not in "iu":
         raise TypeError(f"data must be a 1-D sequence of integer token ids, got "
                         f"{data.ndim}-D {data.dtype}")
+    check_count(block_size, "block_size", minimum=1)
+    check_count(batch_size, "batch_size", minimum=1)  # an empty batch has no loss
     if not callable(getattr(rng, "integers", None)):
         raise TypeError(f"rng must be a numpy Generator such as np.random.default_rng(seed), "
                         f"got {type(rng).__name__}")

@@ -99,6 +99,6 @@ def gradcheck_memory(vocab_size, n_positions):
     gradients and their errors (V,V), and a forward pass's (N,V) logits, probabilities and
     dlogits, all float64."""
     return [(f"the {vocab_size:,}x{vocab_size:,} table, gradients and errors",
-             8 * 8 * vocab_size ** 2, "lower --vocab (or use a text with fewer characters)"),
+             8 * 8 * vocab_size ** 2, "lower vocab_size (or use a text with fewer characters)"),
             (f"a forward pass over {n_positions:,} positions", 6 * 8 * n_positions * vocab_size,
-             "lower --batch or --block")]
+             "lower batch_size or block_size")]

@@ -11,8 +11,9 @@ import numpy as np
 
 from . import ops
 from .checkpoint import read_checkpoint, write_checkpoint
-from .checks import (check_choice, check_count, check_dtype, check_ids, check_int,
-                     check_positive, check_seed)
+from .checks import (check_choice, check_count, check_dtype, check_finite_table, check_ids,
+                     check_int, check_non_negative, check_positive, check_seed,
+                     describe_nonfinite, nonfinite_rows)
 from .engine import DEFAULT_BACKEND, GRAD_METHODS, make_engine
 from .tokenizers import tokenizer_from_json
 
@@ -46,6 +47,17 @@ class BigramLanguageModel:
         self.grad = None  # dL/dW of the last forward with targets, set by backward()
         self._saved = None  # what backward() needs from the last forward with targets
 
+    @property
+    def weight(self):
+        """W (V,V): row i holds the logits of the token after token i."""
+        return self._weight
+
+    @weight.setter
+    def weight(self, value):
+        """A table holding a NaN or an infinity is refused, naming its rows."""
+        check_finite_table(np.asarray(value))
+        self._weight = value
+
     def __call__(self, idx, targets=None, *, return_logits=True):
         return self.forward(idx, targets, return_logits=return_logits)
 
@@ -59,6 +71,8 @@ class BigramLanguageModel:
         return_logits=False (with targets) returns (None, loss): a training step needs only
         the loss and the gradient, and the numba engine then never writes the N x C logits,
         which at large batches cost more time and memory than the whole step.
+        Rows of W that went non-finite (NaN or infinity) make a non-finite result: a ValueError
+        naming them.
         """
         idx = check_ids(idx, self.vocab_size, "idx")
         if targets is not None:
@@ -70,6 +84,9 @@ class BigramLanguageModel:
         self._saved = None
         logits, loss, self._saved = self.engine.forward(
             self.weight, idx.reshape(-1), targets, self.grad_method, return_logits)
+        if not (np.isfinite(logits).all() if targets is None else np.isfinite(loss)):
+            self._saved = None
+            self._refuse_nonfinite(idx, "the loss" if targets is not None else "the logits")
         if targets is None:
             return logits.reshape(*idx.shape, self.vocab_size), None  # (B,T,C)
         return logits, loss  # (B*T,C) as bigram.py, or None
@@ -105,8 +122,18 @@ class BigramLanguageModel:
         out[:, : idx.shape[1]] = idx
         for t in range(idx.shape[1], out.shape[1]):
             logits = self.weight[out[:, t - 1]]  # (B,C): the row of each sequence's last token
+            if not np.isfinite(logits).all():
+                self._refuse_nonfinite(out[:, t - 1], "the next token's probabilities")
             out[:, t] = sampler(logits, temperature, top_k)
         return out
+
+    def _refuse_nonfinite(self, rows_read, result):
+        """ValueError: `result` is not finite, naming the rows of W read that are not."""
+        rows = nonfinite_rows(self.weight, rows_read.reshape(-1))
+        cause = (describe_nonfinite(self.weight, rows) if rows
+                 else "the weights are too large to compute with")
+        raise ValueError(f"{result} {'are' if result.endswith('s') else 'is'} not finite: "
+                         f"{cause}")
 
     def save(self, path, **extra):
         """Write a checkpoint (see save_checkpoint for `extra`)."""
@@ -233,9 +260,25 @@ def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None,
     })
 
 
+def check_history(history, step):
+    """A checkpoint's evaluations: dicts of step, train, val (and elapsed), their steps rising
+    within [0, step]."""
+    history, previous = [dict(evaluation) for evaluation in history], -1
+    for evaluation in history:
+        at = check_count(evaluation["step"], "an evaluation's step")
+        if not previous < at <= step:
+            raise ValueError(f"the history's evaluation at step {at} is out of order (after "
+                             f"step {previous}, at most step {step})")
+        for name in ("train", "val"):
+            check_non_negative(evaluation[name], f"the {name} loss at step {at}")
+        previous = at
+    return history
+
+
 def load_checkpoint(path, backend=DEFAULT_BACKEND):
     """Read a checkpoint; a missing file raises FileNotFoundError, a truncated, corrupt or
-    foreign one ValueError."""
+    foreign one, one whose meta does not hold together (a negative step) or whose weights are
+    not finite, ValueError."""
     arrays, meta = read_checkpoint(path)
     try:
         weight = arrays["weight"]
@@ -252,12 +295,21 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
             optimizer_state = {**optimizer_state, **{
                 name[len("opt_"):]: array for name, array in arrays.items()
                 if name.startswith("opt_")}}
-        config, step, rng_state = dict(meta["config"]), int(meta["step"]), meta["rng_state"]
-        data, elapsed = meta.get("data"), float(meta.get("elapsed", 0.0))
-        history = [dict(evaluation) for evaluation in meta.get("history", [])]
+        config, rng_state, data = dict(meta["config"]), meta["rng_state"], meta.get("data")
+        step = check_count(meta["step"], "step")
+        elapsed = check_non_negative(meta.get("elapsed", 0.0), "elapsed")
+        history = check_history(meta.get("history", []), step)
         model = BigramLanguageModel(vocab_size, dtype=dtype, backend=backend, init="zeros")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
+    tables = {"the weights hold": weight, **{
+        f"the optimizer's {name} holds": array for name, array in (optimizer_state or {}).items()
+        if isinstance(array, np.ndarray) and array.ndim == 2}}
+    for subject, table in tables.items():
+        rows = nonfinite_rows(table)
+        if rows:
+            raise ValueError(f"{path}: {describe_nonfinite(table, rows, subject)}: the "
+                             f"checkpoint is damaged")
     model.weight = np.ascontiguousarray(weight)
     return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
                       config=config, step=step, rng_state=rng_state, data=data, history=history,

@@ -90,4 +90,4 @@ def loss_from_counts(weight, counts):
     """
     weight = weight.astype(np.float64)
     logp = log_softmax(weight)  # (V,V)
-    return float(-(counts * logp).sum() / counts.sum())
+    return float(-(counts * logp).sum() / counts.sum()) + 0.0  # never -0.0: it is >= 0

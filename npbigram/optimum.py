@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ops
+from .checks import describe_nonfinite, nonfinite_rows
 from .corpus import train_val_split
 
 UNSEEN_LOGIT = -1e4  # stands in for ln 0 = -inf: exp(-1e4 - max) is exactly 0.0 in float32/64
@@ -133,7 +134,11 @@ def distance_from_floor(weight, counts):
     """'train loss L is D above the floor H': the exact train loss of W against the optimum.
     counts (V,V): the train split's pair counts."""
     loss, floor = ops.loss_from_counts(weight, counts), floor_loss(counts)
+    pairs = f"exact train loss {loss:.4f} over all {int(counts.sum()):,} train pairs"
+    if not math.isfinite(loss):
+        rows = nonfinite_rows(weight)
+        return f"{pairs}: " + (describe_nonfinite(weight, rows) if rows
+                               else "the weights are too large to compute with")
     gap = loss - floor if loss > floor else 0.0  # rounding can put a table at the floor below it
-    return (f"exact train loss {loss:.4f} over all {int(counts.sum()):,} train pairs: "
-            f"{gap:.4f} above the floor {floor:.4f} that no bigram can beat "
+    return (f"{pairs}: {gap:.4f} above the floor {floor:.4f} that no bigram can beat "
             f"(npbigram optimum)")

@@ -65,11 +65,18 @@ def load_prepared(directory):
     return PreparedCorpus(tok, splits, counts, meta)
 
 
-def _read_meta(directory):
-    path = directory / META_FILE
+def meta_path(directory):
+    """The meta.json of a folder that npbigram prepare wrote, or a DatasetError saying that
+    the folder is not one."""
+    path = Path(directory) / META_FILE
     if not path.is_file():
-        raise DatasetError(f"{directory} is not a prepared corpus (no {META_FILE}): run "
-                           f"npbigram prepare --out {directory} first")
+        raise DatasetError(f"{directory} is not a prepared folder (no {META_FILE}): run "
+                           f"npbigram prepare --data FILE --out {directory}, or name a text file")
+    return path
+
+
+def _read_meta(directory):
+    path = meta_path(directory)
     try:
         meta = json.loads(path.read_text())
         if meta["format"] != FORMAT or meta["version"] != VERSION:

@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 from .corpus import DatasetError
+from .prepared import meta_path
 
 CHUNK_BYTES = 1 << 20
 
@@ -12,9 +13,9 @@ CHUNK_BYTES = 1 << 20
 def describe_file(path):
     """{"path": absolute path, "size": bytes, "sha256": hex digest} of a file; of a folder that
     npbigram prepare wrote, those of its meta.json (which holds every source's SHA-256)."""
+    if Path(path).is_dir():
+        return {**describe_file(meta_path(path)), "path": str(Path(path).resolve())}
     path = Path(path).resolve()
-    if path.is_dir():
-        return {**describe_file(path / "meta.json"), "path": str(path)}
     digest, size = hashlib.sha256(), 0
     try:
         with open(path, "rb") as f:

@@ -1,5 +1,5 @@
 """The run loop of `npbigram train`, in one place: bigram.py's evaluation schedule (every
-eval_interval steps, and a checkpoint then, and the best one kept), training in chunks between
+eval_interval steps, and the last step too; a checkpoint then, and the best one kept), training in chunks between
 evaluations, the progress bar, the timing, and Ctrl-C.
 
 The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
@@ -33,11 +33,13 @@ class RunOutcome:
 
 
 def run_training(trainer, save, log=None, after_evaluation=None):
-    """Train `trainer` to config.max_iters: at every multiple of eval_interval, evaluate (unless
-    the history already holds this step), log the line bigram.py prints, then save(best) with
-    best True when the val loss is the lowest so far; train in chunks between; save(False) at
-    the end, or when Ctrl-C stops the run. after_evaluation() runs after each evaluation's save.
-    Returns a RunOutcome; TrainingDiverged propagates, with the last good checkpoint saved."""
+    """Train `trainer` to config.max_iters: at every multiple of eval_interval and at the last
+    step, evaluate (unless the history already holds this step), log the line bigram.py prints,
+    then save(best) with best True when the val loss is the lowest so far; train in chunks
+    between; save(False) at the end, or when Ctrl-C stops the run. The last step's evaluation,
+    which bigram.py does not make, leaves the stream as it found it for what comes after (the
+    sample); a checkpoint keeps what a longer run would draw from. after_evaluation() runs
+    after each evaluation's save. Returns a RunOutcome; TrainingDiverged propagates, with the last good checkpoint saved."""
     log = log or (lambda line: tqdm.write(line, file=sys.stdout))
     config, outcome = trainer.config, RunOutcome()
     start_step = trainer.step
@@ -50,11 +52,18 @@ def run_training(trainer, save, log=None, after_evaluation=None):
             total=config.max_iters, initial=trainer.step, desc="train", unit="step",
             file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
         clock = Clock(trainer)
-        while trainer.step < config.max_iters and not interrupt.requested:
-            if trainer.step % config.eval_interval == 0 and not trainer.evaluated_now():
+        after_loop = None  # the stream as bigram.py's is after its loop: for the sample
+        while not interrupt.requested:
+            last = trainer.step >= config.max_iters
+            if (last or trainer.step % config.eval_interval == 0) and not trainer.evaluated_now():
+                before = trainer.random.get_state()
                 losses = trainer.evaluate(stop=lambda: interrupt.requested)
                 if losses is None:
                     break
+                if last:  # bigram.py never evaluates here; a longer run only on its schedule
+                    after_loop = before
+                    if trainer.step % config.eval_interval:
+                        trainer.random.set_state(before)
                 clock.tick()
                 best = trainer.record_evaluation(losses)
                 log(format_eval(trainer.step, losses))
@@ -62,6 +71,8 @@ def run_training(trainer, save, log=None, after_evaluation=None):
                 if after_evaluation is not None:
                     after_evaluation()
                 continue
+            if last:
+                break
             # up to the next evaluation, in chunks that one compiled call runs
             steps = min(trainer.chunk_steps(), config.max_iters - trainer.step,
                         config.eval_interval - trainer.step % config.eval_interval)
@@ -75,6 +86,8 @@ def run_training(trainer, save, log=None, after_evaluation=None):
             bar.update(steps)
         outcome.interrupted = interrupt.requested
         save(False)
+    if after_loop is not None:
+        trainer.random.set_state(after_loop)
     return outcome
 
 

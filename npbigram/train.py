@@ -36,8 +36,9 @@ EVAL_MODES = ("estimate", "exact")
 FULL_BATCH_DEFAULTS = {"lr": 0.5, "max_iters": 1000, "eval_interval": 100, "eval": "exact"}
 # the optimizers' hyperparameters a config may set (None: the optimizer's default)
 OPTIMIZER_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay")
-# settings that a resumed run may change: when it stops and evaluates, never what a step computes
-CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval")
+# settings that a resumed run may change: when it stops, evaluates and what it prints at the
+# end, never what a step computes
+CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval", "sample_tokens")
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,11 +68,13 @@ class TrainConfig:
     grad: str = GRAD_METHODS[0]
     full_batch: bool = False
     rng: str = "numpy"  # a stream of npbigram.streams.RNGS
+    sample_tokens: int = 500  # generated after training, as bigram.py's max_new_tokens
 
     def __post_init__(self):
         for name in ("batch_size", "block_size", "eval_interval", "eval_iters"):
             check_count(getattr(self, name), name, minimum=1)
         check_count(self.max_iters, "max_iters")
+        check_count(self.sample_tokens, "sample_tokens")
         check_count(self.seed, "seed")
         check_positive(self.lr, "learning rate")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
@@ -160,10 +163,14 @@ class Trainer:
         check_memory("training", training_memory(config, vocab_size))
         self.train_data, self.val_data = splits if splits is not None else train_val_split(data)
         for name, split in (("train", self.train_data), ("val", self.val_data)):
-            if len(split) < config.block_size + 1:
+            if "block_size" in config.unused_settings():  # no window is read: pairs are counted
+                if len(split) < 2:
+                    raise ValueError(f"the {name} split has {len(split)} token"
+                                     f"{'s' * (len(split) != 1)}, no pair: use a longer text")
+            elif len(split) < config.block_size + 1:
                 raise ValueError(
                     f"the {name} split has {len(split)} tokens, fewer than block_size + 1 = "
-                    f"{config.block_size + 1}: use a longer text or a smaller --block-size"
+                    f"{config.block_size + 1}: use a longer text or a smaller block_size"
                 )
         if splits is None:  # the compiled loops read windows without bounds checks
             self.train_data = check_ids(self.train_data, vocab_size, "train data", ndim=1)

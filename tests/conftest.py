@@ -1,4 +1,5 @@
-"""Shared fixtures: PyTorch as the reference, and the tinyshakespeare corpus."""
+"""Shared fixtures: every test in its own temporary folder, PyTorch as the reference, and the
+tinyshakespeare corpus."""
 
 import os
 from pathlib import Path
@@ -14,6 +15,14 @@ TINYSHAKESPEARE_CANDIDATES = [
     ROOT / "data" / "tinyshakespeare" / "input.txt",
     ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt",
 ]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Every test runs in its own empty folder: what the folder pytest starts in holds (a
+    quick start's ckpt.npz, data/) never changes a result, and nothing is written there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def _skip_or_fail(reason):

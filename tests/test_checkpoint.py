@@ -117,8 +117,37 @@ FOREIGN = {
                        "tokenizer has 256 tokens, weight 30"),
     "bad step": (lambda tmp, good: rewritten(tmp, good, step="five"), "not a valid"),
     "bad config": (lambda tmp, good: rewritten(tmp, good, config=[1, 2]), "not a valid"),
+    "negative step": (lambda tmp, good: rewritten(tmp, good, step=-5),
+                      "not a valid .*step must be >= 0, got -5"),
+    "negative elapsed": (lambda tmp, good: rewritten(tmp, good, elapsed=-1.0),
+                         "elapsed must be a finite number >= 0, got -1.0"),
+    "history past the step": (lambda tmp, good: _with_history(tmp, good, [0, 20]),
+                              "evaluation at step 20 is out of order"),
+    "history out of order": (lambda tmp, good: _with_history(tmp, good, [3, 3]),
+                             "evaluation at step 3 is out of order"),
+    "non-finite weights": (lambda tmp, good: _with_nonfinite(tmp, good, "weight", [3, 17]),
+                           r"the weights hold non-finite values in rows 3, 17 \(of 30\): the "
+                           r"checkpoint is damaged"),
+    "non-finite optimizer state": (lambda tmp, good: _with_nonfinite(tmp, good, "opt_m", [0]),
+                                   r"the optimizer's m holds non-finite values in row 0 "
+                                   r"\(of 30\)"),
     "missing moments": (lambda tmp, good: _without(tmp, good, "opt_v"), "opt_v"),
 }
+
+
+def _with_history(tmp_path, checkpoint_bytes, steps):
+    """The checkpoint (at step 5) with evaluations at `steps`."""
+    history = [{"step": step, "train": 3.0, "val": 3.1, "elapsed": 0.5} for step in steps]
+    return rewritten(tmp_path, checkpoint_bytes, history=history)
+
+
+def _with_nonfinite(tmp_path, checkpoint_bytes, key, rows):
+    """The checkpoint with a NaN in array `key` at each of `rows`, an infinity in the last."""
+    meta, arrays = meta_of(checkpoint_bytes, tmp_path)
+    table = arrays[key].copy()
+    table[rows, 1] = np.nan
+    table[rows[-1], 2] = np.inf
+    return rewritten(tmp_path, checkpoint_bytes, **{key: table})
 
 
 def _npy_bytes(tmp_path):
@@ -143,7 +172,7 @@ def test_foreign_or_malformed_files_are_a_clear_value_error(tmp_path, checkpoint
 
 
 def test_a_missing_checkpoint_is_a_file_not_found_error(tmp_path):
-    """Issue 8, defect 12: it was a ValueError."""
+    """It was a ValueError."""
     with pytest.raises(FileNotFoundError, match="checkpoint .*nope.npz does not exist"):
         load_checkpoint(tmp_path / "nope.npz")
 

@@ -65,7 +65,7 @@ def test_bigram_py_default_run(tinyshakespeare, tmp_path):
     assert result.returncode == 0, result.stderr
     steps, sample, time_line = parse_train_output(result.stdout)
     matches = [STEP_LINE.fullmatch(line) for line in steps]
-    assert [int(m[1]) for m in matches] == list(range(0, 3000, 300))
+    assert [int(m[1]) for m in matches] == [*range(0, 3000, 300), 3000]  # and the last step
     losses = np.array([[float(m[2]), float(m[3])] for m in matches])
     assert 4.4 < losses[0].min() and losses[0].max() < 4.9  # ln 65 + 1/2 for N(0,1) logits
     assert losses[-1].max() < 2.6  # bigram.py reaches about 2.5
@@ -79,7 +79,7 @@ def test_bigram_py_default_run(tinyshakespeare, tmp_path):
 def test_small_run_is_deterministic_and_saves_a_checkpoint(small_run, tinyshakespeare, tmp_path):
     result, checkpoint_path = small_run
     steps, sample, time_line = parse_train_output(result.stdout)
-    assert [STEP_LINE.fullmatch(line)[1] for line in steps] == ["0", "10", "20"]
+    assert [STEP_LINE.fullmatch(line)[1] for line in steps] == ["0", "10", "20", "30"]
     assert time_line[1] == "30"
     checkpoint = load_checkpoint(checkpoint_path)
     assert checkpoint.step == 30 and checkpoint.config["max_iters"] == 30
@@ -173,20 +173,21 @@ def write(tmp_path, name, payload):
     return str(path)
 
 
-TRAIN_ERRORS = [
-    (["--lr", "0"], "learning rate must be a positive finite number, got 0.0"),
-    (["--lr", "-0.1"], "learning rate must be a positive finite number, got -0.1"),
-    (["--lr", "nan"], "learning rate must be a positive finite number, got nan"),
-    (["--max-iters", "-1"], "max_iters must be >= 0, got -1"),
-    (["--block-size", "0"], "block_size must be at least 1, got 0"),
-    (["--batch-size", "0"], "batch_size must be at least 1, got 0"),
-    (["--eval-interval", "0"], "eval_interval must be at least 1, got 0"),
-    (["--block-size", "200000"], r"the val split has 111540 tokens, fewer than block_size \+ 1"),
-    # issue 8, defect 11: NumPy's "expected non-negative integer", naming nothing
+TRAIN_ERRORS = [  # each names the flag typed (they named the config's fields: batch_size)
+    (["--lr", "0"], "--lr must be a positive finite number, got 0.0"),
+    (["--lr", "-0.1"], "--lr must be a positive finite number, got -0.1"),
+    (["--lr", "nan"], "--lr must be a positive finite number, got nan"),
+    (["--max-iters", "-1"], "--max-iters must be >= 0, got -1"),
+    (["--block-size", "0"], "--block-size must be at least 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--eval-interval", "0"], "--eval-interval must be at least 1, got 0"),
+    (["--weight-decay", "-1"], "eps and --weight-decay must be >= 0"),
+    (["--block-size", "200000"], r"the val split has 111540 tokens, fewer than --block-size \+ 1"),
+    # NumPy's "expected non-negative integer", naming nothing
     (["--seed", "-1"], "seed must be >= 0, got -1"),
     (["--sample-tokens", "-1"], "--sample-tokens must be >= 0, got -1"),
     (["--threads", "0"], "--threads must be at least 1, got 0"),
-    # issue 8, defect 9: settings that a full-batch run ignored silently
+    # settings that a full-batch run ignored silently
     (["--full-batch", "--batch-size", "64"], "--batch-size would have no effect: --full-batch "
                                              "with --eval exact samples no batches"),
     (["--full-batch", "--block-size", "4"], "--block-size would have no effect"),
@@ -206,8 +207,8 @@ def test_bad_train_flags_exit_1_with_a_message(tinyshakespeare, tmp_path, capsys
 
 
 @pytest.mark.parametrize("payload, flags, message", [
-    (b"hello world", [], r"the val split has 2 tokens, fewer than block_size \+ 1 = 9"),
-    (b"tiny", [], r"the train split has 3 tokens, fewer than block_size \+ 1 = 9"),
+    (b"hello world", [], r"the val split has 2 tokens, fewer than --block-size \+ 1 = 9"),
+    (b"tiny", [], r"the train split has 3 tokens, fewer than --block-size \+ 1 = 9"),
     (b"caf\xc3\xa9 \xff", [], r"byte 0xff at byte offset 6 is not valid UTF-8.*--tokenizer byte"),
     (b"", [], "is empty"),
 ])
@@ -278,8 +279,8 @@ def test_sample_prompt_outside_the_vocabulary_exits_1(small_run, tmp_path):
     (["--temperature", "0"], "temperature must be a positive finite number, got 0.0"),
     (["--max-new-tokens", "-1"], "max_new_tokens must be >= 0, got -1"),
     (["--top-k", "0"], "--top-k must be at least 1, got 0"),
-    (["--top-k", "-1"], "--top-k must be at least 1, got -1"),  # issue 8, defect 11: ">= 0"
-    (["--seed", "-1"], "--seed must be >= 0, got -1"),  # issue 8, defect 11: unnamed
+    (["--top-k", "-1"], "--top-k must be at least 1, got -1"),  # it said ">= 0"
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),  # it named no flag
     (["--num-samples", "0"], "--num-samples must be at least 1, got 0"),
 ])
 def test_bad_sample_flags_exit_1(small_run, capsys, flags, message):
@@ -328,7 +329,7 @@ def test_sgd_with_momentum_trains_and_optimizer_flags_are_checked(tinyshakespear
 
 
 # ----------------------------------------------------------------------------------------------
-# byte-level text (issue 8, defect 5), pipes and terminals, --version
+# byte-level text, pipes and terminals, --version
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +346,7 @@ def byte_model(tmp_path_factory):
 
 
 def test_byte_samples_start_at_a_newline_and_keep_their_bytes(byte_model):
-    """Issue 8, defect 5: sampling started from token 0, a NUL byte, and bytes that are not
+    """Sampling started from token 0, a NUL byte, and bytes that are not
     UTF-8 became U+FFFD."""
     folder, checkpoint_path = byte_model
     args = ["sample", "--checkpoint", checkpoint_path, "--max-new-tokens", "300", "--seed", "5"]
@@ -364,7 +365,7 @@ def test_byte_samples_start_at_a_newline_and_keep_their_bytes(byte_model):
 
 
 def test_a_terminal_sees_control_bytes_escaped(byte_model):
-    """Issue 8, defect 5: raw control bytes went to the terminal (^@^OClid l, ...)."""
+    """Raw control bytes went to the terminal (^@^OClid l, ...)."""
     folder, checkpoint_path = byte_model
     controller, terminal = open_terminal()
     process = subprocess.Popen(
@@ -394,11 +395,11 @@ def test_the_train_sample_of_a_byte_model_starts_at_a_newline(byte_model, tmp_pa
                             capture_output=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split(b"\n")
-    assert lines[1] == b""  # the sample starts at a newline, after 'step 0: ...'
+    assert lines[2] == b""  # the sample starts at a newline, after 'step 0/20: ...'
 
 
 def test_a_closed_pipe_ends_sample_quietly(small_run, tmp_path):
-    """Issue 8, defect 11: `sample ... | head -c 10` printed 'npbigram: error: [Errno 32]
+    """`sample ... | head -c 10` printed 'npbigram: error: [Errno 32]
     Broken pipe'."""
     process = subprocess.Popen(
         [sys.executable, "-m", "npbigram", "sample", "--checkpoint", str(small_run[1]),
@@ -413,7 +414,7 @@ def test_a_closed_pipe_ends_sample_quietly(small_run, tmp_path):
 
 def test_heatmap_of_a_file_that_is_not_utf8_gives_advice_that_applies(small_run, tmp_path,
                                                                       capsys):
-    """Issue 8, defect 11: heatmap --data /bin/ls suggested --tokenizer byte, which heatmap does
+    """heatmap --data /bin/ls suggested --tokenizer byte, which heatmap does
     not have."""
     pytest.importorskip("matplotlib")
     binary = write(tmp_path, "binary.dat", b"abc\xff\xfe")
@@ -425,7 +426,7 @@ def test_heatmap_of_a_file_that_is_not_utf8_gives_advice_that_applies(small_run,
 
 
 def test_version_comes_from_one_place(capsys):
-    """Issue 8, defect 12: there was no __version__."""
+    """There was no __version__."""
     import npbigram
 
     with pytest.raises(SystemExit) as exit_:
@@ -435,3 +436,14 @@ def test_version_comes_from_one_place(capsys):
     assert re.fullmatch(r"\d+\.\d+\.\d+", npbigram.__version__)
     setup = (Path(npbigram.__file__).parent.parent / "setup.cfg").read_text()
     assert "version = attr: npbigram.__version__" in setup
+
+
+def test_a_command_line_that_cannot_be_parsed_exits_2_as_the_readme_says(capsys):
+    """The README promised status 1 for every failure; argparse's errors exit 2."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "prints the usage and\n`npbigram train: error: ...` with status 2" in readme
+    for argv in (["train", "--batch-size", "x"], ["train", "--no-such-flag"], ["nope"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        assert "error: " in capsys.readouterr().err

@@ -97,7 +97,7 @@ def test_get_batch_reaches_every_window_including_the_last():
 
 
 def test_get_batch_takes_a_list_and_names_a_bad_generator():
-    """Issue 8, defect 12: a list gave NumPy's 'only integer scalar arrays' TypeError, and rng=0
+    """A list gave NumPy's 'only integer scalar arrays' TypeError, and rng=0
     an AttributeError."""
     rng = np.random.default_rng(0)
     x, y = get_batch(list(range(20)), 4, 3, rng)
@@ -108,3 +108,13 @@ def test_get_batch_takes_a_list_and_names_a_bad_generator():
         get_batch(np.arange(20), 4, 3, rng=0)
     with pytest.raises(TypeError, match="data must be a 1-D sequence of integer token ids"):
         get_batch([[1, 2], [3, 4]], 1, 1, rng)
+
+
+@pytest.mark.parametrize("block_size, batch_size, message", [
+    (4, 0, "batch_size must be at least 1, got 0"),
+    (0, 3, "block_size must be at least 1, got 0"),
+])
+def test_get_batch_refuses_an_empty_batch(block_size, batch_size, message):
+    """batch_size=0 returned empty arrays, where the README says empty batches raise."""
+    with pytest.raises(ValueError, match=message):
+        get_batch(np.arange(20), block_size, batch_size, np.random.default_rng(0))

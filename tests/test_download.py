@@ -2,13 +2,18 @@
 
 import hashlib
 import http.server
+import runpy
 import socket
 import threading
+import urllib.request
+from pathlib import Path
 
 import pytest
 from hypothesis import strategies as st
 from npbigram import DatasetError, ensure_dataset
-from npbigram.download import download
+from npbigram.download import TINYSHAKESPEARE_URL, download
+
+SCRIPT = Path(__file__).resolve().parent.parent / "data" / "tinyshakespeare" / "prepare.py"
 
 any_text = st.text(st.characters(exclude_categories=()), min_size=1)  # lone surrogates too
 
@@ -119,3 +124,29 @@ def test_failed_download_keeps_an_existing_file(server, tmp_path):
         download(url_of(server, "/input.txt"), dest, "0" * 64, timeout=10)
     assert dest.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["input.txt"]
+
+
+# ----------------------------------------------------------------------------------------------
+# data/tinyshakespeare/prepare.py, the script the README names
+
+
+def test_the_tinyshakespeare_script_downloads_checks_and_reports(tinyshakespeare, tmp_path,
+                                                                 monkeypatch, capsys):
+    """The script, copied into a folder of its own, fetches input.txt beside itself: here from
+    a local copy of tinyshakespeare standing in for the download (a file:// URL), whose
+    SHA-256 is the real file's."""
+    script = tmp_path / "data" / "tinyshakespeare" / "prepare.py"
+    script.parent.mkdir(parents=True)
+    script.write_bytes(SCRIPT.read_bytes())
+    asked, urlopen = [], urllib.request.urlopen
+
+    def local_copy(url, timeout):
+        asked.append(url)
+        return urlopen(tinyshakespeare.resolve().as_uri(), timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", local_copy)
+    runpy.run_path(str(script), run_name="__main__")
+    assert asked == [TINYSHAKESPEARE_URL]
+    assert (script.parent / "input.txt").read_bytes() == tinyshakespeare.read_bytes()
+    assert capsys.readouterr().out == (f"{script.parent / 'input.txt'}: 1,115,394 characters, "
+                                       f"vocabulary of 65\n")

@@ -211,7 +211,7 @@ print(json.dumps({name: count - warm[name] for name, count in signatures().items
     ({"full_batch": True, "eval": "exact", "lr": 0.5}, 600),  # parallel full-batch gradient
 ])
 def test_warm_up_compiles_every_kernel_that_training_runs(settings, vocab_size):
-    """Issue 8, defect 10: the training time included the kernels' compilation. After
+    """The training time included the kernels' compilation. After
     Trainer.warm_up (a tiny problem of the same types), training and evaluating compile nothing
     more: checked in a fresh process, where nothing else compiled them first."""
     result = subprocess.run([sys.executable, "-c", WARM_UP_SCRIPT, json.dumps(settings),

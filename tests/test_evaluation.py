@@ -4,6 +4,7 @@ of a text, in nats and bits per character."""
 import math
 import re
 
+import numpy as np
 import pytest
 from npbigram import load_checkpoint, ops, train_val_split
 from npbigram.cli import main
@@ -82,3 +83,44 @@ def test_eval_errors_are_one_line(trained, tmp_path, capsys):
     bad.write_text("XYZ")
     assert main(["eval", "--checkpoint", str(folder / "ckpt.npz"), "--data", str(bad)]) == 1
     assert "is not in the vocabulary" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty.txt holds 0 tokens: no pair to score (it needs at least 2)"),
+    ("t", "empty.txt holds 1 token: no pair to score (it needs at least 2)"),
+])
+def test_a_text_without_a_pair_is_refused_before_anything_is_printed(trained, tmp_path, capsys,
+                                                                     content, message):
+    """It printed the header, then 'the all text of empty.txt holds 0 tokens'."""
+    folder, _ = trained
+    (tmp_path / "empty.txt").write_text(content)
+    assert main(["eval", "--checkpoint", str(folder / "ckpt.npz"), "--data", "empty.txt"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"npbigram: error: {message}\n"
+
+
+def test_a_folder_given_as_the_text_is_named_as_one(trained, tmp_path, capsys):
+    """It said 'Is a directory'."""
+    folder, _ = trained
+    (tmp_path / "adir").mkdir()
+    assert main(["eval", "--checkpoint", str(folder / "ckpt.npz"), "--data", "adir"]) == 1
+    assert capsys.readouterr().err == ("npbigram: error: --data adir is a folder: eval scores a "
+                                       "text file\n")
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_naming_the_rows(trained, tmp_path,
+                                                                         capsys):
+    """An all-inf checkpoint evaluated to 'train: nan nats', and one NaN trained on (--resume)
+    to 'exact train loss nan ...: 0.0000 above the floor'."""
+    folder, _ = trained
+    with np.load(folder / "ckpt.npz", allow_pickle=False) as npz:
+        arrays = dict(npz)
+    arrays["weight"][[3, 7]] = np.inf
+    np.savez(tmp_path / "bad.npz", **arrays)
+    for argv in (["eval", "--checkpoint", "bad.npz"],
+                 ["train", "--resume", "bad.npz", "--max-iters", "60"]):
+        assert main(argv) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == ("npbigram: error: bad.npz: the weights hold non-finite values in "
+                                "rows 3, 7 (of 16): the checkpoint is damaged\n")

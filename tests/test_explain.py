@@ -124,7 +124,7 @@ def columns(text):
 
 
 def test_chinese_rows_align_by_display_width(tmp_path, capsys):
-    """Issue 8, defect 8: columns were padded by code points, so every Chinese row was
+    """Columns were padded by code points, so every Chinese row was
     misaligned in a terminal."""
     tokenizer = CharTokenizer.from_text(CHINESE)
     path = tmp_path / "zh.npz"
@@ -142,7 +142,7 @@ def test_chinese_rows_align_by_display_width(tmp_path, capsys):
 
 
 def test_explain_on_an_ascii_terminal_escapes_what_it_cannot_show(tinyshakespeare, tmp_path):
-    """Issue 8, defect 11: explain failed on an ASCII-only stdout because of the ␣ label."""
+    """explain failed on an ASCII-only stdout because of the ␣ label."""
     tokenizer, _ = load_corpus(tinyshakespeare)
     path = tmp_path / "ckpt.npz"
     save_checkpoint(path, BigramLanguageModel(tokenizer.vocab_size, seed=0, backend="numpy"),
@@ -154,3 +154,15 @@ def test_explain_on_an_ascii_terminal_escapes_what_it_cannot_show(tinyshakespear
     rows = [line.split() for line in table_lines(result.stdout.decode("ascii").splitlines())]
     assert [(row[1], row[2]) for row in rows] == [("T", "o"), ("o", "\\x20"), ("\\x20", "b"),
                                                   ("b", "e")]
+
+
+def test_the_traced_text_of_a_byte_model_escapes_each_byte_once(tmp_path, capsys):
+    """It showed a byte that is not UTF-8 as '\\\\x80' (the escape escaped again)."""
+    weight = np.full((256, 256), -30.0, dtype=np.float32)
+    weight[10, 0x80] = weight[0x80, ord("\\")] = weight[ord("\\"), 10] = 30.0  # \n \x80 \\ \n
+    model = BigramLanguageModel(256, backend="numpy", init="zeros")
+    model.weight = weight
+    save_checkpoint(tmp_path / "b.npz", model, tokenizer=ByteTokenizer())
+    assert main(["explain", "--checkpoint", str(tmp_path / "b.npz"), "--generate", "3",
+                 "--seed", "0"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "text: '\\n\\x80\\\\\\n'"

@@ -29,7 +29,7 @@ def test_atomic_output_replaces_the_file_only_on_success(tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_new_files_get_the_mode_the_umask_gives(tmp_path, umask):
-    """Issue 8, defect 7: checkpoints and PNGs were created 0600 whatever the umask."""
+    """Checkpoints and PNGs were created 0600 whatever the umask."""
     previous = os.umask(umask)
     try:
         atomic_write_bytes(tmp_path / "out.bin", b"data")
@@ -39,7 +39,7 @@ def test_new_files_get_the_mode_the_umask_gives(tmp_path, umask):
 
 
 def test_a_failed_write_names_the_destination_not_a_temporary_file(tmp_path, monkeypatch):
-    """Issue 8, defect 6: '[Errno 30] Read-only file system: '.../.l.png.osnqb7i4.tmp''."""
+    """'[Errno 30] Read-only file system: '.../.l.png.osnqb7i4.tmp''."""
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / ".l.png.x.tmp"))
 
@@ -50,7 +50,7 @@ def test_a_failed_write_names_the_destination_not_a_temporary_file(tmp_path, mon
 
 
 def test_check_output_names_the_flag_and_the_users_path(tmp_path, monkeypatch):
-    """Issue 8, defects 2 and 6: checked before any work, never replacing a foreign file."""
+    """Checked before any work, never replacing a foreign file."""
     def never(path):
         raise AssertionError("only an existing file is recognized")
 

@@ -1,5 +1,7 @@
 """gradcheck: the hand-derived gradient agrees with finite differences, and a wrong one does not."""
 
+import re
+
 import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, ops
@@ -97,3 +99,16 @@ def test_cli_bad_input_is_a_clear_error(argv, message, capsys):
     assert main(["gradcheck", *argv]) == 1
     err = capsys.readouterr().err
     assert err.startswith("npbigram: error: ") and message in err
+
+
+@pytest.mark.parametrize("kwargs, advice", [
+    (dict(vocab_size=100_000), "lower vocab_size (or use a text with fewer characters)"),
+    (dict(vocab_size=2000, batch_size=10_000, block_size=64), "lower batch_size or block_size"),
+])
+def test_the_api_names_its_arguments_when_memory_is_short(monkeypatch, kwargs, advice):
+    """It said 'lower --vocab', a flag of the command line, to a caller of the function."""
+    from npbigram import limits
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 8 * limits.GB)
+    with pytest.raises(limits.InsufficientMemory, match=re.escape(advice)):
+        gradient_check(**kwargs)

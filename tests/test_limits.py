@@ -40,7 +40,7 @@ def test_available_memory_is_known_here():
 
 
 def test_a_huge_batch_is_refused_before_any_work(tinyshakespeare, tmp_path, capsys, eight_gb):
-    """Issue 8, defect 3: --batch-size 100000000 was accepted, and the kernel killed the
+    """--batch-size 100000000 was accepted, and the kernel killed the
     process at 24 GB without a message."""
     out = tmp_path / "ckpt.npz"
     assert main(["train", "--data", str(tinyshakespeare), "--batch-size", "100000000",
@@ -77,7 +77,7 @@ def test_the_trainer_itself_refuses(eight_gb):
     (["--vocab", "2000", "--batch", "10000", "--block", "64"], "lower --batch or --block"),
 ])
 def test_gradcheck_too_large_for_memory_is_refused(capsys, eight_gb, argv, message):
-    """Issue 8, defect 3: gradcheck --vocab 100000 printed numpy's _ArrayMemoryError
+    """gradcheck --vocab 100000 printed numpy's _ArrayMemoryError
     traceback."""
     assert main(["gradcheck", *argv]) == 1
     captured = capsys.readouterr()
@@ -86,7 +86,7 @@ def test_gradcheck_too_large_for_memory_is_refused(capsys, eight_gb, argv, messa
 
 
 def test_gradcheck_shows_its_progress_on_a_terminal():
-    """Issue 8, defect 3: gradcheck --vocab 2000 --batch 64 --block 64 ran over 20 s with no
+    """gradcheck --vocab 2000 --batch 64 --block 64 ran over 20 s with no
     progress shown."""
     controller, terminal = open_terminal()
     process = subprocess.Popen([sys.executable, "-m", "npbigram", "gradcheck", "--vocab", "300",

@@ -113,7 +113,7 @@ def test_bad_generate_arguments(model, kwargs, error, message):
 
 
 def test_a_negative_seed_is_named(model):
-    """Issue 8, defect 11: NumPy said 'expected non-negative integer' without naming it."""
+    """NumPy said 'expected non-negative integer' without naming it."""
     with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
         model.generate(np.zeros((1, 1), int), 5, seed=-1)
     with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
@@ -121,7 +121,7 @@ def test_a_negative_seed_is_named(model):
 
 
 def test_help_of_calling_the_model_says_what_it_takes_and_returns(model):
-    """Issue 8, defect 12: help(model.__call__) said only "Call self as a function"."""
+    """help(model.__call__) said only "Call self as a function"."""
     import pydoc
 
     text = pydoc.render_doc(model.__call__, renderer=pydoc.plaintext)
@@ -296,3 +296,40 @@ def test_sample_from_a_uniform_draw_of_almost_one_picks_the_last_possible_token(
 
     probs = np.array([[0.1, 0.2, 0.7, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]])
     np.testing.assert_array_equal(sample_from(probs, AlmostOne()), [2, 0])
+
+
+# ----------------------------------------------------------------------------------------------
+# non-finite weights: refused, never a wrong answer
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_table_with_non_finite_entries_is_refused_naming_its_rows(bad):
+    weight = random_weight(V, np.float32, 0)
+    weight[[2, 5], 1] = bad
+    model = BigramLanguageModel(V, seed=0)
+    with pytest.raises(ValueError, match=r"the weights hold non-finite values in rows 2, 5 "
+                                         r"\(of 7\)"):
+        model.weight = weight
+    assert np.isfinite(model.weight).all()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN arithmetic is the point
+def test_weights_that_went_non_finite_raise_in_forward_and_generate(backend):
+    """Weights changed in place (as an optimizer does) to NaN or infinity: generate returned
+    token 0 for every draw, forward a NaN loss."""
+    model = BigramLanguageModel(V, seed=0, backend=backend)
+    model.weight[3, 4] = np.nan
+    model.weight[6, 0] = np.inf
+    message = r"not finite: the weights hold non-finite values in row 3 \(of 7\)"
+    with pytest.raises(ValueError, match=message):
+        model.generate(np.array([[3]]), max_new_tokens=5, seed=0)
+    with pytest.raises(ValueError, match=message):
+        model(np.array([[3, 1]]), np.array([[1, 2]]))
+    with pytest.raises(ValueError, match=message):
+        model(np.array([[3, 1]]))
+    with pytest.raises(ValueError, match=r"rows 3, 6 \(of 7\)"):
+        model(np.array([[6, 3]]), np.array([[1, 2]]), return_logits=False)
+    with pytest.raises(RuntimeError, match="needs a forward pass with targets first"):
+        model.backward()
+    _, loss = model(np.array([[1, 2]]), np.array([[2, 1]]))  # rows 1 and 2 are finite
+    assert math.isfinite(loss)

@@ -105,7 +105,7 @@ def test_cli_bad_input(tmp_path, capsys):
 
 
 def test_a_table_at_the_floor_is_not_reported_below_it():
-    """Issue 8, defect 11: a table at the floor, whose loss rounding put 2e-16 below it, was
+    """A table at the floor, whose loss rounding put 2e-16 below it, was
     "-0.0000 above the floor"."""
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 5, size=50)
@@ -114,3 +114,13 @@ def test_a_table_at_the_floor_is_not_reported_below_it():
     assert ops.loss_from_counts(weight, counts) < floor_loss(counts)  # by rounding
     message = distance_from_floor(weight, counts)
     assert "-0.0000" not in message and ": 0.0000 above the floor" in message
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN arithmetic is the point
+def test_distance_from_floor_is_never_nan():
+    """A NaN loss printed as '0.0000 above the floor'."""
+    counts = ops.pair_counts(TEXT_IDS, VOCAB)
+    weight = np.zeros((VOCAB, VOCAB))
+    weight[2, 3] = np.nan
+    line = distance_from_floor(weight, counts)
+    assert "above the floor" not in line and "the weights hold non-finite values" in line

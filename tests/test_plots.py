@@ -100,7 +100,7 @@ def test_a_destination_that_is_not_png_fails_before_training(matplotlib, text_fi
 
 def test_missing_matplotlib_is_a_clear_error(text_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
-    # issue 8, defect 14: the hint was pip install 'npbigram[plot]', which no index has
+    # the hint was pip install 'npbigram[plot]', which no index has
     with pytest.raises(MissingMatplotlib, match=r"pip install matplotlib \(or, in npbigram's "
                                                 r"source folder, pip install -e '\.\[plot\]'\)"):
         plot_losses([(0, {"train": 1.0, "val": 1.0})], tmp_path / "loss.png")
@@ -111,7 +111,7 @@ def test_missing_matplotlib_is_a_clear_error(text_file, tmp_path, monkeypatch, c
 
 def test_a_plot_path_that_cannot_be_written_fails_before_training(matplotlib, text_file,
                                                                   tmp_path, monkeypatch, capsys):
-    """Issue 8, defect 6: a read-only --plot path failed after the whole run, naming a
+    """A read-only --plot path failed after the whole run, naming a
     temporary file."""
     (tmp_path / "ro").mkdir()
     temporary_file = tempfile.TemporaryFile
@@ -142,7 +142,7 @@ def chinese_checkpoint(tmp_path):
 
 def test_chinese_heatmap_without_a_cjk_font_labels_code_points_without_warnings(
         matplotlib, tmp_path, monkeypatch, capsys):
-    """Issue 8, defect 8: heatmap printed 68 'Glyph ... missing from font(s) DejaVu Sans Mono'
+    """heatmap printed 68 'Glyph ... missing from font(s) DejaVu Sans Mono'
     warnings and drew boxes."""
     monkeypatch.setattr(plots, "installed_fonts", lambda: [])  # no font has the glyphs
     path, labels = chinese_checkpoint(tmp_path)

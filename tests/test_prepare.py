@@ -216,7 +216,7 @@ def test_prepare_refuses_files_it_did_not_write(tmp_path):
 def test_load_prepared_checks_the_files_against_meta(tmp_path):
     (tmp_path / "t.txt").write_text("hello world, hello prepare\n" * 10, encoding="utf-8")
     out = tmp_path / "out"
-    with pytest.raises(DatasetError, match="not a prepared corpus"):
+    with pytest.raises(DatasetError, match="not a prepared folder"):
         load_prepared(out)
     prepare(tmp_path / "t.txt", out)
     train = (out / "train.bin").read_bytes()

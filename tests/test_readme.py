@@ -46,7 +46,7 @@ def test_the_readme_has_the_quick_start_and_the_workflow():
 
 
 def test_the_readme_commands_run_as_written_after_the_quick_start(clone):
-    """Issue 8, defect 14 (and every example added since)."""
+    """Every command the README shows runs as written, in order."""
     pytest.importorskip("matplotlib")  # the quick start's test extra installs it
     for command in readme_commands():
         result = subprocess.run([sys.executable, "-m", "npbigram", *command], cwd=clone,
@@ -58,7 +58,7 @@ def test_the_readme_commands_run_as_written_after_the_quick_start(clone):
 
 
 def test_the_readme_python_example_runs_as_written(clone, monkeypatch, capsys):
-    """Issue 8, defect 14: it opened data/tinyshakespeare/input.txt, which the quick start
+    """It opened data/tinyshakespeare/input.txt, which the quick start
     never creates."""
     (block,) = code_blocks("python")
     monkeypatch.chdir(clone)

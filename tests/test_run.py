@@ -21,7 +21,7 @@ def long_evaluation_trainer(eval_iters=10**6):
 
 
 def test_ctrl_c_during_a_long_evaluation_stops_it_after_the_current_chunk(monkeypatch):
-    """Issue 8, defect 4: Ctrl-C was ignored during a long evaluation (--eval-iters 10000000:
+    """Ctrl-C was ignored during a long evaluation (--eval-iters 10000000:
     still running 15 s later), as all its batches were one compiled call."""
     trainer = long_evaluation_trainer()
     engine, calls, saves = trainer.model.engine, [], []
@@ -60,7 +60,7 @@ class FakeClock:
 
 
 def test_compilation_is_reported_on_its_own_line_and_not_counted_as_training(monkeypatch):
-    """Issue 8, defect 10: a cold run's 'trained 3000 steps in 3.704 s' included the kernels'
+    """A cold run's 'trained 3000 steps in 3.704 s' included the kernels'
     compilation."""
     clock = FakeClock()
     monkeypatch.setattr(run.time, "perf_counter", clock)
@@ -85,7 +85,7 @@ def test_compilation_is_reported_on_its_own_line_and_not_counted_as_training(mon
 
 
 def test_full_batch_reports_pairs_per_second_of_gradient_evaluation(tmp_path, capsys):
-    """Issue 8, defect 10: --full-batch reported '13,864,557,141 tokens/s'."""
+    """--full-batch reported '13,864,557,141 tokens/s'."""
     text = tmp_path / "text.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
     assert main(["train", "--data", str(text), "--out", str(tmp_path / "c.npz"), "--full-batch",
@@ -99,15 +99,12 @@ def test_full_batch_reports_pairs_per_second_of_gradient_evaluation(tmp_path, ca
 
 def test_a_second_ctrl_c_during_evaluation_prints_no_traceback_and_the_checkpoint_is_saved(
         tinyshakespeare, tmp_path):
-    """Issue 8, defect 4: a second Ctrl-C printed a KeyboardInterrupt traceback and no
+    """A second Ctrl-C printed a KeyboardInterrupt traceback and no
     checkpoint was written."""
-    flags = ["--eval-iters", "10000000", "--out", "long.npz"]
-    assert subprocess.run([sys.executable, "-m", "npbigram", "train", "--data", tinyshakespeare,
-                           "--max-iters", "0", *flags], cwd=tmp_path,
-                          capture_output=True).returncode == 0
     controller, terminal = open_terminal()  # stderr a terminal: the progress bar shows the loop
     process = subprocess.Popen(
-        [sys.executable, "-m", "npbigram", "train", "--resume", "long.npz", "--max-iters", "100"],
+        [sys.executable, "-m", "npbigram", "train", "--data", str(tinyshakespeare),
+         "--eval-iters", "10000000", "--out", "long.npz", "--max-iters", "100"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal)
     os.close(terminal)
     try:
@@ -123,7 +120,7 @@ def test_a_second_ctrl_c_during_evaluation_prints_no_traceback_and_the_checkpoin
     assert process.returncode == 130
     assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
     assert b"interrupted at step 0: checkpoint saved to long.npz" in stderr
-    assert stdout == b"resumed from step 0\n"
+    assert b"step 0:" not in stdout  # the abandoned evaluation printed nothing
     assert load_checkpoint(tmp_path / "long.npz").step == 0
 
 

@@ -55,7 +55,7 @@ def steps_of(stdout):
 
 
 def test_resume_continues_in_its_own_checkpoint_and_needs_no_other_flag(run_folder, capsys):
-    """Issue 8, defect 1: `--resume other.npz` without --out replaced ./ckpt.npz, another run's
+    """`--resume other.npz` without --out replaced ./ckpt.npz, another run's
     3,000-step model, and without --data it tried to download tinyshakespeare."""
     assert train(capsys, "--data", "data/text.txt", *SMALL)[0] == 0  # ./ckpt.npz
     assert train(capsys, "--data", "data/text.txt", *SMALL, "--seed", "7",
@@ -66,12 +66,12 @@ def test_resume_continues_in_its_own_checkpoint_and_needs_no_other_flag(run_fold
     assert (run_folder / "ckpt.npz").read_bytes() == theirs
     other = load_checkpoint(run_folder / "other.npz")
     assert other.step == 50 and other.config["seed"] == 7
-    assert out.startswith("resumed from step 30\nstep 30: ")
+    assert out.startswith("resumed from step 30\nstep 40: ")  # 30: the first run's last
     assert "checkpoint: other.npz" in out
 
 
 def test_the_interrupt_hint_works_as_printed(run_folder, capsys, monkeypatch):
-    """Issue 8, defect 1: after Ctrl-C, `continue with --resume ck.npz` failed as printed."""
+    """After Ctrl-C, `continue with --resume ck.npz` failed as printed."""
     train_steps = Trainer.train_steps
     ctrl_c_at_step(monkeypatch, 20)
     status, _, err = train(capsys, "--data", "data/text.txt", *SMALL, "--out", "ck.npz")
@@ -87,7 +87,7 @@ def test_the_interrupt_hint_works_as_printed(run_folder, capsys, monkeypatch):
 
 
 def test_out_never_replaces_a_file_that_is_not_a_checkpoint(run_folder, capsys):
-    """Issue 8, defect 2: `--data corpus.txt --out corpus.txt` turned the corpus into a zip."""
+    """`--data corpus.txt --out corpus.txt` turned the corpus into a zip."""
     corpus = run_folder / "data" / "text.txt"
     for force in ([], ["--force"]):
         status, out, err = train(capsys, "--data", corpus, "--out", corpus, *force)
@@ -98,7 +98,7 @@ def test_out_never_replaces_a_file_that_is_not_a_checkpoint(run_folder, capsys):
 
 
 def test_a_new_run_replaces_a_checkpoint_only_with_force(run_folder, capsys):
-    """Issue 8, defect 2: a new run silently replaced a trained checkpoint with its step-0
+    """A new run silently replaced a trained checkpoint with its step-0
     model."""
     assert train(capsys, "--data", "data/text.txt", *SMALL)[0] == 0
     trained = (run_folder / "ckpt.npz").read_bytes()
@@ -112,7 +112,7 @@ def test_a_new_run_replaces_a_checkpoint_only_with_force(run_folder, capsys):
                            "--eval-iters", "5", "--force")
     assert status == 0, err
     assert load_checkpoint(run_folder / "ckpt.npz").step == 10
-    assert load_checkpoint(run_folder / "ckpt.best.npz").step == 0  # this run's best
+    assert load_checkpoint(run_folder / "ckpt.best.npz").step == 10  # this run's best
 
 
 def test_a_best_checkpoint_of_another_run_blocks_a_new_run(run_folder, capsys):
@@ -123,7 +123,7 @@ def test_a_best_checkpoint_of_another_run_blocks_a_new_run(run_folder, capsys):
 
 
 def test_output_paths_are_checked_before_training(run_folder, capsys):
-    """Issue 8, defect 6: an --out whose parent is a file gave '[Errno 17] File exists' after
+    """An --out whose parent is a file gave '[Errno 17] File exists' after
     the run."""
     status, out, err = train(capsys, "--data", "data/text.txt", "--out", "data/text.txt/c.npz")
     assert status == 1 and out == ""
@@ -147,7 +147,7 @@ def test_a_checkpoint_records_its_data_settings_and_history(run_folder, capsys):
     assert checkpoint.data == {"path": str(run_folder / "data" / "text.txt"),
                                "size": len(text), "sha256": hashlib.sha256(text).hexdigest()}
     assert checkpoint.config["lr"] == 0.05 and checkpoint.config["max_iters"] == 30
-    assert [evaluation["step"] for evaluation in checkpoint.history] == [0, 10, 20]
+    assert [evaluation["step"] for evaluation in checkpoint.history] == [0, 10, 20, 30]
     elapsed = [evaluation["elapsed"] for evaluation in checkpoint.history]
     assert elapsed == sorted(elapsed) and checkpoint.elapsed >= elapsed[-1]
     with np.load(run_folder / "ckpt.npz", allow_pickle=False) as npz:  # plain NumPy reads it
@@ -178,7 +178,7 @@ def test_an_older_checkpoint_loads_and_resumes_with_data(run_folder, capsys):
     status, out, err = train(capsys, "--resume", "ckpt.npz", "--max-iters", "40", "--data",
                              "data/text.txt")
     assert status == 0, err
-    assert steps_of(out) == [30]
+    assert steps_of(out) == [30, 40]
 
 
 def test_resume_checks_that_the_data_is_unchanged(run_folder, capsys):
@@ -202,25 +202,26 @@ def test_resume_checks_that_the_data_is_unchanged(run_folder, capsys):
 
 def test_resume_rejects_settings_that_conflict_and_accepts_those_that_may_change(run_folder,
                                                                                  capsys):
-    """Issue 8, defect 9: --seed and --init were silently ignored on resume."""
+    """--seed and --init were silently ignored on resume."""
     assert train(capsys, "--data", "data/text.txt", *SMALL, "--lr", "0.02")[0] == 0
     status, out, err = train(capsys, "--resume", "ckpt.npz", "--seed", "7", "--init", "zeros",
                              "--tokenizer", "byte", "--max-iters", "40")
     assert status == 1 and out == ""
     assert err == ("npbigram: error: --init zeros, --seed 7, --tokenizer byte: ckpt.npz was "
                    "trained with --init normal, --seed 1337, --tokenizer char, and a resumed "
-                   "run keeps its settings (it may change --max-iters, --eval-interval, --out, "
-                   "--plot, --log, --threads, --sample-tokens); drop them, or start a new run\n")
+                   "run keeps its settings (it may change --max-iters, --eval-interval, "
+                   "--sample-tokens, --out, --plot, --log, --threads); drop them, or start a new "
+                   "run\n")
     status, out, err = train(capsys, "--resume", "ckpt.npz", "--lr", "0.02", "--seed", "1337",
                              "--max-iters", "45", "--eval-interval", "15", "--threads", "1")
     assert status == 0, err
-    assert steps_of(out) == [30]
+    assert steps_of(out) == [45]
     checkpoint = load_checkpoint(run_folder / "ckpt.npz")
     assert (checkpoint.step, checkpoint.config["eval_interval"]) == (45, 15)
 
 
 def test_max_iters_at_or_below_the_checkpoints_step_does_nothing(run_folder, capsys):
-    """Issue 8, defect 9: it printed 'trained 0 steps in 0.000 s (nan tokens/s)'."""
+    """It printed 'trained 0 steps in 0.000 s (nan tokens/s)'."""
     assert train(capsys, "--data", "data/text.txt", *SMALL)[0] == 0
     before = {path.name: path.read_bytes() for path in run_folder.iterdir() if path.is_file()}
     for max_iters in ([], ["--max-iters", "30"], ["--max-iters", "20"]):
@@ -234,7 +235,7 @@ def test_max_iters_at_or_below_the_checkpoints_step_does_nothing(run_folder, cap
 
 
 def test_a_resumed_plot_draws_the_whole_history(run_folder, capsys, monkeypatch):
-    """Issue 8, defect 9: a resumed --plot started at the resume step."""
+    """A resumed --plot started at the resume step."""
     pytest.importorskip("matplotlib")
     plotted = []
     monkeypatch.setattr(plots, "plot_losses",
@@ -288,7 +289,7 @@ def test_log_writes_every_evaluation_of_the_run(run_folder, capsys):
     assert [[int(r[0]), float(r[1]), float(r[2]), float(r[3])] for r in rows[1:]] == [
         [e["step"], round(e["train"], 6), round(e["val"], 6), round(e["elapsed"], 3)]
         for e in history]
-    assert [int(row[0]) for row in rows[1:]] == [0, 10, 20, 30, 40]
+    assert [int(row[0]) for row in rows[1:]] == [0, 10, 20, 30, 40, 50]
 
 
 @pytest.mark.parametrize("tokens", [0, 7])
@@ -297,6 +298,59 @@ def test_sample_tokens_sets_the_final_sample(run_folder, capsys, tokens):
                              "--sample-tokens", tokens)
     assert status == 0, err
     lines = out.split("\n")
-    sample = "\n".join(lines[3:[i for i, line in enumerate(lines)
+    sample = "\n".join(lines[4:[i for i, line in enumerate(lines)
                                  if line.startswith("trained 30 steps")][0]])
     assert len(sample) == (0 if tokens == 0 else 1 + tokens)
+
+
+def test_a_resumed_run_keeps_the_runs_sample_tokens(run_folder, capsys):
+    """--resume printed a 500-token sample after a run started with --sample-tokens 0."""
+    assert train(capsys, "--data", "data/text.txt", *SMALL, "--sample-tokens", "0")[0] == 0
+    status, out, err = train(capsys, "--resume", "ckpt.npz", "--max-iters", "40")
+    assert status == 0, err
+    assert out.split("\n")[2].startswith("trained 10 steps")  # resumed, step 30, then no sample
+
+
+def test_a_folder_that_is_not_prepared_is_named_as_such(run_folder, capsys):
+    """It said 'cannot read .../meta.json'."""
+    (run_folder / "adir").mkdir()
+    status, out, err = train(capsys, "--data", "adir", *SMALL)
+    assert status == 1 and out == ""
+    assert err == ("npbigram: error: adir is not a prepared folder (no meta.json): run npbigram "
+                   "prepare --data FILE --out adir, or name a text file\n")
+
+
+def test_full_batch_on_a_short_text_needs_only_a_pair_per_split(run_folder, capsys):
+    """On a 12-character text it advised --block-size, which full batch does not use."""
+    (run_folder / "short.txt").write_text("hello world!")
+    status, out, err = train(capsys, "--data", "short.txt", "--full-batch", "--max-iters", "10",
+                             "--sample-tokens", "0")
+    assert status == 0, err
+    (run_folder / "shorter.txt").write_text("hello worl")  # the val split: one token
+    status, out, err = train(capsys, "--data", "shorter.txt", "--full-batch", "--out", "b.npz")
+    assert status == 1
+    assert err == "npbigram: error: the val split has 1 token, no pair: use a longer text\n"
+
+
+def test_a_text_of_one_character_prints_no_negative_zero(run_folder, capsys):
+    """It printed 'exact train loss -0.0000 ... above the floor -0.0000'."""
+    (run_folder / "one.txt").write_text("a" * 40)
+    status, out, err = train(capsys, "--data", "one.txt", "--block-size", "2", "--batch-size",
+                             "2", "--max-iters", "5", "--sample-tokens", "0")
+    assert status == 0, err
+    assert "-0.0" not in out
+    assert out.split("\n")[-2] == ("exact train loss 0.0000 over all 35 train pairs: 0.0000 "
+                                   "above the floor 0.0000 that no bigram can beat (npbigram "
+                                   "optimum)")
+
+
+def test_the_last_step_is_evaluated_whatever_the_interval(run_folder, capsys):
+    """With --eval-interval above --max-iters the last step was never evaluated, so the best
+    checkpoint was the random step-0 model."""
+    status, out, err = train(capsys, "--data", "data/text.txt", "--max-iters", "40",
+                             "--eval-interval", "1000", "--eval-iters", "5", "--sample-tokens", "0")
+    assert status == 0, err
+    assert steps_of(out) == [0, 40]
+    assert out.split("\n")[1].startswith("step 40: ")  # the log's last line
+    assert load_checkpoint(run_folder / "ckpt.best.npz").step == 40
+    assert [e["step"] for e in load_checkpoint(run_folder / "ckpt.npz").history] == [0, 40]

@@ -19,7 +19,7 @@ def test_set_threads_checks_its_argument():
 
 
 def test_a_limit_of_one_thread_is_said_plainly(monkeypatch):
-    """Issue 8, defect 11: 'threads must be between 1 and 1'."""
+    """'threads must be between 1 and 1'."""
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
     with pytest.raises(ValueError) as failure:
         set_threads(2)
@@ -57,7 +57,7 @@ def test_cache_falls_back_to_a_user_folder_when_the_package_is_read_only(package
 
 def test_a_cache_dir_that_cannot_be_written_is_reported_with_the_fix(package_read_only,
                                                                      monkeypatch, tmp_path):
-    """Issue 8, defect 10: a read-only NUMBA_CACHE_DIR silently recompiled in every run."""
+    """A read-only NUMBA_CACHE_DIR silently recompiled in every run."""
     read_only = tmp_path / "read-only"
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(read_only))
     monkeypatch.setattr(runtime, "_writable", lambda path: (
@@ -81,7 +81,7 @@ def only_the_temporary_folder(package_read_only, monkeypatch, tmp_path):
 
 
 def test_the_temporary_cache_folder_is_created_private(only_the_temporary_folder):
-    """Issue 8, defect 13: it was created with exist_ok and the umask's mode."""
+    """It was created with exist_ok and the umask's mode."""
     assert runtime._cache_location() == (str(only_the_temporary_folder), True)
     assert stat.S_IMODE(only_the_temporary_folder.stat().st_mode) == 0o700
 
@@ -89,7 +89,7 @@ def test_the_temporary_cache_folder_is_created_private(only_the_temporary_folder
 @pytest.mark.parametrize("planted", ["another user's", "group-writable", "a link"])
 def test_a_temporary_cache_folder_another_user_could_write_is_refused(
         only_the_temporary_folder, monkeypatch, tmp_path, planted):
-    """Issue 8, defect 13: numba's cache files are pickles; a folder another local user made
+    """Numba's cache files are pickles; a folder another local user made
     first (or can write to) could hold their code."""
     folder = only_the_temporary_folder
     if planted == "a link":

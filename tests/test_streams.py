@@ -83,7 +83,9 @@ def test_torch_stream_trains_evaluates_and_samples_like_bigram_py(torch, torch_b
     expected, torch_initial, torch_final, torch_sample = bigram_py(torch, torch_bigram, DATA,
                                                                    config, SAMPLE_TOKENS)
     assert np.array_equal(initial.view(np.int32), torch_initial.view(np.int32))
-    assert [step for step, _ in history] == [step for step, _ in expected] == [0, 20, 40]
+    assert [step for step, _ in expected] == [0, 20, 40]
+    assert [step for step, _ in history] == [0, 20, 40, 60]  # and the last step, which bigram.py
+    # does not evaluate: its draws are put back, so the sample is bigram.py's
     for (_, ours), (_, theirs) in zip(history, expected):
         assert ours == pytest.approx(theirs, abs=1e-5)
     np.testing.assert_allclose(trainer.model.weight, torch_final, atol=1e-5)
@@ -110,7 +112,7 @@ def test_torch_stream_resumes_exactly(tmp_path, backend):
             save_trainer(at_evaluation, first)
 
     run_training(first, save=save, log=lambda line: None)
-    assert saved_at == [0, 20, 40, 60]
+    assert saved_at == [0, 20, 40, 60, 60]  # each evaluation's, the last step's, the end's
 
     between = tmp_path / "between.npz"
     second = Trainer(config, DATA, TOKENIZER.vocab_size)
@@ -158,3 +160,20 @@ def test_multinomial_sampler_is_nanogpts_sampling(torch, temperature, top_k, dty
     expected = torch.multinomial(torch.softmax(scaled, dim=-1), num_samples=1)[:, 0].numpy()
     got = MultinomialSampler(TorchGenerator(11))(logits, temperature, top_k)
     assert got.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("first_steps", [40, 30])  # a last step on the schedule, and off it
+def test_a_finished_run_continued_is_an_uninterrupted_longer_run(tmp_path, backend, first_steps):
+    """The last step's evaluation leaves in the checkpoint what a longer run draws from: at 40
+    (on the schedule of 20) the evaluation's draws, at 30 (off it) none."""
+    uninterrupted = Trainer(torch_config(backend), DATA, TOKENIZER.vocab_size)
+    history, sample = train(uninterrupted)
+    first = Trainer(torch_config(backend, max_iters=first_steps), DATA, TOKENIZER.vocab_size)
+    run_training(first, save=lambda best: save_trainer(tmp_path / "first.npz", first),
+                 log=lambda line: None)
+    resumed = Trainer(torch_config(backend), DATA, TOKENIZER.vocab_size)
+    resumed.restore(load_checkpoint(tmp_path / "first.npz", backend=backend))
+    resumed_history, resumed_sample = train(resumed)
+    assert [entry for entry in resumed_history if entry[0] % 20 == 0] == history
+    np.testing.assert_array_equal(resumed.model.weight, uninterrupted.model.weight)
+    assert resumed_sample.tolist() == sample.tolist()

@@ -34,7 +34,7 @@ def test_char_tokenizer_is_bigram_py_on_any_text(text):
 @given(data=st.binary())
 @settings(deadline=None, max_examples=100)
 def test_byte_tokenizer_round_trips_any_bytes(data):
-    """Issue 8, defect 5: decode replaced bytes that are not UTF-8 by U+FFFD, so sampled bytes
+    """Decode replaced bytes that are not UTF-8 by U+FFFD, so sampled bytes
     could not be recovered. decode_bytes gives them back; decode shows them as escapes."""
     tokenizer = ByteTokenizer()
     ids = tokenizer.encode(data)
@@ -51,7 +51,7 @@ def test_char_tokenizer_decode_bytes_is_the_text_in_utf8(text):
 
 
 def test_sampling_starts_at_token_0_for_char_and_a_newline_for_byte():
-    """Issue 8, defect 5: a byte model sampled from byte 0, a NUL."""
+    """A byte model sampled from byte 0, a NUL."""
     assert CharTokenizer.from_text("ab\n").start_id == 0  # bigram.py's start
     assert ByteTokenizer().decode_bytes([ByteTokenizer.start_id]) == b"\n"
 

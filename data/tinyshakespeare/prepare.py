@@ -9,7 +9,7 @@ atomically. Offline, download it elsewhere and pass `npbigram train --data PATH`
 import sys
 from pathlib import Path
 
-from npbigram.data import DatasetError, ensure_dataset, load_corpus
+from npbigram import DatasetError, ensure_dataset, load_corpus
 
 if __name__ == "__main__":
     path = Path(__file__).resolve().parent / "input.txt"

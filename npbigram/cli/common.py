@@ -1,7 +1,9 @@
 """What the subcommands share: errors, the tokenizer flag, checks of plain flags, and writing
 generated text (raw to a file or pipe, escaped for a terminal)."""
 
+import re
 import sys
+from contextlib import contextmanager
 
 from ..tokenizers import TOKENIZERS
 
@@ -34,6 +36,21 @@ def require_at_least(value, flag, minimum):
         bound = ">= 0" if minimum == 0 else f"at least {minimum}"
         raise CommandError(f"{flag} must be {bound}, got {value}")
     return value
+
+
+@contextmanager
+def in_flag_words(flags):
+    """Errors raised inside, in the words the user typed: each library name of `flags` (an
+    argument name -> its flag, e.g. batch_size -> --batch-size) is written as its flag."""
+    try:
+        yield
+    except (ValueError, TypeError, MemoryError) as e:
+        message = str(e)
+        for name, flag in flags.items():
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, message)
+        if message == str(e):
+            raise
+        raise type(e)(message) from None
 
 
 def terminal_text(raw):

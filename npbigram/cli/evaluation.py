@@ -2,6 +2,7 @@
 per character (per byte for a byte model), from the text's pair counts in O(V^2)."""
 
 import math
+import os
 
 from .. import ops
 from ..corpus import encode_file, train_val_split
@@ -30,6 +31,8 @@ def run_eval(args):
         raise CommandError(f"{args.checkpoint} holds no tokenizer, so it cannot read a text")
     if args.data is not None:
         path = args.data
+        if os.path.isdir(path):
+            raise CommandError(f"--data {path} is a folder: eval scores a text file")
         texts = [("all", encode_file(tokenizer, path))]
     elif checkpoint.data is not None:
         path = recorded_data(checkpoint.data, args.checkpoint)
@@ -37,11 +40,13 @@ def run_eval(args):
     else:
         raise CommandError(f"{args.checkpoint} does not record the text it was trained on: "
                            f"pass one with --data FILE")
-    print(f"{args.checkpoint} (step {checkpoint.step}) on {path}:")
     for name, ids in texts:
         if len(ids) < 2:
-            raise CommandError(f"the {name} text of {path} holds {len(ids)} tokens: no pair "
-                               f"to score")
+            text = path if name == "all" else f"the {name} split of {path}"
+            raise CommandError(f"{text} holds {len(ids)} token{'s' * (len(ids) != 1)}: no pair "
+                               f"to score (it needs at least 2)")
+    print(f"{args.checkpoint} (step {checkpoint.step}) on {path}:")
+    for name, ids in texts:
         counts = ops.pair_counts(ids, tokenizer.vocab_size)
         nats = ops.loss_from_counts(checkpoint.model.weight, counts)
         print(f"{name + ':':<6} {nats:.4f} nats = {nats / math.log(2):.4f} bits per "

@@ -21,7 +21,7 @@ from .common import CommandError
 
 DEFAULT_OUT = "ckpt.npz"
 # flags that a resumed run accepts besides the settings of CHANGEABLE_ON_RESUME
-RUN_FLAGS_ON_RESUME = ("--out", "--plot", "--log", "--threads", "--sample-tokens")
+RUN_FLAGS_ON_RESUME = ("--out", "--plot", "--log", "--threads")
 UNUSED_BECAUSE = {  # why TrainConfig.unused_settings() may name a setting
     "batch_size": "--full-batch with --eval exact samples no batches",
     "block_size": "--full-batch with --eval exact samples no batches",

@@ -1,6 +1,7 @@
 """The learning tools' subcommands: gradcheck, explain, heatmap, optimum. Each parses its
 arguments here and calls its library module."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -13,7 +14,18 @@ from ..download import DEFAULT_DATA_PATH, ensure_dataset
 from ..explain import token_labels
 from ..model import load_checkpoint
 from ..prepared import load_training_data
-from .common import CommandError, add_checkpoint_flag, add_tokenizer_flag, require_at_least
+from .common import (CommandError, add_checkpoint_flag, add_tokenizer_flag, in_flag_words,
+                     require_at_least)
+
+# how gradient_check names its arguments in its errors -> the flags typed
+GRADCHECK_FLAG_WORDS = {"vocab_size": "--vocab", "batch_size": "--batch", "block_size": "--block"}
+
+
+def quoted(raw):
+    """Bytes as a Python string literal on one line: UTF-8 text, other bytes as \\xNN."""
+    text = repr(raw.decode("utf-8", errors="surrogateescape"))
+    # a stray byte is the lone surrogate \udcNN; an even run of backslashes before it is text
+    return re.sub(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])", r"\1\\x\2", text)
 
 
 def add_gradcheck_parser(sub):
@@ -57,8 +69,9 @@ def run_gradcheck(args):
     require_at_least(vocab_size, "--vocab", 1)
     with tqdm(total=vocab_size ** 2, desc="gradcheck", unit="entry", unit_scale=True,
               file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
-        result = gradcheck.gradient_check(vocab_size, args.batch, args.block, args.seed,
-                                          data=ids, eps=args.eps, progress=bar.update)
+        with in_flag_words(GRADCHECK_FLAG_WORDS):
+            result = gradcheck.gradient_check(vocab_size, args.batch, args.block, args.seed,
+                                              data=ids, eps=args.eps, progress=bar.update)
     i, j = result.worst
     where = f"W[{i}, {j}]"
     if tokenizer is not None:
@@ -126,7 +139,7 @@ def run_explain(args):
                                          np.random.default_rng(args.seed))
         print(explain.format_trace(steps, labels, args.top_k))
         drawn = np.array([step.drawn for step in steps], dtype=ids.dtype)
-        print("text: " + repr(tokenizer.decode(np.concatenate([ids, drawn]))))
+        print("text: " + quoted(tokenizer.decode_bytes(np.concatenate([ids, drawn]))))
     return 0
 
 

@@ -16,10 +16,10 @@ from ..run import run_training, write_metrics
 from ..streams import RNGS
 from ..train import EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged
 from .common import (SAMPLE_SEPARATOR, CommandError, add_checkpoint_flag,
-                     add_tokenizer_flag, require_at_least, write_generated)
-from .runs import DEFAULT_OUT, Outputs, new_config, resumed_config, training_data
+                     add_tokenizer_flag, in_flag_words, require_at_least, write_generated)
+from .runs import DEFAULT_OUT, Outputs, flag, new_config, resumed_config, training_data
 
-SAMPLE_CHARS = 500
+SAMPLE_CHARS = TrainConfig.sample_tokens  # bigram.py's sample, and sample's default
 
 TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig (bigram.py's)
     "batch_size": (int, None, "sequences per batch B"),
@@ -41,10 +41,14 @@ TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig
                                 "faster) from the batch's pair counts"),
     "rng": (str, tuple(RNGS), "random numbers from NumPy's generators, or PyTorch's CPU "
                               "generator in bigram.py's order (the lecture's numbers)"),
+    "sample_tokens": (int, None, "tokens of the sample printed at the end (0: no sample)"),
 }
 SWITCHES = {  # boolean flags -> help
     "nesterov": "Nesterov momentum for SGD (needs --momentum, no dampening), as torch.optim.SGD",
 }
+# how TrainConfig and the Trainer name the settings in their errors -> the flags typed
+FLAG_WORDS = {"learning rate": "--lr",
+              **{name: flag(name) for name in [*TRAIN_FLAGS, "full_batch"] if "_" in name}}
 
 
 def add_train_parser(sub):
@@ -80,28 +84,26 @@ def add_train_parser(sub):
     p.add_argument("--resume", metavar="PATH",
                    help="continue the run of this checkpoint, on the data it recorded, with its "
                         "settings and history (it may change --max-iters, --eval-interval, "
-                        "--out, --plot, --log, --threads, --sample-tokens)")
+                        "--sample-tokens, --out, --plot, --log, --threads)")
     p.add_argument("--plot", metavar="PATH",
                    help="write train and val loss against step, with the optimum, to this PNG")
     p.add_argument("--log", metavar="PATH",
                    help="write every evaluation to this CSV file: step, train loss, val loss, "
                         "elapsed seconds")
-    p.add_argument("--sample-tokens", type=int, default=SAMPLE_CHARS, metavar="N",
-                   help=f"tokens of the sample printed at the end (default: {SAMPLE_CHARS}; "
-                        f"0: no sample)")
     p.set_defaults(run=run_train)
 
 
 def run_train(args):
-    require_at_least(args.sample_tokens, "--sample-tokens", 0)
     require_at_least(args.threads, "--threads", 1)
     given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES, "full_batch"]
              if getattr(args, name) is not None}
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     if checkpoint is None:
-        config = new_config(given)
+        with in_flag_words(FLAG_WORDS):
+            config = new_config(given)
     else:
-        config = resumed_config(checkpoint, args.resume, given, args.tokenizer)
+        with in_flag_words(FLAG_WORDS):
+            config = resumed_config(checkpoint, args.resume, given, args.tokenizer)
         data = training_data(args, checkpoint)  # the recorded text, checked unchanged
         if config.max_iters <= checkpoint.step:
             print(f"{args.resume} is at step {checkpoint.step}, and --max-iters "
@@ -119,7 +121,8 @@ def run_train(args):
     tokenizer, splits, counts = load_training_data(data_path, tokenizer_kind)
     if checkpoint is not None and checkpoint.tokenizer.to_json() != tokenizer.to_json():
         raise CommandError(f"{args.resume} was trained with another vocabulary than {data_path}")
-    trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
+    with in_flag_words(FLAG_WORDS):
+        trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
     if checkpoint is not None:
         trainer.restore(checkpoint)
         print(f"resumed from step {trainer.step}")
@@ -147,9 +150,9 @@ def run_train(args):
               f"continue with --resume {outputs.out}", file=sys.stderr)
         return 130
 
-    if args.sample_tokens:
+    if config.sample_tokens:
         sample = trainer.model.generate(np.full((1, 1), tokenizer.start_id, dtype=np.int64),
-                                        args.sample_tokens, sampler=trainer.random.sampler())
+                                        config.sample_tokens, sampler=trainer.random.sampler())
         write_generated(tokenizer.decode_bytes(sample[0]) + b"\n")
     print(f"{timing(trainer, outcome)}; checkpoint: {outputs.out}")
     if trainer.history:
