@@ -1,6 +1,7 @@
 """The run loop of `npbigram train`, in one place: bigram.py's evaluation schedule (every
 eval_interval steps, and a checkpoint then, and the best one kept), training in chunks between
-evaluations, the progress bar, the timing, and Ctrl-C.
+evaluations, the progress of training and of each evaluation (npbigram.progress: a bar on a
+terminal, a line every few seconds on a pipe), the timing, and Ctrl-C.
 
 The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
 their own line when that took a compilation. Ctrl-C becomes a flag checked between chunks of
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from .files import atomic_write_bytes
+from .progress import Progress
 from .train import format_eval
 
 METRICS_COLUMNS = ("step", "train_loss", "val_loss", "elapsed_seconds")
@@ -46,13 +48,12 @@ def run_training(trainer, save, log=None, after_evaluation=None):
     outcome.compile_seconds = time.perf_counter() - started
     if outcome.compiled:
         log(f"compiled kernels in {outcome.compile_seconds:.1f} s")
-    with DeferredInterrupt() as interrupt, tqdm(
-            total=config.max_iters, initial=trainer.step, desc="train", unit="step",
-            file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
+    with DeferredInterrupt() as interrupt, Progress(
+            config.max_iters, "train", ("step", "steps"), initial=trainer.step) as bar:
         clock = Clock(trainer)
         while trainer.step < config.max_iters and not interrupt.requested:
             if trainer.step % config.eval_interval == 0 and not trainer.evaluated_now():
-                losses = trainer.evaluate(stop=lambda: interrupt.requested)
+                losses = evaluate(trainer, stop=lambda: interrupt.requested)
                 if losses is None:
                     break
                 clock.tick()
@@ -76,6 +77,15 @@ def run_training(trainer, save, log=None, after_evaluation=None):
         outcome.interrupted = interrupt.requested
         save(False)
     return outcome
+
+
+def evaluate(trainer, stop):
+    """trainer.evaluate(stop), its progress shown (npbigram.progress) when it draws batches."""
+    if trainer.config.eval == "exact":
+        return trainer.evaluate(stop)
+    with Progress(2 * trainer.config.eval_iters, f"evaluating step {trainer.step}",
+                  ("batch", "batches")) as bar:
+        return trainer.evaluate(stop, progress=bar.update)
 
 
 class Clock:

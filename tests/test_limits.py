@@ -7,13 +7,14 @@ import resource
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-from npbigram import TrainConfig, Trainer, limits
+from npbigram import TrainConfig, Trainer, corpus, limits
 from npbigram.cli import main
 from npbigram.limits import Available, InsufficientMemory, check_memory
 from npbigram.train import training_memory
 
-from helpers import open_terminal, read_terminal
+from helpers import open_terminal, read_terminal, save_trainer, trained_trainer
 
 GB = 10**9
 
@@ -236,3 +237,72 @@ def test_gradcheck_shows_its_progress_on_a_terminal():
         process.wait()
         os.close(controller)
     assert b"gradcheck:" in shown and b"/90.0k" in shown
+
+
+@pytest.mark.parametrize("argv", [
+    ["optimum", "--data", "{big}"],
+    ["optimum", "--data", "{big}", "--tokenizer", "byte"],
+    ["train", "--data", "{big}"],
+    ["eval", "--checkpoint", "{checkpoint}", "--data", "{big}"],
+    ["heatmap", "--checkpoint", "{checkpoint}", "--out", "heat.png", "--data", "{big}"],
+])
+def test_a_text_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch,
+                                                                  capsys, argv):
+    """eval, optimum and train --data on a 278 MB text peaked at 8.5 GB, and under a limit
+    failed with numpy's 'Unable to allocate 2.08 GiB', no hint. (A sparse file: no disk.)"""
+    monkeypatch.chdir(tmp_path)
+    big, checkpoint = tmp_path / "big.txt", tmp_path / "model.npz"
+    with open(big, "wb") as f:
+        f.truncate(200_000_000)
+    save_trainer(checkpoint, trained_trainer("numpy", steps=1))  # a char model
+
+    def unread(path):
+        raise AssertionError(f"{path} was read")
+
+    monkeypatch.setattr(corpus, "read_bytes", unread)
+    monkeypatch.setattr(limits, "available_memory", lambda: Available(1 * GB))
+    assert main([word.format(big=big, checkpoint=checkpoint) for word in argv]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    per_byte = 9 if "byte" in argv else 13
+    assert captured.err.startswith(
+        f"npbigram: error: reading {big} needs about {per_byte * 0.2:.1f} GB of memory (its "
+        f"200,000,000 bytes as text and int64 token ids: {per_byte * 0.2:.1f} GB), more than "
+        f"the 1.0 GB available: prepare it once with `npbigram prepare --data {big} --out "
+        f"DIR`, which reads it in bounded memory, then pass --data DIR")
+
+
+def test_reading_a_text_takes_what_the_estimate_says(tmp_path):
+    """The peak of `optimum --data FILE` (reading, tokenizing, counting) stays within the
+    estimate of the text (13 bytes a byte for char) beside the interpreter's own memory."""
+    text = tmp_path / "big.txt"
+    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 400_000)
+    script = ("import resource, sys; from npbigram.cli import main; "
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+              "main(['optimum', '--data', sys.argv[1]]); "
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)")
+    done = subprocess.run([sys.executable, "-c", script, str(text)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    peak = int(done.stdout.splitlines()[-1]) * 1024
+    assert peak < 13 * text.stat().st_size
+
+
+def test_an_evaluation_of_more_than_1e10_positions_is_refused(tinyshakespeare, tmp_path,
+                                                              monkeypatch, capsys):
+    """train --eval-iters 20000000 showed `train: 0%| | 0/3000` for minutes: one estimate of
+    2 x 20,000,000 x 32 x 8 positions."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", str(tinyshakespeare), "--eval-iters", "20000000"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "npbigram: error: one evaluation would read 10,240,000,000 positions (2 splits x "
+        "--eval-iters 20,000,000 x 32 x 8), more than 10,000,000,000: minutes of work at every "
+        "--eval-interval; lower --eval-iters, or use --eval exact (every pair, in O(V^2))\n")
+
+
+def test_a_step_of_too_much_work_is_warned_of_with_the_faster_gradient():
+    data = np.tile(np.arange(4096), 3)
+    config = TrainConfig(batch_size=4096, block_size=1024, eval="exact")
+    with pytest.warns(UserWarning, match=r"each training step computes about 1\.72e\+10 "
+                                         r"entries .*: --grad pair-counts computes the same"):
+        Trainer(config, data, 4096)

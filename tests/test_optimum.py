@@ -114,3 +114,17 @@ def test_a_table_at_the_floor_is_not_reported_below_it():
     assert ops.loss_from_counts(weight, counts) < floor_loss(counts)  # by rounding
     message = distance_from_floor(weight, counts)
     assert "-0.0000" not in message and ": 0.0000 above the floor" in message
+
+
+@pytest.mark.parametrize("vocab_size", [3, 300])  # many chunks; one (a chunk holds V^2)
+def test_pair_counts_are_counted_a_chunk_at_a_time_from_any_integer_ids(monkeypatch,
+                                                                        vocab_size):
+    """Counting a long text's pairs at once took two int64 temporaries of its length (16 bytes a
+    token, 4 GB for a 278 MB text); a chunk at a time, narrow ids (a prepared split's uint16
+    memmap) are widened a chunk at a time, before id * V could overflow."""
+    ids = np.random.default_rng(0).integers(0, vocab_size, size=1000).astype(np.uint16)
+    expected = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    np.add.at(expected, (ids[:-1].astype(np.int64), ids[1:].astype(np.int64)), 1)
+    monkeypatch.setattr(ops, "PAIR_COUNT_CHUNK", 7)
+    np.testing.assert_array_equal(ops.pair_counts(ids, vocab_size), expected)
+    assert not ops.pair_counts(ids[:1], vocab_size).any()
