@@ -18,6 +18,7 @@ where /proc is read, so that tests can stand a file tree in for it; the cgroup f
 are found through PROC/self/mountinfo.
 """
 
+import math
 import os
 import resource
 from dataclasses import dataclass
@@ -62,8 +63,8 @@ class Available:
 
     def __str__(self):
         if self.limit is None:
-            return f"the {self.bytes / GB:,.1f} GB available"
-        return f"the {self.bytes / GB:,.1f} GB that {self.limit} leaves"
+            return f"the {gigabytes(self.bytes, math.floor)} GB available"
+        return f"the {gigabytes(self.bytes, math.floor)} GB that {self.limit} leaves"
 
 
 def memory_limits(proc=None):
@@ -91,8 +92,14 @@ def check_memory(job, parts):
         return
     what, size, advice = max(parts, key=lambda part: part[1])
     raise InsufficientMemory(
-        f"{job} needs about {needed / GB:,.1f} GB of memory ({what}: {size / GB:,.1f} GB), more "
-        f"than {available}: {advice}")
+        f"{job} needs about {gigabytes(needed, math.ceil)} GB of memory ({what}: "
+        f"{gigabytes(size)} GB), more than {available}: {advice}")
+
+
+def gigabytes(size, rounding=round):
+    """Bytes as GB to one decimal, rounded by `rounding`: a need shown rounded up and what is
+    available rounded down never read "2.1 GB, more than the 2.1 GB available"."""
+    return f"{rounding(round(size / GB * 10, 6)) / 10:,.1f}"
 
 
 def _machine(proc):
@@ -109,7 +116,7 @@ def _rlimits(proc):
         soft, _ = resource.getrlimit(getattr(resource, name))
         if soft != resource.RLIM_INFINITY and held in status:
             found.append(Available(max(0, soft - status[held]),
-                                   f"{limit_name} ({command}, {soft / GB:,.1f} GB)"))
+                                   f"{limit_name} ({command}, {gigabytes(soft)} GB)"))
     return found
 
 
@@ -126,7 +133,7 @@ def _cgroups(proc):
             reclaimable = _fields(directory / "memory.stat").get(version.reclaimable, 0)
             found.append(Available(
                 max(0, limit - max(0, usage - reclaimable)),
-                f"the cgroup memory limit ({version.limit} of {directory}, {limit / GB:,.1f} GB)"))
+                f"the cgroup memory limit ({version.limit} of {directory}, {gigabytes(limit)} GB)"))
     return found
 
 

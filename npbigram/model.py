@@ -18,7 +18,7 @@ from .limits import check_memory
 from .tokenizers import tokenizer_from_json
 
 INITS = ("normal", "zeros")
-INIT_DRAW_BYTES = 1 << 26  # the initial weights' float64 normal draws, made this many at a time
+INIT_DRAW_BYTES = 1 << 24  # the initial weights' float64 normal draws, made this many at a time
 
 
 class BigramLanguageModel:

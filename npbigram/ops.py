@@ -12,7 +12,7 @@ N = B*T positions. This is the reference every faster kernel is tested against.
 
 import numpy as np
 
-PAIR_COUNT_CHUNK = 1 << 22  # pairs that pair_counts counts at a time (at least V^2)
+PAIR_COUNT_CHUNK = 1 << 20  # pairs that pair_counts counts at a time (at least V^2)
 
 
 def embedding_forward(weight, idx):

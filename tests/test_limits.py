@@ -48,7 +48,7 @@ def cgroup_files(directory, **files):
 def test_the_machine_memory_is_mem_available(tmp_path):
     proc = fake_proc(tmp_path, meminfo_kb=3_000_000)
     assert limits.available_memory(proc) == Available(3_000_000 * 1024)
-    assert str(limits.available_memory(proc)) == "the 3.1 GB available"
+    assert str(limits.available_memory(proc)) == "the 3.0 GB available"  # rounded down
 
 
 def test_a_cgroup_v2_limit_leaves_its_limit_minus_what_it_uses(tmp_path):
@@ -198,8 +198,8 @@ def test_the_step_batch_arrays_count_beside_an_evaluation():
     evaluation = parts["evaluating 20,000,000 batches of 25,600,000 positions"]
     assert step >= 3 * 8 * 25_600_000 and evaluation >= 8 * 20_000_000 + 8 * 100_000
     full_batch = TrainConfig(full_batch=True, eval="exact")
-    assert [what for what, _, _ in training_memory(full_batch, 65)] == [
-        "the 65x65 weights, gradient and optimizer state", "the pair counts of the splits"]
+    model, largest = training_memory(full_batch, 4096)  # no batches
+    assert largest[0] == "the pair counts of the splits"
 
 
 def test_the_trainer_itself_refuses(eight_gb):
