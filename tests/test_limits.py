@@ -2,7 +2,6 @@
 ulimits'), checked before any work, in training and in gradcheck; gradcheck's progress on a
 terminal."""
 
-import os
 import resource
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from npbigram.cli import main
 from npbigram.limits import Available, InsufficientMemory, check_memory
 from npbigram.train import training_memory
 
-from helpers import open_terminal, read_terminal, save_trainer, trained_trainer
+from helpers import save_trainer, terminal_output, trained_trainer
 
 GB = 10**9
 
@@ -222,20 +221,11 @@ def test_gradcheck_too_large_for_memory_is_refused(capsys, eight_gb, argv, messa
     assert message in captured.err
 
 
-def test_gradcheck_shows_its_progress_on_a_terminal():
+def test_gradcheck_shows_its_progress_on_a_terminal(tmp_path):
     """Issue 8, defect 3: gradcheck --vocab 2000 --batch 64 --block 64 ran over 20 s with no
     progress shown."""
-    controller, terminal = open_terminal()
-    process = subprocess.Popen([sys.executable, "-m", "npbigram", "gradcheck", "--vocab", "300",
-                                "--batch", "16", "--block", "16"],
-                               stdout=subprocess.PIPE, stderr=terminal)
-    os.close(terminal)
-    try:
-        shown = read_terminal(controller, b"entry", timeout=120)
-    finally:
-        process.kill()
-        process.wait()
-        os.close(controller)
+    shown = terminal_output(["gradcheck", "--vocab", "300", "--batch", "16", "--block", "16"],
+                            b"entry", cwd=tmp_path)
     assert b"gradcheck:" in shown and b"/90.0k" in shown
 
 

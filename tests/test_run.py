@@ -14,7 +14,7 @@ from npbigram import TrainConfig, Trainer, load_checkpoint, progress, run
 from npbigram.cli import main
 from npbigram.progress import Progress
 
-from helpers import DATA, TOKENIZER, open_terminal, read_terminal
+from helpers import DATA, TOKENIZER, open_terminal, read_terminal, terminal_output
 
 
 def long_evaluation_trainer(eval_iters=10**6):
@@ -170,15 +170,6 @@ def test_an_evaluation_shows_its_progress_on_a_pipe(tinyshakespeare, tmp_path, m
 
 def test_an_evaluation_shows_a_bar_on_a_terminal(tinyshakespeare, tmp_path):
     """On a terminal, `train --eval-iters 2000000` showed `train: 0%| | 0/3000` for minutes."""
-    controller, terminal = open_terminal()
-    process = subprocess.Popen([sys.executable, "-m", "npbigram", "train", "--data",
-                                str(tinyshakespeare), "--eval-iters", "2000000"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal)
-    os.close(terminal)
-    try:
-        shown = read_terminal(controller, b"batch/s", timeout=120)
-    finally:
-        process.kill()
-        process.wait()
-        os.close(controller)
+    shown = terminal_output(["train", "--data", tinyshakespeare, "--eval-iters", "2000000"],
+                            b"batch/s", cwd=tmp_path)
     assert b"evaluating step 0:" in shown and b"/4000000" in shown
