@@ -24,7 +24,7 @@ import numpy as np
 
 from .checks import check_choice, check_count, check_dtype, check_ids, check_positive
 from .corpus import check_window_fits, train_val_split
-from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, make_engine
+from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, GRAD_WORK, make_engine
 from .limits import check_memory
 from .model import INIT_DRAW_BYTES, INITS, BigramLanguageModel
 from .optim import OPTIMIZERS, make_optimizer
@@ -43,7 +43,6 @@ CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval")
 # work that a run refuses or warns of before it starts (check_work)
 EVAL_POSITIONS_LIMIT = 10**10  # positions of one loss estimate, both splits
 STEP_WORK_WARNING = 10**10  # elements of work of one training step
-STEP_WORK = {"gather-scatter": lambda n, v: n * v, "pair-counts": lambda n, v: n + v * v}
 
 
 class TrainingDiverged(RuntimeError):
@@ -177,7 +176,7 @@ def check_work(config, vocab_size):
                 f"lower --eval-iters, or use --eval exact (every pair, in O(V^2))")
     if not config.full_batch:
         work = {name: method_work(n_positions, vocab_size) for name, method_work in
-                STEP_WORK.items()}
+                GRAD_WORK.items()}
         if work[config.grad] > STEP_WORK_WARNING:
             faster = min(work, key=work.get)
             advice = (f"--grad {faster} computes the same gradient in about "
