@@ -1,11 +1,13 @@
 """A corpus as bigram.py reads it: a file's ids, the 90/10 train/val split, and batches of
 B random windows of T+1 tokens (inputs x = window[:T], targets y = window[1:])."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .checks import ID_DTYPE, check_count
+from .limits import check_memory
 from .tokenizers import TOKENIZERS, decode_utf8
 
 
@@ -31,6 +33,7 @@ def load_corpus(path, tokenizer="char"):
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}: choose "
                          + " or ".join(repr(kind) for kind in TOKENIZERS))
+    check_text_memory(path, TOKENIZERS[tokenizer])
     raw = read_bytes(path)
     if not raw:
         raise ValueError(f"{path} is empty")
@@ -39,7 +42,23 @@ def load_corpus(path, tokenizer="char"):
 
 def encode_file(tokenizer, path):
     """The ids of a file under an existing tokenizer (a checkpoint's)."""
+    check_text_memory(path, tokenizer)
     return tokenizer.encode_bytes(read_bytes(path), path)
+
+
+def check_text_memory(path, tokenizer):
+    """Before reading `path`: refuse a text whose reading would need more memory than is
+    available (tokenizer.bytes_per_byte of its size), advising npbigram prepare, which reads
+    it in bounded memory."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return  # reading it says why
+    check_memory(f"reading {path}", [
+        (f"its {size:,} bytes as text and int64 token ids", tokenizer.bytes_per_byte * size,
+         f"prepare it once with `npbigram prepare --data {path} --out DIR`, which reads it in "
+         f"bounded memory, then pass --data DIR (train, optimum and heatmap read the folder's "
+         f"memory-mapped ids)")])
 
 
 def train_val_split(data, train_fraction=0.9):

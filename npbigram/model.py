@@ -15,9 +15,11 @@ from .checks import (check_choice, check_count, check_dtype, check_finite_table,
                      check_int, check_non_negative, check_positive, check_seed,
                      describe_nonfinite, nonfinite_rows)
 from .engine import DEFAULT_BACKEND, GRAD_METHODS, make_engine
+from .limits import check_memory
 from .tokenizers import tokenizer_from_json
 
 INITS = ("normal", "zeros")
+INIT_DRAW_BYTES = 1 << 24  # the initial weights' float64 normal draws, made this many at a time
 
 
 class BigramLanguageModel:
@@ -43,6 +45,9 @@ class BigramLanguageModel:
         self.engine = make_engine(backend)
         self.backend = backend
         self.grad_method = check_choice(grad, GRAD_METHODS, "grad method")
+        check_memory("the model", [(f"its {vocab_size:,}x{vocab_size:,} {self.dtype.name} weights",
+                                    self.dtype.itemsize * vocab_size ** 2 + INIT_DRAW_BYTES,
+                                    "use a smaller vocab_size")])
         self.weight = initial_weight(vocab_size, init, self.dtype, check_seed(seed))
         self.grad = None  # dL/dW of the last forward with targets, set by backward()
         self._saved = None  # what backward() needs from the last forward with targets
@@ -146,11 +151,18 @@ class BigramLanguageModel:
 
 
 def initial_weight(vocab_size, init, dtype, seed=None):
-    """The table before training: N(0,1) entries from default_rng(seed), or zeros.  (V,V)"""
-    shape = (vocab_size, vocab_size)
+    """The table before training: N(0,1) entries from default_rng(seed), or zeros.  (V,V)
+
+    The normal entries are the float64 draws of standard_normal((V, V)) rounded to dtype,
+    drawn INIT_DRAW_BYTES at a time (the same values), so a float32 table never needs its
+    float64 double."""
+    weight = np.zeros((vocab_size, vocab_size), dtype=dtype)
     if init == "normal":
-        return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-    return np.zeros(shape, dtype=dtype)
+        rng, rows = np.random.default_rng(seed), max(1, INIT_DRAW_BYTES // (8 * vocab_size))
+        for first in range(0, vocab_size, rows):
+            block = weight[first:first + rows]
+            block[...] = rng.standard_normal(block.shape)
+    return weight
 
 
 def next_token_probs(logits, temperature=1.0, top_k=None):

@@ -106,7 +106,7 @@ def bigram_optimum(ids, vocab_size, k=DEFAULT_K):
 
 def split_counts_of(train, val, vocab_size):
     """{'train': C, 'val': C}: the pair counts (V,V) of each split of ids."""
-    return {name: ops.pair_counts(np.asarray(split, dtype=np.int64), vocab_size)
+    return {name: ops.pair_counts(split, vocab_size)
             for name, split in (("train", train), ("val", val))}
 
 

@@ -1,6 +1,8 @@
 """The run loop of `npbigram train`, in one place: bigram.py's evaluation schedule (every
-eval_interval steps, and the last step too; a checkpoint then, and the best one kept), training in chunks between
-evaluations, the progress bar, the timing, and Ctrl-C.
+eval_interval steps, and the last step too; a checkpoint then, and the best one kept),
+training in chunks between evaluations, the progress of training and of each evaluation
+(npbigram.progress: a bar on a terminal, a line every few seconds on a pipe), the timing, and
+Ctrl-C.
 
 The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
 their own line when that took a compilation. Ctrl-C becomes a flag checked between chunks of
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from .files import atomic_write_bytes
+from .progress import Progress
 from .train import format_eval
 
 METRICS_COLUMNS = ("step", "train_loss", "val_loss", "elapsed_seconds")
@@ -48,16 +51,15 @@ def run_training(trainer, save, log=None, after_evaluation=None):
     outcome.compile_seconds = time.perf_counter() - started
     if outcome.compiled:
         log(f"compiled kernels in {outcome.compile_seconds:.1f} s")
-    with DeferredInterrupt() as interrupt, tqdm(
-            total=config.max_iters, initial=trainer.step, desc="train", unit="step",
-            file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
+    with DeferredInterrupt() as interrupt, Progress(
+            config.max_iters, "train", ("step", "steps"), initial=trainer.step) as bar:
         clock = Clock(trainer)
         after_loop = None  # the stream as bigram.py's is after its loop: for the sample
         while not interrupt.requested:
             last = trainer.step >= config.max_iters
             if (last or trainer.step % config.eval_interval == 0) and not trainer.evaluated_now():
                 before = trainer.random.get_state()
-                losses = trainer.evaluate(stop=lambda: interrupt.requested)
+                losses = evaluate(trainer, stop=lambda: interrupt.requested)
                 if losses is None:
                     break
                 if last:  # bigram.py never evaluates here; a longer run only on its schedule
@@ -89,6 +91,15 @@ def run_training(trainer, save, log=None, after_evaluation=None):
     if after_loop is not None:
         trainer.random.set_state(after_loop)
     return outcome
+
+
+def evaluate(trainer, stop):
+    """trainer.evaluate(stop), its progress shown (npbigram.progress) when it draws batches."""
+    if trainer.config.eval == "exact":
+        return trainer.evaluate(stop)
+    with Progress(2 * trainer.config.eval_iters, f"evaluating step {trainer.step}",
+                  ("batch", "batches")) as bar:
+        return trainer.evaluate(stop, progress=bar.update)
 
 
 class Clock:

@@ -2,7 +2,8 @@
 --tokenizer choices, the corpus loader and checkpoint metadata all read.
 
 To add a tokenizer: a class with `kind`, `unit` (what a token is, for "bits per character"),
-`start_id` (where sampling starts without a prompt), `vocab_size`, `encode`,
+`start_id` (where sampling starts without a prompt), `bytes_per_byte` (the memory reading a
+file takes at its peak, per byte of the file), `vocab_size`, `encode`,
 `encode_bytes(raw, name)` (a file's ids), `decode` (text), `decode_bytes` (the bytes a file of
 that text holds), `token_texts`, `to_json`, `from_spec(spec)` (rebuild from its JSON) and
 `from_corpus(raw, name)` (fit to a file's bytes; returns the tokenizer and the file's ids),
@@ -20,12 +21,14 @@ class CharTokenizer:
     """Character-level tokenizer of bigram.py: vocabulary = sorted(set(text)).
 
     encode and decode are vectorized through the text's UTF-32 code points, so the 1.1 MB
-    tinyshakespeare encodes in milliseconds.
+    tinyshakespeare encodes in milliseconds; a long text is taken ENCODE_CHARS characters at a
+    time, so that its temporaries stay small beside the (n,) int64 ids.
     """
 
     kind = "char"
     unit = "character"
     start_id = 0  # bigram.py samples from token 0 (a newline in tinyshakespeare)
+    bytes_per_byte = 13  # the file's bytes, its text (up to 4 bytes a character), int64 ids
 
     def __init__(self, chars):
         chars = "".join(chars)
@@ -44,14 +47,16 @@ class CharTokenizer:
             raise TypeError(f"from_text takes a str, got {type(text).__name__}")
         if len(text) == 0:
             raise ValueError("cannot build a vocabulary from empty text")
-        return cls(_decode_codepoints(np.unique(_codepoints(text))))
+        return cls(_decode_codepoints(np.unique(np.concatenate(
+            [np.unique(_codepoints(part)) for part in _parts(text)]))))
 
     @classmethod
     def from_corpus(cls, raw, name):
         """The vocabulary of a UTF-8 file's text and the text's ids; bytes that are not UTF-8
         raise ValueError naming the byte offset."""
-        tokenizer = cls.from_text(decode_utf8(raw, name))
-        return tokenizer, tokenizer.encode_bytes(raw, name)
+        text = decode_utf8(raw, name)
+        tokenizer = cls.from_text(text)
+        return tokenizer, tokenizer.encode(text)
 
     @classmethod
     def from_spec(cls, spec):
@@ -65,17 +70,20 @@ class CharTokenizer:
         """str -> (len(text),) int64 ids; a character outside the vocabulary is a ValueError."""
         if not isinstance(text, str):
             raise TypeError(f"encode takes a str, got {type(text).__name__}")
-        codepoints = _codepoints(text)
-        ids = np.searchsorted(self._codepoints, codepoints)
-        ids_in_range = np.minimum(ids, self.vocab_size - 1)
-        unknown = self._codepoints[ids_in_range] != codepoints
-        if np.any(unknown):
-            pos = int(np.argmax(unknown))
-            raise ValueError(
-                f"character {text[pos]!r} at position {pos} is not in the vocabulary "
-                f"of {self.vocab_size} characters"
-            )
-        return ids.astype(ID_DTYPE)
+        ids = np.empty(len(text), dtype=ID_DTYPE)
+        for first, part in zip(range(0, len(text), ENCODE_CHARS), _parts(text)):
+            codepoints = _codepoints(part)
+            part_ids = ids[first:first + len(part)]
+            part_ids[...] = np.searchsorted(self._codepoints, codepoints)
+            np.minimum(part_ids, self.vocab_size - 1, out=part_ids)  # a known id is below V
+            unknown = self._codepoints[part_ids] != codepoints
+            if np.any(unknown):
+                pos = first + int(np.argmax(unknown))
+                raise ValueError(
+                    f"character {text[pos]!r} at position {pos} is not in the vocabulary "
+                    f"of {self.vocab_size} characters"
+                )
+        return ids
 
     def encode_bytes(self, raw, name):
         """The ids of a UTF-8 file's bytes under this vocabulary; errors name the file."""
@@ -109,6 +117,7 @@ class ByteTokenizer:
     kind = "byte"
     unit = "byte"
     start_id = ord("\n")  # sampling starts at a line's start (byte 0 is a NUL)
+    bytes_per_byte = 9  # the file's bytes and their int64 ids
     vocab_size = 256
 
     @classmethod
@@ -179,6 +188,15 @@ def decode_utf8(raw, name, advice=BYTE_TOKENIZER_ADVICE):
             f"{name}: byte 0x{raw[e.start]:02x} at byte offset {e.start} is not valid UTF-8 "
             f"({e.reason}); {advice}"
         ) from None
+
+
+ENCODE_CHARS = 1 << 22  # characters a char tokenizer encodes at a time
+
+
+def _parts(text):
+    """`text` in slices of ENCODE_CHARS characters, one at a time (an empty text: one empty)."""
+    return (text[first:first + ENCODE_CHARS] for first in range(0, max(len(text), 1),
+                                                                  ENCODE_CHARS))
 
 
 def _codepoints(text):

@@ -17,16 +17,18 @@ trainer keeps their history, which checkpoints carry, with the run's elapsed sec
 """
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .checks import check_choice, check_count, check_dtype, check_ids, check_positive
 from .corpus import check_window_fits, train_val_split
-from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, make_engine
+from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, GRAD_WORK, make_engine
 from .limits import check_memory
-from .model import INITS, BigramLanguageModel
+from .model import INIT_DRAW_BYTES, INITS, BigramLanguageModel
 from .optim import OPTIMIZERS, make_optimizer
+from .ops import pair_count_bytes
 from .optimum import split_counts_of
 from .streams import RNGS
 
@@ -39,6 +41,9 @@ OPTIMIZER_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay")
 # settings that a resumed run may change: when it stops, evaluates and what it prints at the
 # end, never what a step computes
 CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval", "sample_tokens")
+# work that a run refuses or warns of before it starts (check_work)
+EVAL_POSITIONS_LIMIT = 10**10  # positions of one loss estimate, both splits
+STEP_WORK_WARNING = 10**10  # elements of work of one training step
 
 
 class TrainingDiverged(RuntimeError):
@@ -126,28 +131,63 @@ class TrainConfig:
 
 
 def training_memory(config, vocab_size):
-    """What training with `config` holds at its peak, by part, for npbigram.limits.check_memory:
-    the model (weights, gradient, optimizer state) lives throughout; a chunk of training steps,
-    an evaluation and the splits' pair counts come one at a time, so only the largest counts."""
+    """What training with `config` holds at its peak, by part, for npbigram.limits.check_memory.
+
+    The model (weights, gradient, optimizer state) lives throughout, and from the first step on
+    the engine keeps a step's batch arrays; besides them, one at a time: drawing the initial
+    weights (the zero table they replace), an evaluation's batches, and the splits' pair counts
+    with the float64 tables of the floor reported at the end (npbigram.optimum)."""
     itemsize, engine = np.dtype(config.dtype).itemsize, make_engine(config.backend)
     tables = 2 + config.optimizer_tables()  # weights, gradient and the optimizer's arrays
     vocabulary = f"use a text with fewer distinct tokens (this one has {vocab_size:,})"
     n_positions, batch_size = config.batch_size * config.block_size, config.batch_size
-    batch = engine.batch_bytes(n_positions, vocab_size, itemsize, config.grad)
-    parts = [("the pair counts of the splits", 5 * 8 * vocab_size ** 2, vocabulary)]
+    parts = [(f"the {vocab_size:,}x{vocab_size:,} weights, gradient and optimizer state",
+              tables * itemsize * vocab_size ** 2, vocabulary)]
     if not config.full_batch:
         steps = engine.steps_per_call(n_positions, vocab_size, config.grad)
         parts.append((f"training steps on batches of {n_positions:,} positions",
-                      batch + 2 * 8 * steps * batch_size, "lower --batch-size or --block-size"))
+                      engine.batch_bytes(n_positions, vocab_size, itemsize, config.grad)
+                      + 2 * 8 * steps * batch_size, "lower --batch-size or --block-size"))
+    one_at_a_time = [
+        ("drawing the initial weights", itemsize * vocab_size ** 2 + INIT_DRAW_BYTES, vocabulary),
+        ("the pair counts of the splits",
+         5 * 8 * vocab_size ** 2 + pair_count_bytes(vocab_size), vocabulary)]
     if config.eval == "estimate":
         batches = engine.batches_per_call(n_positions, vocab_size)
-        parts.append((f"evaluating {config.eval_iters:,} batches of {n_positions:,} positions",
-                      8 * config.eval_iters + 2 * 8 * batches * batch_size
-                      + engine.batch_bytes(n_positions, vocab_size, itemsize, None),
-                      "lower --eval-iters, --batch-size or --block-size"))
-    model = (f"the {vocab_size:,}x{vocab_size:,} weights, gradient and optimizer state",
-             tables * itemsize * vocab_size ** 2, vocabulary)
-    return [model, max(parts, key=lambda part: part[1])]
+        one_at_a_time.append((
+            f"evaluating {config.eval_iters:,} batches of {n_positions:,} positions",
+            8 * config.eval_iters + 2 * 8 * batches * batch_size
+            + engine.batch_bytes(n_positions, vocab_size, itemsize, None),
+            "lower --eval-iters, --batch-size or --block-size"))
+    return [*parts, max(one_at_a_time, key=lambda part: part[1])]
+
+
+def check_work(config, vocab_size):
+    """Refuse an evaluation of more than EVAL_POSITIONS_LIMIT positions (an estimate that large
+    is never needed: --eval exact is the whole splits' loss in O(V^2)), and warn of a training
+    step of more than STEP_WORK_WARNING elements of work (its gradient method's N*V or N+V^2):
+    either would take minutes where a user expects seconds. The memory check bounds a step's
+    positions too."""
+    n_positions = config.batch_size * config.block_size
+    if config.eval == "estimate":
+        positions = 2 * config.eval_iters * n_positions
+        if positions > EVAL_POSITIONS_LIMIT:
+            raise ValueError(
+                f"one evaluation would read {positions:,} positions (2 splits x --eval-iters "
+                f"{config.eval_iters:,} x {config.batch_size:,} x {config.block_size:,}), more "
+                f"than {EVAL_POSITIONS_LIMIT:,}: minutes of work at every --eval-interval; "
+                f"lower --eval-iters, or use --eval exact (every pair, in O(V^2))")
+    if not config.full_batch:
+        work = {name: method_work(n_positions, vocab_size) for name, method_work in
+                GRAD_WORK.items()}
+        if work[config.grad] > STEP_WORK_WARNING:
+            faster = min(work, key=work.get)
+            advice = (f"--grad {faster} computes the same gradient in about "
+                      f"{work[faster]:,.3g}" if work[faster] < work[config.grad] else
+                      "lower --batch-size or --block-size")
+            warnings.warn(f"each training step computes about {work[config.grad]:,.3g} "
+                          f"entries ({n_positions:,} positions x {vocab_size:,} tokens), seconds "
+                          f"of work a step: {advice}")
 
 
 class Trainer:
@@ -161,6 +201,7 @@ class Trainer:
         self.config = config
         self.vocab_size = vocab_size
         check_memory("training", training_memory(config, vocab_size))
+        check_work(config, vocab_size)
         self.train_data, self.val_data = splits if splits is not None else train_val_split(data)
         for name, split in (("train", self.train_data), ("val", self.val_data)):
             if "block_size" in config.unused_settings():  # no window is read: pairs are counted
@@ -253,12 +294,14 @@ class Trainer:
             raise ValueError(f"batch starts outside [0, {high})")
         return starts
 
-    def evaluate(self, stop=None):
+    def evaluate(self, stop=None, progress=None):
         """{'train': loss, 'val': loss}: the mean of eval_iters batch losses, or exact.
 
         Batches are evaluated in calls of bounded work (the engine's batches_per_call); stop(),
         when given, is asked before each, and when it returns True the evaluation is abandoned
-        and None returned. The batches and the result do not depend on the chunking."""
+        and None returned; progress(batches), when given, after each, with the batches that call
+        evaluated (2 * eval_iters in all). The batches and the result do not depend on the
+        chunking."""
         if self.config.eval == "exact":
             return self.exact_losses()
         cfg, engine = self.config, self.model.engine
@@ -276,6 +319,8 @@ class Trainer:
                 losses[first:first + count] = engine.batch_losses(
                     self.model.weight, split, self._batch_starts(split, count, rng),
                     cfg.block_size)
+                if progress is not None:
+                    progress(count)
             result[name] = float(np.mean(losses))
         return result
 

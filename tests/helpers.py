@@ -6,6 +6,8 @@ import pty
 import select
 import signal
 import struct
+import subprocess
+import sys
 import termios
 import time
 
@@ -76,6 +78,21 @@ def open_terminal():
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     return controller, terminal
+
+
+def terminal_output(argv, pattern, cwd, timeout=120):
+    """What `npbigram argv`, run in `cwd` with stderr on a pseudo-terminal, shows there until
+    `pattern` (bytes) appears or `timeout` seconds pass; the process is then killed."""
+    controller, terminal = open_terminal()
+    process = subprocess.Popen([sys.executable, "-m", "npbigram", *map(str, argv)], cwd=cwd,
+                               stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    try:
+        return read_terminal(controller, pattern, timeout)
+    finally:
+        process.kill()
+        process.wait()
+        os.close(controller)
 
 
 def read_terminal(fd, pattern, timeout):

@@ -109,6 +109,6 @@ def test_the_api_names_its_arguments_when_memory_is_short(monkeypatch, kwargs, a
     """It said 'lower --vocab', a flag of the command line, to a caller of the function."""
     from npbigram import limits
 
-    monkeypatch.setattr(limits, "available_memory", lambda: 8 * limits.GB)
+    monkeypatch.setattr(limits, "available_memory", lambda: limits.Available(8 * limits.GB))
     with pytest.raises(limits.InsufficientMemory, match=re.escape(advice)):
         gradient_check(**kwargs)

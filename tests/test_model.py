@@ -1,13 +1,16 @@
 """The model and optimizers on their own: bad inputs, extreme logits, init, generation."""
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from npbigram import AdamW, BigramLanguageModel, ops
+from npbigram import AdamW, BigramLanguageModel, limits, ops
+from npbigram import model as model_module
+from npbigram.limits import Available, InsufficientMemory
 from npbigram.model import next_token_probs, sample_from
 
 from helpers import model_with_weight, random_weight
@@ -333,3 +336,28 @@ def test_weights_that_went_non_finite_raise_in_forward_and_generate(backend):
         model.backward()
     _, loss = model(np.array([[1, 2]]), np.array([[2, 1]]))  # rows 1 and 2 are finite
     assert math.isfinite(loss)
+
+
+def test_the_initial_weights_are_drawn_in_chunks_without_a_float64_table(monkeypatch):
+    """BigramLanguageModel(60000) in float32 failed allocating 26.8 GiB: the float64 draws of
+    the whole table came first. Drawn a chunk at a time, the values are the same."""
+    expected = np.random.default_rng(3).standard_normal((300, 300))
+    monkeypatch.setattr(model_module, "INIT_DRAW_BYTES", 8 * 300 * 7 + 5)  # 7 rows a draw
+    for dtype in (np.float32, np.float64):
+        weight = BigramLanguageModel(300, seed=3, dtype=dtype).weight
+        np.testing.assert_array_equal(weight, expected.astype(dtype))
+    monkeypatch.setattr(model_module, "INIT_DRAW_BYTES", 1 << 20)
+    tracemalloc.start()
+    try:
+        BigramLanguageModel(2000, seed=0, dtype=np.float32, backend="numpy")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2000**2 + 2 * (1 << 20)  # the float32 table and one chunk of draws
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(limits, "available_memory", lambda: Available(10**9))
+    with pytest.raises(InsufficientMemory, match=r"the model needs about 1\.7 GB of memory "
+                                                 r"\(its 20,000x20,000 float32 weights"):
+        BigramLanguageModel(20_000)

@@ -1,6 +1,7 @@
 """npbigram/run.py: the run loop. Ctrl-C within a chunk of work, evaluation included, and never
 a traceback; the kernels' compilation timed apart from training; honest timing lines."""
 
+import io
 import os
 import re
 import signal
@@ -9,10 +10,11 @@ import sys
 import time
 
 import pytest
-from npbigram import TrainConfig, Trainer, load_checkpoint, run
+from npbigram import TrainConfig, Trainer, load_checkpoint, progress, run
 from npbigram.cli import main
+from npbigram.progress import Progress
 
-from helpers import DATA, TOKENIZER, open_terminal, read_terminal
+from helpers import DATA, TOKENIZER, open_terminal, read_terminal, terminal_output
 
 
 def long_evaluation_trainer(eval_iters=10**6):
@@ -134,3 +136,37 @@ def test_ctrl_c_before_training_is_one_line_and_status_130(tmp_path, monkeypatch
     text.write_text("abc" * 100)
     assert main(["train", "--data", str(text), "--out", str(tmp_path / "c.npz")]) == 130
     assert capsys.readouterr().err == "npbigram: interrupted\n"
+
+
+def test_progress_on_a_pipe_is_a_line_every_few_seconds():
+    """On a pipe a bar would be carriage returns: a line once the work has run PROGRESS_SECONDS
+    since the last, none for work that ends sooner."""
+    stream, now = io.StringIO(), [0.0]
+    with Progress(400, "evaluating step 0", ("batch", "batches"), stream=stream,
+                  clock=lambda: now[0]) as progress:
+        for seconds in (1, 3, 6, 8, 12):
+            now[0] = seconds
+            progress.update(40)
+    assert stream.getvalue() == ("evaluating step 0: 120/400 batches, 6 s\n"
+                                 "evaluating step 0: 200/400 batches, 12 s\n")
+
+
+def test_an_evaluation_shows_its_progress_on_a_pipe(tinyshakespeare, tmp_path, monkeypatch,
+                                                     capsys):
+    """A run's evaluations (200 batches of 8*10^8 positions took minutes) printed nothing
+    until they ended."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.0)  # as if each chunk took seconds
+    assert main(["train", "--data", str(tinyshakespeare), "--max-iters", "3",
+                 "--eval-interval", "2", "--sample-tokens", "0"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert "evaluating step 0: 200/400 batches, 0 s" in lines
+    assert "evaluating step 2: 400/400 batches, 0 s" in lines
+    assert "train: 3/3 steps, 0 s" in lines
+
+
+def test_an_evaluation_shows_a_bar_on_a_terminal(tinyshakespeare, tmp_path):
+    """On a terminal, `train --eval-iters 2000000` showed `train: 0%| | 0/3000` for minutes."""
+    shown = terminal_output(["train", "--data", tinyshakespeare, "--eval-iters", "2000000"],
+                            b"batch/s", cwd=tmp_path)
+    assert b"evaluating step 0:" in shown and b"/4000000" in shown

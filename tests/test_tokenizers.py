@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from npbigram import ByteTokenizer, CharTokenizer
+from npbigram import ByteTokenizer, CharTokenizer, tokenizers
 from npbigram.tokenizers import tokenizer_from_json
 
 any_text = st.text(st.characters(exclude_categories=()), min_size=1)  # lone surrogates too
@@ -95,3 +95,16 @@ def test_char_tokenizer_rejects_unknown_characters_and_ids():
 def test_bad_tokenizer_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_long_texts_are_encoded_a_chunk_at_a_time_with_the_same_ids(monkeypatch):
+    text = "abcab\u00e9\U0001f600" * 50
+    whole = CharTokenizer.from_text(text)
+    ids = whole.encode(text)
+    monkeypatch.setattr(tokenizers, "ENCODE_CHARS", 16)
+    chunked = CharTokenizer.from_text(text)
+    assert chunked.chars == whole.chars
+    np.testing.assert_array_equal(chunked.encode(text), ids)
+    with pytest.raises(ValueError, match="character 'z' at position 37 is not in"):
+        chunked.encode(text[:37] + "z" + text[38:])
+    assert CharTokenizer("ab").encode("").shape == (0,)

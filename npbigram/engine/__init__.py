@@ -27,6 +27,8 @@ ENGINES = {"numpy": ("npbigram.engine.reference", "NumpyEngine"),
 BACKENDS = tuple(ENGINES)
 DEFAULT_BACKEND = "numba"
 GRAD_METHODS = ("gather-scatter", "pair-counts")  # how a batch's gradient is computed
+# elements of work of one batch gradient, by method: (N positions, V tokens) -> work
+GRAD_WORK = {"gather-scatter": lambda n, v: n * v, "pair-counts": lambda n, v: n + v * v}
 
 
 def make_engine(backend):

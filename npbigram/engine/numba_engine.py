@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from . import loops
+from . import GRAD_WORK, loops
 from .grad_kernels import (batch_losses, counts_grad_parallel, gather_rows,
                            gather_scatter_parallel, gather_scatter_serial, pair_counts_parallel,
                            pair_counts_serial)
@@ -41,11 +41,11 @@ class GradMethod:
 
 GRAD_METHODS = {
     "gather-scatter": GradMethod(
-        gather_scatter_serial, gather_scatter_parallel, work=lambda n, v: n * v,
+        gather_scatter_serial, gather_scatter_parallel, work=GRAD_WORK["gather-scatter"],
         parallel_from=lambda n, v: n * v >= PARALLEL_POSITIONS_WORK,
         counts_shape=lambda v: (0, 0), batch=GatherScatterBatch),
     "pair-counts": GradMethod(
-        pair_counts_serial, pair_counts_parallel, work=lambda n, v: n + v * v,
+        pair_counts_serial, pair_counts_parallel, work=GRAD_WORK["pair-counts"],
         parallel_from=lambda n, v: v * v >= PARALLEL_ROWS_WORK,
         counts_shape=lambda v: (v, v), batch=lambda x, y, counts: PairCountsBatch(counts)),
 }
