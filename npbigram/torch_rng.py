@@ -1,4 +1,4 @@
-"""PyTorch's default CPU random generator, in NumPy (issue 11).
+"""PyTorch's default CPU random generator, in NumPy.
 
 `TorchGenerator(seed)` draws what `torch.manual_seed(seed)` and the same torch calls would draw, so
 bigram.py's run replays without torch:
@@ -20,15 +20,29 @@ the same recurrence. Each torch call takes its words in element order:
 Exactness, measured against torch in tests/test_torch_rng.py: all bit-exact (randint, normal_ of
 every size, the exponential draws and so the multinomial choices, the stream position).
 
-Known to match: torch 2.13.0 (PyPI CPU wheel) on Linux x86-64, CPU capability AVX2 (an AMD CPU
-with AVX2 and FMA). Where it may not:
+How the bits are made the same as torch's on whatever x86-64 CPU runs them:
+  * Integer work, float conversions, + - * / and sqrt are IEEE operations, correctly rounded
+    (np.sqrt included), so NumPy gives the same bits as torch's C++ on any CPU and with any of
+    NumPy's SIMD kernels.
+  * torch's double log1p, sin and cos (normal_ on < 16 values, the exponential draws) are the C
+    library's scalar functions, so they are called here through `math`, which calls the same
+    libm in the same process: never through np.log1p/np.sin/np.cos, which NumPy may run on its
+    own SIMD kernels (on AVX-512 CPUs, NumPy 2.x's float64 np.log1p differs from glibc's in the
+    last bit for ~7% of inputs). glibc itself picks its code by CPU (its FMA variants differ
+    from the SSE2 ones in ~0.05% of results), and torch follows the same choice.
   * normal_ on >= 16 float32 values runs torch's AVX2 kernel: Cephes log/sin/cos polynomials
     (avx_mathfun.h) with the fused multiply-adds GCC chose when building the wheel, copied here from
-    its disassembly. That kernel also serves AVX512 CPUs in this wheel (it has no AVX512 one); CPUs
-    without AVX2, `ATEN_CPU_CAPABILITY=default`, ARM, or a build with other FMA contractions use
-    other arithmetic, differing in the last bits (and then token choices may rarely flip).
-  * normal_ on < 16 values and the exponential draws use the C library's double log1p/sin/cos;
-    NumPy and `math` call the same glibc functions here. Another libm may differ by 1 ulp.
+    its disassembly with every fma done exactly (`_fma32`). That kernel also serves AVX-512 CPUs
+    in this wheel (it has no AVX-512 one).
+
+Known to match: torch 2.13.0 (PyPI CPU wheel) on Linux x86-64 with glibc, on AVX2 hosts (torch's
+CPU capability AVX2) and AVX-512 hosts (capability AVX512; tests/test_cpu_portability.py reruns
+the torch-stream tests there with NumPy's AVX-512 dispatch off, as an AVX2 host would run them).
+Where it may not:
+  * CPUs without AVX2, `ATEN_CPU_CAPABILITY=default`, ARM, or a torch build with other FMA
+    contractions run other normal_ arithmetic, differing in the last bits (and then token choices
+    may rarely flip).
+  * Another libm than the one torch calls (a statically linked torch) may differ by 1 ulp.
   * Other torch versions draw differently in places: earlier sources switch randint to 64-bit
     words at spans >= 2**32 rather than 2**28 (so the same calls give other numbers for spans in
     between), and some 2.x releases drew exponential_ (so multinomial) from Intel MKL's VSL
@@ -164,8 +178,10 @@ class TorchGenerator:
     def _exponential(self, count):
         """exponential_(1) (exponential_kernel in cpu/DistributionTemplates.h, exponential in
         TransformationHelper.h): -1/lambda * log1p(-u) with lambda = 1, in float64, u a 53-bit
-        uniform (2 words each)."""
-        return -np.log1p(-self._uniform_float64(count))
+        uniform (2 words each). log1p is libm's, through `math`, as torch calls it (np.log1p may
+        run NumPy's own SIMD code, which differs in the last bit)."""
+        negated = (-self._uniform_float64(count)).tolist()
+        return -np.fromiter(map(math.log1p, negated), np.float64, count)
 
     def multinomial(self, probs, num_samples):
         """torch.multinomial(probs, num_samples=1) for (V,) or (B, V) probabilities -> int64 of

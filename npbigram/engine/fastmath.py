@@ -1,8 +1,12 @@
-"""The low-level math the kernels share: LLVM intrinsics, a vectorizable float32 exp, sums in
-a fixed order, and one row's max / exp / softmax.
+"""The low-level math the kernels share: LLVM intrinsics, exp and log of our own, sums in a
+fixed order, and one row's max / exp / softmax.
 
 No sum is left to fast-math reassociation (lane_sum writes its order out), so a kernel gives
 the same bits wherever it is inlined, serial or parallel, just compiled or loaded from cache.
+exp and log are written out in IEEE operations and correctly rounded fma (never libm's, whose
+x86-64 glibc runs other code on CPUs with and without FMA, differing in the last bit for ~0.05%
+of inputs), and LLVM fuses no multiply-add we did not write, so the bits are also the same for
+any x86-64 CPU numba compiles for.
 """
 
 import math
@@ -24,6 +28,22 @@ def _float32_from_bits(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.FloatType())
     return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """Reinterpret an int64's bits as a float64 (no conversion)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float64_bits(typingctx, x):
+    """The bits of a float64, as an int64 (no conversion)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
 
 
 @intrinsic
@@ -115,8 +135,78 @@ def exp_f32(x):
     return scaled if x == x else x
 
 
+# fdlibm's exp and log (e_exp.c, e_log.c), < 1 ulp: ln 2 = LN2_HI_64 + LN2_LO_64, where
+# k * LN2_HI_64 is exact for |k| < 2^32
+LN2_HI_64, LN2_LO_64 = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+INV_LN2 = 1.44269504088896338700e+00
+EXP_P_64 = (1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05,
+            -1.65339022054652515390e-06, 4.13813679705723846039e-08)
+EXP_LO_64, EXP_HI_64 = -746.0, 710.0  # exp(-746) < 2^-1075: rounds to 0; exp(710): inf
+LOG_P_64 = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+            2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+            1.479819860511658591e-01)
+SMALLEST_NORMAL_64, TWO_54 = 2.2250738585072014e-308, 18014398509481984.0
+
+
+@njit(**jit)
+def exp_f64(x):
+    """exp(x) for float64 x (fdlibm): x = k ln2 + r, |r| <= ln2/2; with t = r^2 and
+    c = r - t P(t), exp(r) = 1 - ((lo - r c / (2 - c)) - hi), hi - lo = r; times 2^k, applied as
+    2^(k>>1) * 2^(k-(k>>1)) (one rounding, subnormal results too). Exactly 0 below -745.2,
+    inf above 709.79, NaN for NaN."""
+    xc = min(max(x, EXP_LO_64), EXP_HI_64)
+    k = np.floor(xc * INV_LN2 + 0.5)  # nearest integer
+    hi = xc - k * LN2_HI_64
+    lo = k * LN2_LO_64
+    r = hi - lo
+    t = r * r
+    p1, p2, p3, p4, p5 = EXP_P_64
+    c = r - t * (p1 + t * (p2 + t * (p3 + t * (p4 + t * p5))))
+    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    n = np.int64(k)
+    half = n >> 1
+    scaled = (y * _float64_from_bits((half + 1023) << 52)) * _float64_from_bits(
+        (n - half + 1023) << 52)
+    return scaled if x == x else x
+
+
+@njit(**jit)
+def log_f64(x):
+    """log(x) for float64 x (fdlibm): x = 2^k (1 + f), sqrt(2)/2 <= 1 + f < sqrt(2); with
+    s = f / (2 + f), log(1 + f) = f - s (f - R(s^2)) (or, for larger f, with f^2 / 2 split off),
+    plus k ln2 in two parts. x <= 0, inf and NaN take libm's answers (-inf, NaN, inf: exact)."""
+    if not 0.0 < x < np.inf:
+        return math.log(x)
+    k = 0
+    if x < SMALLEST_NORMAL_64:  # subnormal: scale into the normal range
+        x *= TWO_54
+        k = -54
+    bits = _float64_bits(x)
+    high = bits >> 32
+    k += (high >> 20) - 1023
+    high &= 0x000FFFFF
+    i = (high + 0x95F64) & 0x100000  # whether the mantissa is above sqrt(2): then halve it
+    f = _float64_from_bits(((high | (i ^ 0x3FF00000)) << 32) | (bits & 0xFFFFFFFF)) - 1.0
+    dk = np.float64(k + (i >> 20))
+    if (0x000FFFFF & (2 + high)) < 3:  # |f| < 2^-20
+        if f == 0.0:
+            return dk * LN2_HI_64 + dk * LN2_LO_64
+        r = f * f * (0.5 - 0.33333333333333333 * f)
+        return dk * LN2_HI_64 - ((r - dk * LN2_LO_64) - f)
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = LOG_P_64
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7))) + w * (lg2 + w * (lg4 + w * lg6))
+    if ((high - 0x6147A) | (0x6B851 - high)) > 0:
+        half_f_squared = 0.5 * f * f
+        return dk * LN2_HI_64 - ((half_f_squared - (s * (half_f_squared + r)
+                                                    + dk * LN2_LO_64)) - f)
+    return dk * LN2_HI_64 - ((s * (f - r) - dk * LN2_LO_64) - f)
+
+
 def fast_exp(x):
-    """exp for the kernels: exp_f32 for float32, libm's exp for float64 (accuracy first)."""
+    """exp for the kernels: exp_f32 for float32, exp_f64 for float64."""
     return math.exp(x)
 
 
@@ -124,7 +214,7 @@ def fast_exp(x):
 def _fast_exp_overload(x):
     if x == types.float32:
         return lambda x: exp_f32(x)
-    return lambda x: math.exp(x)
+    return lambda x: exp_f64(x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,7 +248,7 @@ def row_softmax(weight, i, inv_n, probs):
     scale = inv_n / total
     for j in range(weight.shape[1]):
         probs[j] *= scale
-    return np.float64(m), math.log(np.float64(total))
+    return np.float64(m), log_f64(np.float64(total))
 
 
 @njit(**jit)
