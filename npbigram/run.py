@@ -1,22 +1,23 @@
 """The run loop of `npbigram train`, in one place: bigram.py's evaluation schedule (every
 eval_interval steps, and a checkpoint then, and the best one kept), training in chunks between
-evaluations, the progress bar, the timing, and Ctrl-C.
+evaluations, the progress bar, the timing, and Ctrl-C (and SIGTERM, SIGHUP: npbigram.stopping).
 
 The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
-their own line when that took a compilation. Ctrl-C becomes a flag checked between chunks of
-training and of evaluation, each bounded to well under a second of work, so a checkpoint is
-never torn: the run saves and stops. Further Ctrl-Cs only say that it is stopping.
+their own line when that took a compilation. A stop signal becomes a flag checked between
+chunks of training and of evaluation, each bounded to well under a second of work, so a
+checkpoint is never torn: the run saves and stops. Further signals only say that it is
+stopping.
 """
 
 import csv
 import io
-import signal
 import sys
 import time
 from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from . import stopping
 from .files import atomic_write_bytes
 from .train import format_eval
 
@@ -27,7 +28,7 @@ METRICS_COLUMNS = ("step", "train_loss", "val_loss", "elapsed_seconds")
 class RunOutcome:
     train_seconds: float = 0.0  # time spent in training steps (compilation, evaluations excluded)
     steps: int = 0  # steps trained by this run
-    interrupted: bool = False  # stopped by Ctrl-C (after saving)
+    stop_signal: int = 0  # the signal that stopped the run (after saving), 0 if none
     compile_seconds: float = 0.0  # preparing the kernels before training
     compiled: int = 0  # kernels compiled then (0: all loaded from the JIT cache)
 
@@ -41,14 +42,15 @@ def run_training(trainer, save, log=None, after_evaluation=None):
     log = log or (lambda line: tqdm.write(line, file=sys.stdout))
     config, outcome = trainer.config, RunOutcome()
     start_step = trainer.step
-    started = time.perf_counter()
-    outcome.compiled = trainer.warm_up()
-    outcome.compile_seconds = time.perf_counter() - started
-    if outcome.compiled:
-        log(f"compiled kernels in {outcome.compile_seconds:.1f} s")
     with DeferredInterrupt() as interrupt, tqdm(
             total=config.max_iters, initial=trainer.step, desc="train", unit="step",
             file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
+        # a signal during the compilation waits for it: numba's compiler holds locks
+        started = time.perf_counter()
+        outcome.compiled = trainer.warm_up()
+        outcome.compile_seconds = time.perf_counter() - started
+        if outcome.compiled:
+            log(f"compiled kernels in {outcome.compile_seconds:.1f} s")
         clock = Clock(trainer)
         while trainer.step < config.max_iters and not interrupt.requested:
             if trainer.step % config.eval_interval == 0 and not trainer.evaluated_now():
@@ -73,7 +75,7 @@ def run_training(trainer, save, log=None, after_evaluation=None):
                 outcome.steps = trainer.step - start_step
                 clock.tick()
             bar.update(steps)
-        outcome.interrupted = interrupt.requested
+        outcome.stop_signal = interrupt.signum
         save(False)
     return outcome
 
@@ -89,21 +91,27 @@ class Clock:
 
 
 class DeferredInterrupt:
-    """Turn Ctrl-C into a flag checked between chunks of work, so a checkpoint is never torn;
-    a second Ctrl-C says that the run is stopping (it saves within a second)."""
+    """Turn a stop signal (Ctrl-C, SIGTERM, SIGHUP) into a flag checked between chunks of work,
+    so a checkpoint is never torn; `signum` is the first signal's (0: none). A second signal
+    says that the run is stopping (it saves within a second)."""
 
     def __enter__(self):
-        self.requested = False
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self.signum = 0
+        self._previous = stopping.install(self._handle)
         return self
+
+    @property
+    def requested(self):
+        return self.signum != 0
 
     def _handle(self, signum, frame):
         if self.requested:
             print("npbigram: stopping: saving the checkpoint first", file=sys.stderr)
-        self.requested = True
+        else:
+            self.signum = signum
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        stopping.restore(self._previous)
         return False
 
 

@@ -6,13 +6,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from npbigram import TrainConfig, Trainer, load_checkpoint, run
 from npbigram.cli import main
 
-from helpers import DATA, TOKENIZER, open_terminal, read_terminal
+from helpers import DATA, TOKENIZER, signal_when_shown
 
 
 def long_evaluation_trainer(eval_iters=10**6):
@@ -35,7 +34,7 @@ def test_ctrl_c_during_a_long_evaluation_stops_it_after_the_current_chunk(monkey
 
     monkeypatch.setattr(engine, "batch_losses", then_ctrl_c)
     outcome = run.run_training(trainer, saves.append, log=lambda line: None)
-    assert outcome.interrupted and trainer.step == 0
+    assert outcome.stop_signal == signal.SIGINT and trainer.step == 0
     assert len(calls) == 1 and calls[0] < 10**6  # the evaluation stopped after its first chunk
     assert saves == [False] and trainer.history == []  # saved, without the unfinished evaluation
 
@@ -105,22 +104,10 @@ def test_a_second_ctrl_c_during_evaluation_prints_no_traceback_and_the_checkpoin
     assert subprocess.run([sys.executable, "-m", "npbigram", "train", "--data", tinyshakespeare,
                            "--max-iters", "0", *flags], cwd=tmp_path,
                           capture_output=True).returncode == 0
-    controller, terminal = open_terminal()  # stderr a terminal: the progress bar shows the loop
-    process = subprocess.Popen(
-        [sys.executable, "-m", "npbigram", "train", "--resume", "long.npz", "--max-iters", "100"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal)
-    os.close(terminal)
-    try:
-        assert b"train:" in read_terminal(controller, b"train:", timeout=120)  # evaluating step 0
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        stdout, _ = process.communicate(timeout=120)
-        stderr = read_terminal(controller, b"continue with", timeout=5)
-    finally:
-        process.kill()
-        os.close(controller)
-    assert process.returncode == 130
+    status, stdout, stderr = signal_when_shown(  # the progress bar shows the loop
+        ["train", "--resume", "long.npz", "--max-iters", "100"], tmp_path, b"train:",
+        [signal.SIGINT, signal.SIGINT], until=b"continue with")  # while evaluating step 0
+    assert status == 130
     assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
     assert b"interrupted at step 0: checkpoint saved to long.npz" in stderr
     assert stdout == b"resumed from step 0\n"
