@@ -59,6 +59,7 @@ def test_a_stop_signal_saves_the_checkpoint_and_the_run_resumes_exactly(tinyshak
                     tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_line(process, "step 0:")
+        time.sleep(0.5)  # into the training steps, between two evaluations
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=120)
     finally:
