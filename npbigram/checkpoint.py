@@ -24,7 +24,7 @@ def write_checkpoint(path, arrays, meta):
     """Write arrays (name -> ndarray) and meta (JSON-serializable dict) to `path`."""
     meta = {"format": FORMAT, **meta, "arrays": sorted(arrays)}
     text = json.dumps(meta)  # before the file is opened: an unserializable meta writes nothing
-    with atomic_output(path) as f:
+    with atomic_output(path, "the checkpoint") as f:
         np.savez(f, meta=np.array(text), **arrays)
 
 

@@ -63,7 +63,7 @@ def _new_figure(figsize):
 
 def _save(fig, path):
     check_plot_path(path)
-    with atomic_output(path) as f:
+    with atomic_output(path, "the plot") as f:
         fig.savefig(f, format="png", dpi=DPI)
 
 

@@ -21,7 +21,9 @@ Two streaming passes, in memory bounded by a few chunks and the (V,V) tables:
     2. encode  the token ids chunk by chunk, appended to train.bin then val.bin, each split's
                pairs counted on the way (SplitCounter, carrying the last token across chunks)
 Given a Dask scheduler, both passes run as tasks over byte ranges (prepare_dask), and the
-client writes the same bytes. npbigram.prepared reads the folder back. Every file is written to a temporary name and renamed when done.
+client writes the same bytes. npbigram.prepared reads the folder back. Every file is written to
+a temporary name and renamed when done. One prepare at a time writes a folder (a lock), and a
+prepare that was stopped or killed is redone by the next one, without --force.
 """
 
 import glob
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import DatasetError, train_val_split
-from .files import atomic_output, atomic_write_bytes
+from .files import OutputLock, atomic_output, atomic_write_bytes
 from .prepare_tasks import (
     CHUNK_BYTES,
     CODEPOINTS,
@@ -59,6 +61,10 @@ from .prepared import (
 from .tokenizers import ByteTokenizer, CharTokenizer, _decode_codepoints
 
 RANGE_BYTES = 64 << 20  # bytes per Dask task
+LOCK_FILE = ".prepare.lock"  # held while a prepare writes the folder (npbigram.files.OutputLock)
+# written before any output file, removed after meta.json: the folder's files are this
+# program's, unfinished, when it is there without meta.json
+UNFINISHED_FILE = ".prepare-unfinished"
 
 
 def resolve_sources(data):
@@ -90,7 +96,8 @@ def prepare(data, out_dir, tokenizer="char", scheduler=None, progress=None, forc
     progress: None, or a tqdm-like class: progress(total=, desc=, unit=, unit_scale=) makes a
         bar advanced by .update(n_bytes) and ended by .close(); one bar per pass.
     force: replace the prepared corpus of other sources that out_dir may hold (without it,
-        that is an error; a re-run on the same sources replaces its own output).
+        that is an error; a re-run on the same sources replaces its own output, and any run
+        an unfinished one's). While another prepare writes out_dir, raises OutputInUse.
     chunk_bytes: bytes read at a time (the memory bound; tests make it tiny)."""
     if tokenizer not in ("char", "byte"):
         raise ValueError(f"unknown tokenizer {tokenizer!r}: choose 'char' or 'byte'")
@@ -98,6 +105,13 @@ def prepare(data, out_dir, tokenizer="char", scheduler=None, progress=None, forc
         raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
     files = [(path, os.path.getsize(path)) for path in resolve_sources(data)]
     out_dir = Path(out_dir)
+    with OutputLock(out_dir / LOCK_FILE, f"--out {out_dir}"):
+        return _prepare_into(out_dir, files, tokenizer, scheduler, progress, force, chunk_bytes,
+                             range_bytes)
+
+
+def _prepare_into(out_dir, files, tokenizer, scheduler, progress, force, chunk_bytes,
+                  range_bytes):
     _check_replaceable(out_dir, tokenizer, [{"path": p, "size": s} for p, s in files], force)
     total_bytes = sum(size for _, size in files)
     runner = _LocalRunner(chunk_bytes) if scheduler is None else _dask_runner(
@@ -159,6 +173,7 @@ def _write_outputs(out_dir, meta, encoding, pieces):
     leaves a meta.json describing other files."""
     counter = SplitCounter(encoding.counted_vocab, encoding.n_train)
     n_tokens = meta["tokens"]["train"] + meta["tokens"]["val"]
+    atomic_write_bytes(out_dir / UNFINISHED_FILE, b"npbigram prepare has not finished here\n")
     with ExitStack() as renames:  # atomic_output renames its file when the stack closes
         bins = [renames.enter_context(atomic_output(out_dir / BIN_FILES[s])) for s in SPLITS]
         # a writer thread writes each piece while the next is encoded (a piece stays valid
@@ -180,6 +195,7 @@ def _write_outputs(out_dir, meta, encoding, pieces):
             np.save(counts_file, counter.counts[split], allow_pickle=False)
         (out_dir / META_FILE).unlink(missing_ok=True)
     atomic_write_bytes(out_dir / META_FILE, (json.dumps(meta, indent=2) + "\n").encode())
+    (out_dir / UNFINISHED_FILE).unlink()
 
 
 def _write_parts(bins, parts):
@@ -190,9 +206,12 @@ def _write_parts(bins, parts):
 def _check_replaceable(out_dir, tokenizer, sources, force):
     """Refuse to overwrite output files in out_dir unless they are a prepared corpus of the same
     sources (the keys of `sources` compared: path and size up front, SHA-256 once known) and
-    tokenizer, or force is set. Other files in out_dir are never touched."""
+    tokenizer, or the unfinished output of an earlier prepare (stopped or killed after it
+    removed or before it wrote meta.json), or force is set. Other files in out_dir are never
+    touched."""
     existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
-    if force or not existing:
+    unfinished = (out_dir / UNFINISHED_FILE).exists() and not (out_dir / META_FILE).exists()
+    if force or not existing or unfinished:
         return
     keys = sources[0].keys()
     try:

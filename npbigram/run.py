@@ -2,23 +2,24 @@
 eval_interval steps, and the last step too; a checkpoint then, and the best one kept),
 training in chunks between evaluations, the progress of training and of each evaluation
 (npbigram.progress: a bar on a terminal, a line every few seconds on a pipe), the timing, and
-Ctrl-C.
+Ctrl-C (and SIGTERM, SIGHUP: npbigram.stopping).
 
 The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
-their own line when that took a compilation. Ctrl-C becomes a flag checked between chunks of
-training and of evaluation, each bounded to well under a second of work, so a checkpoint is
-never torn: the run saves and stops. Further Ctrl-Cs only say that it is stopping.
+their own line when that took a compilation. A stop signal becomes a flag checked between
+chunks of training and of evaluation, each bounded to well under a second of work, so a
+checkpoint is never torn: the run saves and stops. Further signals only say that it is
+stopping.
 """
 
 import csv
 import io
-import signal
 import sys
 import time
 from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from . import stopping
 from .files import atomic_write_bytes
 from .progress import Progress
 from .train import format_eval
@@ -30,7 +31,7 @@ METRICS_COLUMNS = ("step", "train_loss", "val_loss", "elapsed_seconds")
 class RunOutcome:
     train_seconds: float = 0.0  # time spent in training steps (compilation, evaluations excluded)
     steps: int = 0  # steps trained by this run
-    interrupted: bool = False  # stopped by Ctrl-C (after saving)
+    stop_signal: int = 0  # the signal that stopped the run (after saving), 0 if none
     compile_seconds: float = 0.0  # preparing the kernels before training
     compiled: int = 0  # kernels compiled then (0: all loaded from the JIT cache)
 
@@ -39,55 +40,58 @@ def run_training(trainer, save, log=None, after_evaluation=None):
     """Train `trainer` to config.max_iters: at every multiple of eval_interval and at the last
     step, evaluate (unless the history already holds this step), log the line bigram.py prints,
     then save(best) with best True when the val loss is the lowest so far; train in chunks
-    between; save(False) at the end, or when Ctrl-C stops the run. The last step's evaluation,
+    between; save(False) at the end, or when a stop signal ends the run. The last step's evaluation,
     which bigram.py does not make, leaves the stream as it found it for what comes after (the
     sample); a checkpoint keeps what a longer run would draw from. after_evaluation() runs
-    after each evaluation's save. Returns a RunOutcome; TrainingDiverged propagates, with the last good checkpoint saved."""
+    after each evaluation's save. Returns a RunOutcome; TrainingDiverged propagates, with the
+    last good checkpoint saved."""
     log = log or (lambda line: tqdm.write(line, file=sys.stdout))
     config, outcome = trainer.config, RunOutcome()
     start_step = trainer.step
-    started = time.perf_counter()
-    outcome.compiled = trainer.warm_up()
-    outcome.compile_seconds = time.perf_counter() - started
-    if outcome.compiled:
-        log(f"compiled kernels in {outcome.compile_seconds:.1f} s")
-    with DeferredInterrupt() as interrupt, Progress(
-            config.max_iters, "train", ("step", "steps"), initial=trainer.step) as bar:
-        clock = Clock(trainer)
-        after_loop = None  # the stream as bigram.py's is after its loop: for the sample
-        while not interrupt.requested:
-            last = trainer.step >= config.max_iters
-            if (last or trainer.step % config.eval_interval == 0) and not trainer.evaluated_now():
-                before = trainer.random.get_state()
-                losses = evaluate(trainer, stop=lambda: interrupt.requested)
-                if losses is None:
+    with DeferredInterrupt() as interrupt:
+        # a signal during the compilation waits for it: numba's compiler holds locks
+        started = time.perf_counter()
+        outcome.compiled = trainer.warm_up()
+        outcome.compile_seconds = time.perf_counter() - started
+        if outcome.compiled:
+            log(f"compiled kernels in {outcome.compile_seconds:.1f} s")
+        with Progress(config.max_iters, "train", ("step", "steps"), initial=trainer.step) as bar:
+            clock = Clock(trainer)
+            after_loop = None  # the stream as bigram.py's is after its loop: for the sample
+            while not interrupt.requested:
+                last = trainer.step >= config.max_iters
+                scheduled = last or trainer.step % config.eval_interval == 0
+                if scheduled and not trainer.evaluated_now():
+                    before = trainer.random.get_state()
+                    losses = evaluate(trainer, stop=lambda: interrupt.requested)
+                    if losses is None:
+                        break
+                    if last:  # bigram.py never evaluates here; a longer run only on its schedule
+                        after_loop = before
+                        if trainer.step % config.eval_interval:
+                            trainer.random.set_state(before)
+                    clock.tick()
+                    best = trainer.record_evaluation(losses)
+                    log(format_eval(trainer.step, losses))
+                    save(best)
+                    if after_evaluation is not None:
+                        after_evaluation()
+                    continue
+                if last:
                     break
-                if last:  # bigram.py never evaluates here; a longer run only on its schedule
-                    after_loop = before
-                    if trainer.step % config.eval_interval:
-                        trainer.random.set_state(before)
-                clock.tick()
-                best = trainer.record_evaluation(losses)
-                log(format_eval(trainer.step, losses))
-                save(best)
-                if after_evaluation is not None:
-                    after_evaluation()
-                continue
-            if last:
-                break
-            # up to the next evaluation, in chunks that one compiled call runs
-            steps = min(trainer.chunk_steps(), config.max_iters - trainer.step,
-                        config.eval_interval - trainer.step % config.eval_interval)
-            t0 = time.perf_counter()
-            try:
-                trainer.train_steps(steps)
-            finally:
-                outcome.train_seconds += time.perf_counter() - t0
-                outcome.steps = trainer.step - start_step
-                clock.tick()
-            bar.update(steps)
-        outcome.interrupted = interrupt.requested
-        save(False)
+                # up to the next evaluation, in chunks that one compiled call runs
+                steps = min(trainer.chunk_steps(), config.max_iters - trainer.step,
+                            config.eval_interval - trainer.step % config.eval_interval)
+                t0 = time.perf_counter()
+                try:
+                    trainer.train_steps(steps)
+                finally:
+                    outcome.train_seconds += time.perf_counter() - t0
+                    outcome.steps = trainer.step - start_step
+                    clock.tick()
+                bar.update(steps)
+            outcome.stop_signal = interrupt.signum
+            save(False)
     if after_loop is not None:
         trainer.random.set_state(after_loop)
     return outcome
@@ -113,21 +117,27 @@ class Clock:
 
 
 class DeferredInterrupt:
-    """Turn Ctrl-C into a flag checked between chunks of work, so a checkpoint is never torn;
-    a second Ctrl-C says that the run is stopping (it saves within a second)."""
+    """Turn a stop signal (Ctrl-C, SIGTERM, SIGHUP) into a flag checked between chunks of work,
+    so a checkpoint is never torn; `signum` is the first signal's (0: none). A second signal
+    says that the run is stopping (it saves within a second)."""
 
     def __enter__(self):
-        self.requested = False
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self.signum = 0
+        self._previous = stopping.install(self._handle)
         return self
+
+    @property
+    def requested(self):
+        return self.signum != 0
 
     def _handle(self, signum, frame):
         if self.requested:
             print("npbigram: stopping: saving the checkpoint first", file=sys.stderr)
-        self.requested = True
+        else:
+            self.signum = signum
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        stopping.restore(self._previous)
         return False
 
 

@@ -106,3 +106,24 @@ def read_terminal(fd, pattern, timeout):
             except OSError:  # the other side closed
                 break
     return seen
+
+
+def signal_when_shown(args, cwd, shown, signals, until):
+    """Run `python -m npbigram ARGS` in cwd with stderr a terminal (so that progress bars show);
+    once `shown` (bytes) appears there, send `signals` 50 ms apart. Returns (status, stdout,
+    what the terminal showed after `shown`, up to `until`)."""
+    controller, terminal = open_terminal()
+    process = subprocess.Popen([sys.executable, "-m", "npbigram", *map(str, args)], cwd=cwd,
+                               stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    try:
+        assert shown in read_terminal(controller, shown, timeout=120)
+        for i, signum in enumerate(signals):
+            time.sleep(0.05 * (i > 0))
+            process.send_signal(signum)
+        stderr = read_terminal(controller, until, timeout=120)  # drained: a full pty blocks
+        stdout, _ = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        os.close(controller)
+    return process.returncode, stdout, stderr

@@ -11,9 +11,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import npbigram.prepare
 from npbigram import ops
 from npbigram.cli import main
 from npbigram.corpus import DatasetError, load_corpus, read_text, train_val_split
+from npbigram.files import OutputLock
 from npbigram.engine.count_kernels import count_pairs, encode_symbols, mark_present
 from npbigram.prepare import prepare, resolve_sources
 from npbigram.prepare_tasks import (
@@ -211,6 +213,51 @@ def test_prepare_refuses_files_it_did_not_write(tmp_path):
     with pytest.raises(FileExistsError, match=r"holds train.bin"):
         prepare(tmp_path / "t.txt", tmp_path / "out")
     assert (tmp_path / "out" / "train.bin").read_bytes() == b"nanoGPT's"
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_a_prepare_stopped_before_its_meta_json_is_redone_without_force(tmp_path, monkeypatch,
+                                                                        again):
+    """A prepare killed after writing its ids but before meta.json (or, on a rerun, after
+    removing the old meta.json) left a folder that a plain rerun refused until --force."""
+    text = tmp_path / "t.txt"
+    text.write_text("hello world, hello prepare\n" * 10, encoding="utf-8")
+    out = tmp_path / "out"
+    if again:
+        prepare(text, out)
+    atomic_write_bytes = npbigram.prepare.atomic_write_bytes
+
+    def killed_at_meta_json(path, payload, *args):
+        if path.name == "meta.json":
+            raise KeyboardInterrupt
+        atomic_write_bytes(path, payload, *args)
+
+    monkeypatch.setattr(npbigram.prepare, "atomic_write_bytes", killed_at_meta_json)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(text, out)
+    monkeypatch.undo()
+    assert "train.bin" in os.listdir(out) and "meta.json" not in os.listdir(out)
+    prepare(text, out)
+    assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)
+    np.testing.assert_array_equal(load_prepared(out).splits["val"],
+                                  train_val_split(load_corpus(text)[1])[1])
+
+
+def test_one_prepare_at_a_time_writes_a_folder(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("text", encoding="utf-8")
+    with OutputLock(tmp_path / "out" / ".prepare.lock", "--out out"):  # another prepare's
+        assert main(["prepare", "--data", str(tmp_path / "t.txt"), "--out",
+                     str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == (
+        f"npbigram: error: --out {tmp_path / 'out'} is being written by another npbigram "
+        f"process (PID {os.getpid()}): wait for it to finish, or choose another path\n")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(DatasetError):  # a folder made for the lock is gone after a failure
+        prepare(tmp_path / "missing*.txt", tmp_path / "new")
+    (tmp_path / "t.txt").write_bytes(b"\xff")
+    with pytest.raises(ValueError, match="is not valid UTF-8"):
+        prepare(tmp_path / "t.txt", tmp_path / "new")
+    assert not (tmp_path / "new").exists()
 
 
 def test_load_prepared_checks_the_files_against_meta(tmp_path):

@@ -5,16 +5,13 @@ import io
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from npbigram import TrainConfig, Trainer, load_checkpoint, progress, run
 from npbigram.cli import main
 from npbigram.progress import Progress
 
-from helpers import DATA, TOKENIZER, open_terminal, read_terminal, terminal_output
+from helpers import DATA, TOKENIZER, signal_when_shown, terminal_output
 
 
 def long_evaluation_trainer(eval_iters=10**6):
@@ -37,7 +34,7 @@ def test_ctrl_c_during_a_long_evaluation_stops_it_after_the_current_chunk(monkey
 
     monkeypatch.setattr(engine, "batch_losses", then_ctrl_c)
     outcome = run.run_training(trainer, saves.append, log=lambda line: None)
-    assert outcome.interrupted and trainer.step == 0
+    assert outcome.stop_signal == signal.SIGINT and trainer.step == 0
     assert len(calls) == 1 and calls[0] < 10**6  # the evaluation stopped after its first chunk
     assert saves == [False] and trainer.history == []  # saved, without the unfinished evaluation
 
@@ -103,23 +100,11 @@ def test_a_second_ctrl_c_during_evaluation_prints_no_traceback_and_the_checkpoin
         tinyshakespeare, tmp_path):
     """A second Ctrl-C printed a KeyboardInterrupt traceback and no
     checkpoint was written."""
-    controller, terminal = open_terminal()  # stderr a terminal: the progress bar shows the loop
-    process = subprocess.Popen(
-        [sys.executable, "-m", "npbigram", "train", "--data", str(tinyshakespeare),
-         "--eval-iters", "10000000", "--out", "long.npz", "--max-iters", "100"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal)
-    os.close(terminal)
-    try:
-        assert b"train:" in read_terminal(controller, b"train:", timeout=120)  # evaluating step 0
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        stdout, _ = process.communicate(timeout=120)
-        stderr = read_terminal(controller, b"continue with", timeout=5)
-    finally:
-        process.kill()
-        os.close(controller)
-    assert process.returncode == 130
+    status, stdout, stderr = signal_when_shown(  # stderr a terminal: the bars show the loop
+        ["train", "--data", tinyshakespeare, "--eval-iters", "10000000", "--out", "long.npz",
+         "--max-iters", "100"], tmp_path, b"evaluating step 0",
+        [signal.SIGINT, signal.SIGINT], until=b"continue with")
+    assert status == 130
     assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
     assert b"interrupted at step 0: checkpoint saved to long.npz" in stderr
     assert b"step 0:" not in stdout  # the abandoned evaluation printed nothing

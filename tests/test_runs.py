@@ -3,11 +3,15 @@ they should not, checked before any work; checkpoints that know their run (data,
 history); --resume P that needs nothing else; the best checkpoint; --log and --sample-tokens."""
 
 import csv
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -15,6 +19,7 @@ import numpy as np
 import pytest
 from npbigram import Trainer, load_checkpoint, plots
 from npbigram.cli import main
+from npbigram.files import OutputLock, lock_beside
 
 from helpers import ctrl_c_at_step
 
@@ -354,3 +359,93 @@ def test_the_last_step_is_evaluated_whatever_the_interval(run_folder, capsys):
     assert out.split("\n")[1].startswith("step 40: ")  # the log's last line
     assert load_checkpoint(run_folder / "ckpt.best.npz").step == 40
     assert [e["step"] for e in load_checkpoint(run_folder / "ckpt.npz").history] == [0, 40]
+
+
+# ----------------------------------------------------------------------------------------------
+# outputs of their own: distinct paths, and one run at a time on each
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--out", "y.npz", "--log", "y.best.npz"],
+     "--log y.best.npz is the same file as the best checkpoint y.best.npz of --out y.npz"),
+    (["--out", "x.npz", "--log", "x.npz", "--force"],
+     "--log x.npz is the same file as --out x.npz"),
+    (["--out", "x.npz", "--plot", "link.png"], "--plot link.png is the same file as --out x.npz"),
+    (["--log", "m.csv", "--plot", "data/../m.csv"],
+     "--log m.csv is the same file as --plot data/../m.csv"),
+])
+def test_every_output_of_a_run_has_a_path_of_its_own(run_folder, capsys, flags, message):
+    """--out y.npz --log y.best.npz exited 0 and y.best.npz held the CSV; --out x.npz --log x.npz
+    --force lost the metrics silently."""
+    os.symlink("x.npz", run_folder / "link.png")
+    status, out, err = train(capsys, "--data", "data/text.txt", *SMALL, *flags)
+    assert (status, out) == (1, "")
+    assert err == f"npbigram: error: {message}: every output needs a path of its own\n"
+    assert sorted(p.name for p in run_folder.iterdir()) == ["data", "link.png"]
+
+
+def start_train(folder, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "npbigram", "train", "--data", "data/text.txt", *args],
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_a_run_refuses_the_outputs_of_a_run_still_writing_them(run_folder):
+    """Two overlapping runs on one --out both exited 0: same.npz held run A, same.best.npz run
+    B."""
+    first = start_train(run_folder, "--max-iters", "100000000", "--eval-interval", "100000",
+                        "--eval-iters", "1", "--out", "same.npz", "--log", "a.csv")
+    try:
+        assert first.stdout.readline().startswith("step 0:")
+        for flags, busy in [(["--out", "same.npz"], "--out same.npz"),
+                            (["--out", "same.npz", "--force", "--seed", "7"], "--out same.npz"),
+                            (["--out", "same.best.npz"], "--out same.best.npz"),
+                            (["--out", "b.npz", "--log", "a.csv"], "--log a.csv")]:
+            second = subprocess.run([sys.executable, "-m", "npbigram", "train", "--data",
+                                     "data/text.txt", *flags], cwd=run_folder, capture_output=True,
+                                    text=True, timeout=120)
+            assert second.returncode == 1
+            assert second.stderr == (f"npbigram: error: {busy} is being written by another "
+                                     f"npbigram process (PID {first.pid}): wait for it to finish, "
+                                     f"or choose another path\n")
+        first.send_signal(signal.SIGTERM)
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        first.kill()  # if the test failed while it ran
+    assert first.returncode == 143, stderr
+    assert load_checkpoint(run_folder / "same.npz").config["seed"] == 1337
+    assert load_checkpoint(run_folder / "same.best.npz").config["seed"] == 1337
+    assert sorted(p.name for p in run_folder.iterdir()) == [
+        "a.csv", "data", "same.best.npz", "same.npz"]  # no lock file left, nor b.npz
+    with OutputLock(lock_beside(run_folder / "same.npz"), "--out same.npz"):
+        pass  # free once the run ended
+
+
+def test_a_lock_file_that_a_killed_run_left_blocks_nobody(run_folder, capsys):
+    killed = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True)
+    (run_folder / ".ckpt.npz.lock").write_text(killed.stdout)
+    assert train(capsys, "--data", "data/text.txt", *SMALL)[0] == 0
+    assert sorted(p.name for p in run_folder.iterdir()) == ["ckpt.best.npz", "ckpt.npz", "data"]
+
+
+def test_a_full_disk_during_training_says_what_failed_and_what_is_saved(run_folder, capsys,
+                                                                       monkeypatch):
+    """A full disk printed the raw '[Errno 28] No space left on device: ...'."""
+    savez, writes = np.savez, []
+
+    def fills_the_disk(*args, **kwargs):
+        writes.append(1)
+        if len(writes) == 3:  # step 0 wrote c.npz and c.best.npz; step 10's c.npz fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return savez(*args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", fills_the_disk)
+    status, _, err = train(capsys, "--data", "data/text.txt", *SMALL, "--out", "c.npz")
+    assert status == 1
+    assert err == ("npbigram: error: could not write the checkpoint c.npz: no space left on "
+                   "device; the previous c.npz is unchanged. The run stopped at step 10; c.npz "
+                   "holds step 0: continue with --resume c.npz\n")
+    assert load_checkpoint(run_folder / "c.npz").step == 0
+    assert sorted(p.name for p in run_folder.iterdir()) == ["c.best.npz", "c.npz", "data"]

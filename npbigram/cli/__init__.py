@@ -2,7 +2,8 @@
 The work itself is done by the library (npbigram.run, .train, .model, and the learning tools).
 
 Every failure is one line on stderr, never a traceback: 'npbigram: error: ...' and status 1;
-Ctrl-C outside the training loop (which saves first) is status 130; a closed pipe on stdout
+Ctrl-C, SIGTERM or SIGHUP outside the training loop (which saves first) stops the command after
+its cleanup, with status 130, 143 or 129 (npbigram.stopping); a closed pipe on stdout
 (`npbigram sample | head`) ends the command quietly.
 """
 
@@ -12,7 +13,7 @@ import signal
 import sys
 import warnings
 
-from .. import __version__
+from .. import __version__, stopping
 from ..corpus import DatasetError
 from ..plots import MissingMatplotlib
 from . import data, evaluation, lecture, tools, training
@@ -30,12 +31,11 @@ FAILURES = (CommandError, DatasetError, ValueError, TypeError, OSError, MissingM
 
 def main(argv=None):
     """Run the command `argv` (default: this process's arguments) and return its exit status.
-    As the process's own command, once it is done, a late Ctrl-C is ignored: it would otherwise
-    interrupt Python's exit with a traceback."""
-    status = _run(build_parser().parse_args(argv))
-    if argv is None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return status
+    As the process's own command, once it is done, a late stop signal is ignored: it would
+    otherwise interrupt Python's exit with a traceback."""
+    args = build_parser().parse_args(argv)
+    with stopping.raising(afterwards=signal.SIG_IGN if argv is None else None):
+        return _run(args)
 
 
 def _run(args):
@@ -45,9 +45,10 @@ def _run(args):
         warnings.showwarning = _show_warning
         try:
             return args.run(args)
-        except KeyboardInterrupt:
-            print("npbigram: interrupted", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as e:
+            signum = stopping.signal_of(e)
+            print(f"npbigram: {stopping.describe(signum)}", file=sys.stderr)
+            return stopping.exit_status(signum)
         except BrokenPipeError:
             _discard_stdout()
             return 141  # as a process that SIGPIPE ended

@@ -1,19 +1,21 @@
 """Setting up a `npbigram train` run from its flags, before any work: a new run's settings, or
 a resumed run's (its checkpoint's, with only the flags that may change), its data (a resumed
-run's recorded file, checked unchanged), and its output paths (checked writable, and never a
-file that another run or the user made, unless --force replaces another run).
+run's recorded file, checked unchanged), and its output paths (distinct, checked writable,
+locked against another process, and never a file that another run or the user made, unless
+--force replaces another run).
 
 A run writes its checkpoint to --out (default: the --resume checkpoint, else ckpt.npz) and keeps
 the one with the lowest val loss beside it, NAME.best.npz.
 """
 
-import os
+from contextlib import ExitStack
 from pathlib import Path
 
 from .. import plots
 from ..checkpoint import is_checkpoint, read_meta
 from ..download import ensure_dataset
-from ..files import atomic_write_bytes, check_output
+from ..files import (OutputLock, atomic_write_bytes, check_distinct, check_output, lock_beside,
+                     same_file)
 from ..provenance import describe_file, recorded_data
 from ..run import is_metrics_csv
 from ..train import CHANGEABLE_ON_RESUME, FULL_BATCH_DEFAULTS, TrainConfig
@@ -91,7 +93,8 @@ def training_data(args, checkpoint):
 
 class Outputs:
     """The files a run writes, checked before any work: the checkpoint, the best checkpoint
-    beside it, and the optional plot and metrics log."""
+    beside it, and the optional plot and metrics log; each a path of its own, and each locked
+    against another process writing it until the block ends."""
 
     def __init__(self, args):
         self.out = Path(args.out or args.resume or DEFAULT_OUT)
@@ -99,18 +102,41 @@ class Outputs:
         self.plot, self.log = args.plot, args.log
         self.resume = Path(args.resume) if args.resume else None
         # the run continues in its own checkpoint: its files are this run's to replace
-        self.in_place = self.resume is not None and _same_file(self.out, self.resume)
+        self.in_place = self.resume is not None and same_file(self.out, self.resume)
+        named = [(f"--out {self.out}", self.out),
+                 (f"the best checkpoint {self.best} of --out {self.out}", self.best),
+                 (f"--plot {self.plot}", self.plot), (f"--log {self.log}", self.log)]
+        named = [(name, path) for name, path in named if path]
+        check_distinct(named)
         for path, name in ((self.out, "--out"), (self.best, "the best checkpoint of --out")):
             check_output(path, name, "an npbigram checkpoint", is_checkpoint)
-            if path.exists() and not self.in_place and not args.force:
-                raise CommandError(
-                    f"{path} holds the checkpoint of another run (step "
-                    f"{read_meta(path)['step']}): continue it with --resume {self.out}, choose "
-                    f"another --out, or replace it with --force")
         if self.plot:
             plots.check_plot_path(self.plot, "--plot")
         if self.log:
             check_output(self.log, "--log", "a metrics CSV written by npbigram", is_metrics_csv)
+        self._locks = ExitStack()
+        try:
+            for name, path in named:
+                self._locks.enter_context(OutputLock(lock_beside(path), name))
+            self._refuse_another_runs_checkpoint(args.force)
+        except BaseException:
+            self._locks.close()
+            raise
+
+    def _refuse_another_runs_checkpoint(self, force):
+        for path in (self.out, self.best):
+            if path.exists() and not self.in_place and not force:
+                raise CommandError(
+                    f"{path} holds the checkpoint of another run (step "
+                    f"{read_meta(path)['step']}): continue it with --resume {self.out}, choose "
+                    f"another --out, or replace it with --force")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._locks.close()
+        return False
 
     def start(self):
         """Before training: the best checkpoint beside --out is this run's, a copy of the
@@ -119,13 +145,6 @@ class Outputs:
             return
         resumed_best = best_path(self.resume) if self.resume is not None else None
         if resumed_best is not None and resumed_best.exists():
-            atomic_write_bytes(self.best, resumed_best.read_bytes())
+            atomic_write_bytes(self.best, resumed_best.read_bytes(), "the best checkpoint")
         elif self.best.exists():  # another run's, replaced with --force
             self.best.unlink()
-
-
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from .. import optimum, plots
+from .. import optimum, plots, stopping
 from ..download import DEFAULT_DATA_PATH
 from ..engine import BACKENDS, GRAD_METHODS
 from ..files import atomic_write_bytes, check_output
@@ -101,6 +101,7 @@ def run_train(args):
     if checkpoint is None:
         with in_flag_words(FLAG_WORDS):
             config = new_config(given)
+        data = None
     else:
         with in_flag_words(FLAG_WORDS):
             config = resumed_config(checkpoint, args.resume, given, args.tokenizer)
@@ -114,7 +115,12 @@ def run_train(args):
         from ..engine.runtime import set_threads  # imports numba
 
         set_threads(args.threads)
-    outputs = Outputs(args)
+    with Outputs(args) as outputs:  # checked and locked until the run ends
+        return _train(args, checkpoint, config, data, outputs)
+
+
+def _train(args, checkpoint, config, data, outputs):
+    """Run the training the flags describe, into outputs; returns the exit status."""
     if checkpoint is None:
         data = training_data(args, None)  # may download tinyshakespeare
     data_path, data_record, tokenizer_kind = data
@@ -127,10 +133,13 @@ def run_train(args):
         trainer.restore(checkpoint)
         print(f"resumed from step {trainer.step}")
     outputs.start()
+    saved_step = checkpoint.step if outputs.in_place else None  # what outputs.out holds
 
     def save(best):
+        nonlocal saved_step
         kwargs = trainer.checkpoint_kwargs(tokenizer, data=data_record)
         save_checkpoint(outputs.out, trainer.model, **kwargs)
+        saved_step = trainer.step
         if best:
             save_checkpoint(outputs.best, trainer.model, **kwargs)
 
@@ -143,12 +152,16 @@ def run_train(args):
     except TrainingDiverged as e:
         raise CommandError(f"{e}; stopped without saving it, the last good checkpoint "
                            f"is {outputs.out}") from None
-    if outcome.interrupted:
+    except OSError as e:  # a disk full, or made read-only, during the run
+        kept = (f"{outputs.out} holds step {saved_step}: continue with --resume {outputs.out}"
+                if saved_step is not None else "no checkpoint of it was saved")
+        raise CommandError(f"{e}. The run stopped at step {trainer.step}; {kept}") from None
+    if outcome.stop_signal:
         if outputs.plot:
             plots.plot_training(trainer, outputs.plot)
-        print(f"interrupted at step {trainer.step}: checkpoint saved to {outputs.out}; "
-              f"continue with --resume {outputs.out}", file=sys.stderr)
-        return 130
+        print(f"{stopping.describe(outcome.stop_signal)} at step {trainer.step}: checkpoint "
+              f"saved to {outputs.out}; continue with --resume {outputs.out}", file=sys.stderr)
+        return stopping.exit_status(outcome.stop_signal)
 
     if config.sample_tokens:
         sample = trainer.model.generate(np.full((1, 1), tokenizer.start_id, dtype=np.int64),
