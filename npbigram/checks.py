@@ -101,11 +101,15 @@ def nonfinite_rows(table, rows=None):
     order; checked a block of rows at a time, so no (V,C) temporary is made."""
     table = np.atleast_1d(table)
     table = table.reshape(len(table), -1)  # (V,C); any other shape by its first axis
-    rows = np.arange(len(table)) if rows is None else np.unique(rows)
-    block = max(1, 2 ** 22 // max(1, table.shape[1]))
-    bad = [rows[i:i + block][~np.isfinite(table[rows[i:i + block]]).all(axis=1)]
-           for i in range(0, len(rows), block)]
-    return [int(row) for row in np.concatenate(bad or [rows[:0]])]
+    block = max(1, 2 ** 20 // max(1, table.shape[1]))  # 1 MB of booleans at a time
+    if rows is None:  # slices of the table: views, not copies
+        bad = [start + np.flatnonzero(~np.isfinite(table[start:start + block]).all(axis=1))
+               for start in range(0, len(table), block)]
+    else:
+        rows = np.unique(rows)
+        bad = [rows[i:i + block][~np.isfinite(table[rows[i:i + block]]).all(axis=1)]
+               for i in range(0, len(rows), block)]
+    return [int(row) for row in np.concatenate(bad or [np.zeros(0, np.int64)])]
 
 
 def describe_nonfinite(table, rows, subject="the weights hold"):
