@@ -59,7 +59,8 @@ class TorchStream:
         """nn.Embedding(V, V)'s table: V*V float32 normal_ draws (drawn for init "zeros" too, as
         constructing nn.Embedding draws them before any zeros_)."""
         table = self.train_rng.normal_(np.empty((vocab_size, vocab_size), np.float32))
-        return table.astype(dtype) if init == "normal" else initial_weight(vocab_size, init, dtype)
+        return (table.astype(dtype, copy=False) if init == "normal"
+                else initial_weight(vocab_size, init, dtype))
 
     def eval_rng(self, step):
         return self.train_rng  # estimate_loss draws from the global generator

@@ -56,6 +56,7 @@ import numpy as np
 DEFAULT_SEED = 67280421310721  # torch.Generator()'s seed (c10's default_rng_seed_val)
 STATE_WORDS = 624  # MT19937's state: 624 words, then a twist
 F32 = np.float32
+NORMAL_CHUNK = 2**16  # values drawn and transformed at a time by normal_: a multiple of 16
 
 
 class TorchGenerator:
@@ -155,9 +156,13 @@ class TorchGenerator:
         if size < 16:
             values[:] = [self._normal_float64() + 0.0 for _ in range(size)]
             return array
-        values[:] = self._uniform_float32(size)
+        for start in range(0, size, NORMAL_CHUNK):  # the same words, in bounded memory
+            values[start:start + NORMAL_CHUNK] = self._uniform_float32(
+                min(NORMAL_CHUNK, size - start))
         whole = size - size % 16
-        values[:whole] = _box_muller_16(values[:whole].reshape(-1, 16)).reshape(-1)
+        for start in range(0, whole, NORMAL_CHUNK):  # each block of 16 on its own
+            chunk = values[start:min(start + NORMAL_CHUNK, whole)]
+            chunk[:] = _box_muller_16(chunk.reshape(-1, 16)).reshape(-1)
         if size % 16:
             values[-16:] = _box_muller_16(self._uniform_float32(16).reshape(1, 16)).reshape(-1)
         return array

@@ -3,6 +3,7 @@ the stream position (torch.get_rng_state) identical after interleaved calls, and
 numbers (first batch, loss 4.8786, 100 untrained characters) replayed without torch."""
 
 import json
+import tracemalloc
 from fractions import Fraction
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from npbigram import torch_rng
 from npbigram.torch_rng import TorchGenerator, _fma32
 
 seeds = st.integers(-(2**63), 2**64 - 1)
@@ -144,6 +146,27 @@ def test_normal_fills_an_embedding_table_like_torch(torch, seed):
     expected = torch.nn.Embedding(65, 65).weight.detach().numpy()  # 4225 = 264 * 16 + 1 values
     got = TorchGenerator(seed).normal_(np.empty((65, 65), np.float32))
     assert np.array_equal(bits(got), bits(expected))
+
+
+@pytest.mark.parametrize("size", [47, 48, 1000, 4225])
+def test_normal_in_chunks_draws_torchs_values(torch, monkeypatch, size):
+    """A large table is drawn and transformed a chunk at a time (a V=1000 table took 13 times
+    its size in temporaries at once): chunks of 48 values give torch's values."""
+    monkeypatch.setattr(torch_rng, "NORMAL_CHUNK", 48)
+    torch.manual_seed(3)
+    expected = torch.empty(size).normal_(0, 1).numpy()
+    assert np.array_equal(bits(normals(TorchGenerator(3), size)), bits(expected))
+
+
+def test_normal_of_a_large_table_needs_a_bounded_amount_of_memory():
+    table = np.empty((1000, 1000), np.float32)
+    tracemalloc.start()
+    try:
+        TorchGenerator(0).normal_(table)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * torch_rng.NORMAL_CHUNK  # of the 4 MB table: no temporary of its size
 
 
 @settings(deadline=None, max_examples=40)
