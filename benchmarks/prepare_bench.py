@@ -96,7 +96,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--in-memory-max", default="100MB",
                         help="largest size also trained from the text file in memory "
-                             "(about 30 bytes of memory per character)")
+                             "(about 11 bytes of memory per character)")
     args = parser.parse_args(argv)
     sizes = args.sizes.split(",")
     if unknown := [s for s in sizes if s not in REPEATS]:
