@@ -46,7 +46,7 @@ Where it may not:
   * Other torch versions draw differently in places: earlier sources switch randint to 64-bit
     words at spans >= 2**32 rather than 2**28 (so the same calls give other numbers for spans in
     between), and some 2.x releases drew exponential_ (so multinomial) from Intel MKL's VSL
-    generator seeded by this stream (pytorch issue 132395).
+    generator seeded by this stream (github.com/pytorch/pytorch/issues/132395).
 """
 
 import math
