@@ -103,14 +103,16 @@ def remove_stale_temporaries(dest):
 
 
 def _running(pid):
+    """Whether process `pid` may still write (another user's process, or a number too large to
+    be a PID, counts as running: its file is kept)."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError):  # another user's process; not a PID at all
-        return True
+    except (PermissionError, OverflowError):
+        pass
     return True
 
 
