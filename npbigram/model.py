@@ -48,7 +48,8 @@ class BigramLanguageModel:
         check_memory("the model", [(f"its {vocab_size:,}x{vocab_size:,} {self.dtype.name} weights",
                                     self.dtype.itemsize * vocab_size ** 2 + INIT_DRAW_BYTES,
                                     "use a smaller vocab_size")])
-        self.weight = initial_weight(vocab_size, init, self.dtype, check_seed(seed))
+        # normal draws or zeros: finite, so not checked as an assigned table is
+        self._weight = initial_weight(vocab_size, init, self.dtype, check_seed(seed))
         self.grad = None  # dL/dW of the last forward with targets, set by backward()
         self._saved = None  # what backward() needs from the last forward with targets
 
@@ -314,15 +315,15 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
         model = BigramLanguageModel(vocab_size, dtype=dtype, backend=backend, init="zeros")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
-    tables = {"the weights hold": weight, **{
-        f"the optimizer's {name} holds": array for name, array in (optimizer_state or {}).items()
-        if isinstance(array, np.ndarray) and array.ndim == 2}}
-    for subject, table in tables.items():
-        rows = nonfinite_rows(table)
-        if rows:
-            raise ValueError(f"{path}: {describe_nonfinite(table, rows, subject)}: the "
-                             f"checkpoint is damaged")
-    model.weight = np.ascontiguousarray(weight)
+    try:
+        model.weight = np.ascontiguousarray(weight)  # refused, naming its rows, if not finite
+        for name, table in (optimizer_state or {}).items():
+            tabular = isinstance(table, np.ndarray) and table.ndim == 2
+            rows = nonfinite_rows(table) if tabular else []
+            if rows:
+                raise ValueError(describe_nonfinite(table, rows, f"the optimizer's {name} holds"))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}: the checkpoint is damaged") from None
     return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
                       config=config, step=step, rng_state=rng_state, data=data, history=history,
                       elapsed=elapsed)

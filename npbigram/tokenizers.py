@@ -16,6 +16,8 @@ import numpy as np
 
 from .checks import ID_DTYPE, check_ids
 
+ENCODE_CHARS = 1 << 22  # characters a char tokenizer encodes at a time
+
 
 class CharTokenizer:
     """Character-level tokenizer of bigram.py: vocabulary = sorted(set(text)).
@@ -188,9 +190,6 @@ def decode_utf8(raw, name, advice=BYTE_TOKENIZER_ADVICE):
             f"{name}: byte 0x{raw[e.start]:02x} at byte offset {e.start} is not valid UTF-8 "
             f"({e.reason}); {advice}"
         ) from None
-
-
-ENCODE_CHARS = 1 << 22  # characters a char tokenizer encodes at a time
 
 
 def _parts(text):

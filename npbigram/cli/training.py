@@ -98,13 +98,11 @@ def run_train(args):
     given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES, "full_batch"]
              if getattr(args, name) is not None}
     checkpoint = load_checkpoint(args.resume) if args.resume else None
-    if checkpoint is None:
-        with in_flag_words(FLAG_WORDS):
-            config = new_config(given)
-        data = None
-    else:
-        with in_flag_words(FLAG_WORDS):
-            config = resumed_config(checkpoint, args.resume, given, args.tokenizer)
+    with in_flag_words(FLAG_WORDS):
+        config = (new_config(given) if checkpoint is None else
+                  resumed_config(checkpoint, args.resume, given, args.tokenizer))
+    data = None
+    if checkpoint is not None:
         data = training_data(args, checkpoint)  # the recorded text, checked unchanged
         if config.max_iters <= checkpoint.step:
             print(f"{args.resume} is at step {checkpoint.step}, and --max-iters "
