@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from npbigram.download import DEFAULT_DATA_PATH, ensure_dataset
+from npbigram.data.download import DEFAULT_DATA_PATH, ensure_dataset
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,7 +45,7 @@ CHILD_TIMEOUT_S = 1800
 # the child: prepare once, then report seconds and peak memory as one JSON line
 CHILD = """
 import json, sys, time
-from npbigram.prepare import prepare
+from npbigram.data.prepare import prepare
 
 def peak_mb():
     with open("/proc/self/status") as f:
@@ -59,7 +59,7 @@ if args["dask"]:
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None)
     client = Client(cluster, set_as_default=False)
-    client.run(lambda: __import__("npbigram.prepare"))  # workers import and load the JIT cache
+    client.run(lambda: __import__("npbigram.data.prepare"))  # workers import and load the JIT cache
     cluster_s = time.perf_counter() - started
 start = time.perf_counter()
 meta = prepare(args["data"], args["out"], args["tokenizer"], scheduler=client, force=True)

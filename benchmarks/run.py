@@ -31,9 +31,9 @@ from measure_step import IMPLEMENTATIONS, THREADED
 from peers import PEERS, install_hint
 from report import render_markdown, render_plot
 
-from npbigram.corpus import DatasetError
-from npbigram.download import DEFAULT_DATA_PATH, ensure_dataset
-from npbigram.files import atomic_output
+from npbigram.data.corpus import DatasetError
+from npbigram.data.download import DEFAULT_DATA_PATH, ensure_dataset
+from npbigram.utils.files import atomic_output
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

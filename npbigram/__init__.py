@@ -2,15 +2,16 @@
 
 __version__ = "0.2.0"  # the one place: setup.cfg and `npbigram --version` read it
 
-from .corpus import DatasetError, get_batch, load_corpus, train_val_split
-from .download import ensure_dataset
-from .explain import explain_text, trace_generation
-from .gradcheck import check_gradient, gradient_check
-from .model import BigramLanguageModel, Checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .data.corpus import DatasetError, get_batch, load_corpus, train_val_split
+from .data.download import ensure_dataset
+from .data.tokenizers import ByteTokenizer, CharTokenizer
+from .model import BigramLanguageModel
 from .optim import SGD, AdamW
-from .optimum import bigram_optimum, count_probs, floor_loss
-from .plots import plot_heatmap, plot_losses
-from .tokenizers import ByteTokenizer, CharTokenizer
+from .tools.explain import explain_text, trace_generation
+from .tools.gradcheck import check_gradient, gradient_check
+from .tools.optimum import bigram_optimum, count_probs, floor_loss
+from .tools.plots import plot_heatmap, plot_losses
 from .train import TrainConfig, Trainer
 
 __all__ = [

@@ -1,23 +1,135 @@
-"""The checkpoint file: one .npz that plain `np.load(path, allow_pickle=False)` reads.
+"""Checkpoints: a model and its run in one .npz that plain `np.load(path, allow_pickle=False)`
+reads.
 
-It holds named arrays and `meta`, a JSON string with the format's name and the list of the
-arrays (so that a missing or renamed one is noticed). What goes into them is the model's and
-the run's business (npbigram.model.save_checkpoint); this module only writes and reads.
-Written atomically: a temporary file in the same folder, then a rename.
+The file holds named arrays and `meta`, a JSON string with the format's name and the list of
+the arrays (so that a missing or renamed one is noticed); written atomically (a temporary file
+in the same folder, then a rename). What goes into it: arrays `weight` (V,V) and `opt_<name>`
+for each optimizer state array; meta vocab_size, dtype, tokenizer, the training config, step,
+the batch generator's state, the optimizer's kind, step count and hyperparameters, and the
+run's data, evaluations and time. Keys added later are optional when reading (older
+checkpoints lack them).
 """
 
 import json
 import zipfile
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .files import atomic_output
+from .data.tokenizers import tokenizer_from_json
+from .engine import DEFAULT_BACKEND
+from .model import BigramLanguageModel
+from .utils.checks import (
+    check_count,
+    check_dtype,
+    check_non_negative,
+    describe_nonfinite,
+    nonfinite_rows,
+)
+from .utils.files import atomic_output
 
 FORMAT = "npbigram-checkpoint-1"
 # what reading a damaged archive raises: zipfile says RuntimeError for an entry whose flags
 # claim encryption, NotImplementedError for an unknown compression method
 READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
                zipfile.BadZipFile)
+
+
+@dataclass
+class Checkpoint:
+    model: BigramLanguageModel
+    tokenizer: object = None  # a tokenizer of npbigram.data.tokenizers, or None
+    optimizer_state: dict = None  # for optimizer.load_state_dict, or None
+    config: dict = field(default_factory=dict)  # training configuration
+    step: int = 0  # training steps completed
+    rng_state: dict = None  # the batch generator's state (npbigram.randomness.streams), or None
+    data: dict = None  # the data trained on: {"path", "size", "sha256"} (npbigram.data.provenance)
+    # the evaluations, in step order: [{"step", "train", "val", "elapsed"}, ...]
+    history: list = field(default_factory=list)
+    elapsed: float = 0.0  # seconds the run had trained and evaluated when this was saved
+
+
+def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None, step=0,
+                    rng_state=None, data=None, history=(), elapsed=0.0):
+    """Write model (and optionally tokenizer, optimizer, config, step, the batch generator's
+    state as a JSON-serialisable dict, and the run's data, evaluation history and elapsed
+    seconds) to `path`."""
+    arrays = {"weight": model.weight}
+    optimizer_meta = None
+    if optimizer is not None:
+        optimizer_meta = {}
+        for name, value in optimizer.state_dict().items():
+            if isinstance(value, np.ndarray):
+                arrays[f"opt_{name}"] = value
+            else:
+                optimizer_meta[name] = value
+    write_checkpoint(path, arrays, {
+        "vocab_size": model.vocab_size,
+        "dtype": model.dtype.name,
+        "tokenizer": tokenizer.to_json() if tokenizer is not None else None,
+        "config": config or {},
+        "step": int(step),
+        "rng_state": rng_state,
+        "optimizer": optimizer_meta,
+        "data": data,
+        "history": [dict(evaluation) for evaluation in history],
+        "elapsed": float(elapsed),
+    })
+
+
+def check_history(history, step):
+    """A checkpoint's evaluations: dicts of step, train, val (and elapsed), their steps rising
+    within [0, step]."""
+    history, previous = [dict(evaluation) for evaluation in history], -1
+    for evaluation in history:
+        at = check_count(evaluation["step"], "an evaluation's step")
+        if not previous < at <= step:
+            raise ValueError(f"the history's evaluation at step {at} is out of order (after "
+                             f"step {previous}, at most step {step})")
+        for name in ("train", "val"):
+            check_non_negative(evaluation[name], f"the {name} loss at step {at}")
+        previous = at
+    return history
+
+
+def load_checkpoint(path, backend=DEFAULT_BACKEND):
+    """Read a checkpoint; a missing file raises FileNotFoundError, a truncated, corrupt or
+    foreign one, one whose meta does not hold together (a negative step) or whose weights are
+    not finite, ValueError."""
+    arrays, meta = read_checkpoint(path)
+    try:
+        weight = arrays["weight"]
+        vocab_size = int(meta["vocab_size"])
+        dtype = check_dtype(meta["dtype"])
+        if weight.shape != (vocab_size, vocab_size) or weight.dtype != dtype:
+            raise ValueError(f"weight is {weight.dtype} {weight.shape}, "
+                             f"expected {dtype} ({vocab_size}, {vocab_size})")
+        tokenizer = tokenizer_from_json(meta["tokenizer"]) if meta["tokenizer"] else None
+        if tokenizer is not None and tokenizer.vocab_size != vocab_size:
+            raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, weight {vocab_size}")
+        optimizer_state = meta["optimizer"]
+        if optimizer_state is not None:
+            optimizer_state = {**optimizer_state, **{
+                name[len("opt_"):]: array for name, array in arrays.items()
+                if name.startswith("opt_")}}
+        config, rng_state, data = dict(meta["config"]), meta["rng_state"], meta.get("data")
+        step = check_count(meta["step"], "step")
+        elapsed = check_non_negative(meta.get("elapsed", 0.0), "elapsed")
+        history = check_history(meta.get("history", []), step)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
+    try:
+        model = BigramLanguageModel.from_weight(weight, backend=backend)  # refused if not finite
+        for name, table in (optimizer_state or {}).items():
+            tabular = isinstance(table, np.ndarray) and table.ndim == 2
+            rows = nonfinite_rows(table) if tabular else []
+            if rows:
+                raise ValueError(describe_nonfinite(table, rows, f"the optimizer's {name} holds"))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}: the checkpoint is damaged") from None
+    return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
+                      config=config, step=step, rng_state=rng_state, data=data, history=history,
+                      elapsed=elapsed)
 
 
 def write_checkpoint(path, arrays, meta):

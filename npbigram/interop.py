@@ -5,9 +5,9 @@ torch is optional: it is imported inside the functions, and only they need it.
 
 import numpy as np
 
-from .checks import check_dtype
 from .engine import DEFAULT_BACKEND
 from .model import BigramLanguageModel
+from .utils.checks import check_dtype
 
 STATE_DICT_KEY = "token_embedding_table.weight"  # bigram.py's nn.Embedding(vocab_size, vocab_size)
 
@@ -46,9 +46,7 @@ def from_torch_state_dict(state_dict, *, dtype=None, backend=DEFAULT_BACKEND):
         dtype = np.float32 if tensor.dtype == torch.float32 else np.float64
     dtype = check_dtype(dtype)
     weight = tensor.detach().cpu().to(torch.float64).numpy().astype(dtype)  # a fresh array
-    model = BigramLanguageModel(weight.shape[0], dtype=dtype, backend=backend, init="zeros")
-    model.weight = weight
-    return model
+    return BigramLanguageModel.from_weight(weight, backend=backend)
 
 
 def _import_torch():

@@ -1,22 +1,26 @@
-"""BigramLanguageModel: bigram.py's model with its backward pass written out by hand, and its
-checkpoints.
+"""BigramLanguageModel: bigram.py's model with its backward pass written out by hand.
 
 A V x V table W. Token i reads row W[i] as the logits of the next token, exactly as
 `nn.Embedding(vocab_size, vocab_size)` does in bigram.py.
 """
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from . import ops
-from .checkpoint import read_checkpoint, write_checkpoint
-from .checks import (check_choice, check_count, check_dtype, check_finite_table, check_ids,
-                     check_int, check_non_negative, check_positive, check_seed,
-                     describe_nonfinite, nonfinite_rows)
 from .engine import DEFAULT_BACKEND, GRAD_METHODS, make_engine
-from .limits import check_memory
-from .tokenizers import tokenizer_from_json
+from .sampling import InverseCdfSampler
+from .utils.checks import (
+    check_choice,
+    check_count,
+    check_dtype,
+    check_finite_table,
+    check_ids,
+    check_int,
+    check_positive,
+    check_seed,
+    describe_nonfinite,
+    nonfinite_rows,
+)
+from .utils.limits import check_memory
 
 INITS = ("normal", "zeros")
 INIT_DRAW_BYTES = 1 << 24  # the initial weights' float64 normal draws, made this many at a time
@@ -40,16 +44,32 @@ class BigramLanguageModel:
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be at least 1, got {vocab_size}")
         check_choice(init, INITS, "init")
-        self.vocab_size = vocab_size
-        self.dtype = check_dtype(dtype)
+        dtype = check_dtype(dtype)
+        check_memory("the model", [(f"its {vocab_size:,}x{vocab_size:,} {dtype.name} weights",
+                                    dtype.itemsize * vocab_size ** 2 + INIT_DRAW_BYTES,
+                                    "use a smaller vocab_size")])
+        # normal draws or zeros: finite, so not checked as an assigned table is
+        self._setup(initial_weight(vocab_size, init, dtype, check_seed(seed)), backend, grad)
+
+    @classmethod
+    def from_weight(cls, weight, *, backend=DEFAULT_BACKEND, grad="gather-scatter"):
+        """A model holding the table `weight` (V,V), float32 or float64, in its dtype (not
+        copied when C-contiguous). A table holding a NaN or an infinity is refused."""
+        weight = np.asarray(weight)
+        if weight.ndim != 2 or weight.shape[0] != weight.shape[1] or weight.shape[0] < 1:
+            raise ValueError(f"weight must be a square (V, V) table with V >= 1, got shape "
+                             f"{weight.shape}")
+        check_dtype(weight.dtype)
+        model = cls.__new__(cls)
+        model._setup(check_finite_table(np.ascontiguousarray(weight)), backend, grad)
+        return model
+
+    def _setup(self, weight, backend, grad):
+        self._weight = weight
+        self.vocab_size, self.dtype = weight.shape[0], weight.dtype
         self.engine = make_engine(backend)
         self.backend = backend
         self.grad_method = check_choice(grad, GRAD_METHODS, "grad method")
-        check_memory("the model", [(f"its {vocab_size:,}x{vocab_size:,} {self.dtype.name} weights",
-                                    self.dtype.itemsize * vocab_size ** 2 + INIT_DRAW_BYTES,
-                                    "use a smaller vocab_size")])
-        # normal draws or zeros: finite, so not checked as an assigned table is
-        self._weight = initial_weight(vocab_size, init, self.dtype, check_seed(seed))
         self.grad = None  # dL/dW of the last forward with targets, set by backward()
         self._saved = None  # what backward() needs from the last forward with targets
 
@@ -141,15 +161,6 @@ class BigramLanguageModel:
         raise ValueError(f"{result} {'are' if result.endswith('s') else 'is'} not finite: "
                          f"{cause}")
 
-    def save(self, path, **extra):
-        """Write a checkpoint (see save_checkpoint for `extra`)."""
-        save_checkpoint(path, self, **extra)
-
-    @classmethod
-    def load(cls, path, backend=DEFAULT_BACKEND):
-        """Read the model from a checkpoint written by save()."""
-        return load_checkpoint(path, backend=backend).model
-
 
 def initial_weight(vocab_size, init, dtype, seed=None):
     """The table before training: N(0,1) entries from default_rng(seed), or zeros.  (V,V)
@@ -164,166 +175,3 @@ def initial_weight(vocab_size, init, dtype, seed=None):
             block = weight[first:first + rows]
             block[...] = rng.standard_normal(block.shape)
     return weight
-
-
-def next_token_probs(logits, temperature=1.0, top_k=None):
-    """softmax(logits / temperature) over the top_k largest logits (others get 0).  (B,C)->(B,C)"""
-    logits = logits.astype(np.float64)
-    # subtract the row max before dividing: a tiny temperature then sends the other logits
-    # to -inf (probability 0) instead of the max to +inf (inf - inf = NaN)
-    with np.errstate(over="ignore"):
-        logits = (logits - logits.max(axis=-1, keepdims=True)) / temperature
-    return ops.softmax(keep_top_k(logits, top_k))
-
-
-def keep_top_k(logits, top_k):
-    """The logits with all but each row's top_k largest set to -inf (ties at the k-th kept)."""
-    if top_k is None or top_k >= logits.shape[-1]:
-        return logits
-    kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]  # (B,1)
-    return np.where(logits < kth, -np.inf, logits)
-
-
-class InverseCdfSampler:
-    """NumPy's draw (the default): float64 probabilities, one uniform per row (sample_from)."""
-
-    def __init__(self, rng):
-        self.rng = rng
-
-    def __call__(self, logits, temperature=1.0, top_k=None):
-        """logits (B,C) -> one token id per row (B,)."""
-        return sample_from(next_token_probs(logits, temperature, top_k), self.rng)
-
-
-class MultinomialSampler:
-    """PyTorch's draw, as bigram.py (and nanoGPT's sample.py, for temperature and top_k) makes
-    it: probs = F.softmax(logits / temperature) in the logits' dtype, the logits below the
-    k-th largest set to -inf first, then torch.multinomial(probs, 1) from `generator` (an
-    npbigram.torch_rng.TorchGenerator)."""
-
-    def __init__(self, generator):
-        self.generator = generator
-
-    def __call__(self, logits, temperature=1.0, top_k=None):
-        """logits (B,C) -> one token id per row (B,)."""
-        logits = keep_top_k(logits / logits.dtype.type(temperature), top_k)
-        return self.generator.multinomial(ops.softmax(logits), num_samples=1)[:, 0]
-
-
-def sample_from(probs, rng):
-    """One draw per row from a categorical distribution, by inverse CDF of one uniform each.
-
-    Token k is chosen when cdf[k-1] <= u * total < cdf[k], so a zero-probability token is never
-    chosen, and the same uniforms always give the same tokens.
-    """
-    cdf = np.cumsum(probs, axis=-1)  # (B,C)
-    u = rng.random(len(probs))[:, None] * cdf[:, -1:]  # (B,1)
-    choice = (cdf <= u).sum(axis=-1)
-    # u * total can round up to total: fall back to the last token with nonzero probability
-    last_nonzero = probs.shape[-1] - 1 - np.argmax(probs[:, ::-1] > 0, axis=-1)
-    return np.minimum(choice, last_nonzero)
-
-
-# ----------------------------------------------------------------------------------------------
-# checkpoints: arrays `weight` (V,V) and `opt_<name>` for each optimizer state array; meta
-# vocab_size, dtype, tokenizer, the training config, step, the batch generator's state, the
-# optimizer's kind, step count and hyperparameters, and the run's data, evaluations and time.
-# Keys added later are optional when reading (older checkpoints lack them).
-
-
-@dataclass
-class Checkpoint:
-    model: BigramLanguageModel
-    tokenizer: object = None  # a tokenizer of npbigram.tokenizers, or None
-    optimizer_state: dict = None  # for optimizer.load_state_dict, or None
-    config: dict = field(default_factory=dict)  # training configuration
-    step: int = 0  # training steps completed
-    rng_state: dict = None  # the batch generator's state (npbigram.streams), or None
-    data: dict = None  # the data trained on: {"path", "size", "sha256"} (npbigram.provenance)
-    # the evaluations, in step order: [{"step", "train", "val", "elapsed"}, ...]
-    history: list = field(default_factory=list)
-    elapsed: float = 0.0  # seconds the run had trained and evaluated when this was saved
-
-
-def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None, step=0,
-                    rng_state=None, data=None, history=(), elapsed=0.0):
-    """Write model (and optionally tokenizer, optimizer, config, step, the batch generator's
-    state as a JSON-serialisable dict, and the run's data, evaluation history and elapsed
-    seconds) to `path`."""
-    arrays = {"weight": model.weight}
-    optimizer_meta = None
-    if optimizer is not None:
-        optimizer_meta = {}
-        for name, value in optimizer.state_dict().items():
-            if isinstance(value, np.ndarray):
-                arrays[f"opt_{name}"] = value
-            else:
-                optimizer_meta[name] = value
-    write_checkpoint(path, arrays, {
-        "vocab_size": model.vocab_size,
-        "dtype": model.dtype.name,
-        "tokenizer": tokenizer.to_json() if tokenizer is not None else None,
-        "config": config or {},
-        "step": int(step),
-        "rng_state": rng_state,
-        "optimizer": optimizer_meta,
-        "data": data,
-        "history": [dict(evaluation) for evaluation in history],
-        "elapsed": float(elapsed),
-    })
-
-
-def check_history(history, step):
-    """A checkpoint's evaluations: dicts of step, train, val (and elapsed), their steps rising
-    within [0, step]."""
-    history, previous = [dict(evaluation) for evaluation in history], -1
-    for evaluation in history:
-        at = check_count(evaluation["step"], "an evaluation's step")
-        if not previous < at <= step:
-            raise ValueError(f"the history's evaluation at step {at} is out of order (after "
-                             f"step {previous}, at most step {step})")
-        for name in ("train", "val"):
-            check_non_negative(evaluation[name], f"the {name} loss at step {at}")
-        previous = at
-    return history
-
-
-def load_checkpoint(path, backend=DEFAULT_BACKEND):
-    """Read a checkpoint; a missing file raises FileNotFoundError, a truncated, corrupt or
-    foreign one, one whose meta does not hold together (a negative step) or whose weights are
-    not finite, ValueError."""
-    arrays, meta = read_checkpoint(path)
-    try:
-        weight = arrays["weight"]
-        vocab_size = int(meta["vocab_size"])
-        dtype = check_dtype(meta["dtype"])
-        if weight.shape != (vocab_size, vocab_size) or weight.dtype != dtype:
-            raise ValueError(f"weight is {weight.dtype} {weight.shape}, "
-                             f"expected {dtype} ({vocab_size}, {vocab_size})")
-        tokenizer = tokenizer_from_json(meta["tokenizer"]) if meta["tokenizer"] else None
-        if tokenizer is not None and tokenizer.vocab_size != vocab_size:
-            raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, weight {vocab_size}")
-        optimizer_state = meta["optimizer"]
-        if optimizer_state is not None:
-            optimizer_state = {**optimizer_state, **{
-                name[len("opt_"):]: array for name, array in arrays.items()
-                if name.startswith("opt_")}}
-        config, rng_state, data = dict(meta["config"]), meta["rng_state"], meta.get("data")
-        step = check_count(meta["step"], "step")
-        elapsed = check_non_negative(meta.get("elapsed", 0.0), "elapsed")
-        history = check_history(meta.get("history", []), step)
-        model = BigramLanguageModel(vocab_size, dtype=dtype, backend=backend, init="zeros")
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
-    try:
-        model.weight = np.ascontiguousarray(weight)  # refused, naming its rows, if not finite
-        for name, table in (optimizer_state or {}).items():
-            tabular = isinstance(table, np.ndarray) and table.ndim == 2
-            rows = nonfinite_rows(table) if tabular else []
-            if rows:
-                raise ValueError(describe_nonfinite(table, rows, f"the optimizer's {name} holds"))
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}: the checkpoint is damaged") from None
-    return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
-                      config=config, step=step, rng_state=rng_state, data=data, history=history,
-                      elapsed=elapsed)

@@ -1,8 +1,8 @@
 """The run loop of `npbigram train`, in one place: bigram.py's evaluation schedule (every
 eval_interval steps, and the last step too; a checkpoint then, and the best one kept),
 training in chunks between evaluations, the progress of training and of each evaluation
-(npbigram.progress: a bar on a terminal, a line every few seconds on a pipe), the timing, and
-Ctrl-C (and SIGTERM, SIGHUP: npbigram.stopping).
+(npbigram.utils.progress: a bar on a terminal, a line every few seconds on a pipe), the timing, and
+Ctrl-C (and SIGTERM, SIGHUP: npbigram.utils.stopping).
 
 The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
 their own line when that took a compilation. A stop signal becomes a flag checked between
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from . import stopping
-from .files import atomic_write_bytes
-from .progress import Progress
 from .train import format_eval
+from .utils import stopping
+from .utils.files import atomic_write_bytes
+from .utils.progress import Progress
 
 METRICS_COLUMNS = ("step", "train_loss", "val_loss", "elapsed_seconds")
 
@@ -98,7 +98,7 @@ def run_training(trainer, save, log=None, after_evaluation=None):
 
 
 def evaluate(trainer, stop):
-    """trainer.evaluate(stop), its progress shown (npbigram.progress) when it draws batches."""
+    """trainer.evaluate(stop), its progress shown (npbigram.utils.progress) when it draws batches."""
     if trainer.config.eval == "exact":
         return trainer.evaluate(stop)
     with Progress(2 * trainer.config.eval_iters, f"evaluating step {trainer.step}",

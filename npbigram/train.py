@@ -1,7 +1,7 @@
 """The training of bigram.py: sample a batch, forward, backward by hand, optimizer step, and
 the loss estimates between.
 
-Randomness comes from a stream of npbigram.streams (config.rng): by default NumPy generators
+Randomness comes from a stream of npbigram.randomness.streams (config.rng): by default NumPy generators
 split so that evaluations never move the training batches, or with rng "torch" bigram.py's one
 PyTorch generator in its order. The checkpoint keeps the stream's state as it was at the start
 of the step, before that step's evaluation drew, so an interrupted run resumes exactly (and
@@ -22,15 +22,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_choice, check_count, check_dtype, check_ids, check_positive
-from .corpus import check_window_fits, train_val_split
+from .data.corpus import check_window_fits, split_pair_counts, train_val_split
 from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, GRAD_WORK, make_engine
-from .limits import check_memory
 from .model import INIT_DRAW_BYTES, INITS, BigramLanguageModel
-from .optim import OPTIMIZERS, make_optimizer
 from .ops import pair_count_bytes
-from .optimum import split_counts_of
-from .streams import RNGS
+from .optim import OPTIMIZERS, make_optimizer
+from .randomness.streams import RNGS
+from .utils.checks import (
+    check_choice,
+    check_count,
+    check_dtype,
+    check_ids,
+    check_positive,
+)
+from .utils.limits import check_memory
 
 EVAL_MODES = ("estimate", "exact")
 # --full-batch's defaults where not given: on tinyshakespeare they reach exact train loss
@@ -72,7 +77,7 @@ class TrainConfig:
     eval: str = "estimate"
     grad: str = GRAD_METHODS[0]
     full_batch: bool = False
-    rng: str = "numpy"  # a stream of npbigram.streams.RNGS
+    rng: str = "numpy"  # a stream of npbigram.randomness.streams.RNGS
     sample_tokens: int = 500  # generated after training, as bigram.py's max_new_tokens
 
     def __post_init__(self):
@@ -131,12 +136,12 @@ class TrainConfig:
 
 
 def training_memory(config, vocab_size):
-    """What training with `config` holds at its peak, by part, for npbigram.limits.check_memory.
+    """What training with `config` holds at its peak, by part, for npbigram.utils.limits.check_memory.
 
     The model (weights, gradient, optimizer state) lives throughout, and from the first step on
     the engine keeps a step's batch arrays; besides them, one at a time: drawing the initial
     weights (the zero table they replace), an evaluation's batches, and the splits' pair counts
-    with the float64 tables of the floor reported at the end (npbigram.optimum)."""
+    with the float64 tables of the floor reported at the end (npbigram.tools.optimum)."""
     itemsize, engine = np.dtype(config.dtype).itemsize, make_engine(config.backend)
     tables = 2 + config.optimizer_tables()  # weights, gradient and the optimizer's arrays
     vocabulary = f"use a text with fewer distinct tokens (this one has {vocab_size:,})"
@@ -347,7 +352,7 @@ class Trainer:
     def split_counts(self):
         """{'train': C, 'val': C}: each split's pair counts (V,V), computed once."""
         if self._counts is None:
-            self._counts = split_counts_of(self.train_data, self.val_data, self.vocab_size)
+            self._counts = split_pair_counts(self.train_data, self.val_data, self.vocab_size)
         return self._counts
 
     def exact_losses(self):

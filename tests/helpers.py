@@ -24,9 +24,7 @@ from npbigram import (
 
 def model_with_weight(weight, backend="numpy"):
     """A BigramLanguageModel holding a copy of `weight` (V,V) in weight's dtype."""
-    model = BigramLanguageModel(weight.shape[0], dtype=weight.dtype, backend=backend, init="zeros")
-    model.weight = np.array(weight)
-    return model
+    return BigramLanguageModel.from_weight(np.array(weight), backend=backend)
 
 
 def random_weight(vocab_size, dtype, seed, scale=1.0):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from npbigram.checks import check_ids
+from npbigram.utils.checks import check_ids
 
 any_text = st.text(st.characters(exclude_categories=()), min_size=1)  # lone surrogates too
 

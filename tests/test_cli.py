@@ -12,7 +12,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from npbigram import BigramLanguageModel, load_checkpoint
+from npbigram import BigramLanguageModel, load_checkpoint, save_checkpoint
 from npbigram.cli import main
 from npbigram.engine import runtime
 
@@ -292,7 +292,7 @@ def test_sample_needs_a_readable_checkpoint_with_a_tokenizer(tmp_path, capsys):
     assert main(["sample", "--checkpoint", str(tmp_path / "missing.npz")]) == 1
     assert "does not exist" in capsys.readouterr().err
     bare = tmp_path / "bare.npz"
-    BigramLanguageModel(3, backend="numpy").save(bare)
+    save_checkpoint(bare, BigramLanguageModel(3, backend="numpy"))
     assert main(["sample", "--checkpoint", str(bare)]) == 1
     assert "holds no tokenizer" in capsys.readouterr().err
 

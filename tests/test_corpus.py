@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from npbigram import DatasetError, get_batch, load_corpus, train_val_split
-from npbigram.corpus import read_text
+from npbigram.data.corpus import read_text
 
 any_text = st.text(st.characters(exclude_categories=()), min_size=1)  # lone surrogates too
 

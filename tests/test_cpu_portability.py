@@ -25,7 +25,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 AVX512 = re.compile(r"AVX512|X86_V4")  # NumPy's names of its AVX-512 dispatch targets
-# the tests that compare the torch stream (npbigram.torch_rng, --rng torch) with torch
+# the tests that compare the torch stream (npbigram.randomness.torch_rng, --rng torch) with torch
 TORCH_STREAM_TESTS = [
     "test_torch_rng.py",
     "test_streams.py::test_torch_stream_trains_evaluates_and_samples_like_bigram_py[numpy]",

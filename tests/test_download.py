@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import strategies as st
 from npbigram import DatasetError, ensure_dataset
-from npbigram.download import TINYSHAKESPEARE_URL, download
+from npbigram.data.download import TINYSHAKESPEARE_URL, download
 
 SCRIPT = Path(__file__).resolve().parent.parent / "data" / "tinyshakespeare" / "prepare.py"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from npbigram import load_checkpoint, ops, train_val_split
 from npbigram.cli import main
-from npbigram.corpus import load_corpus
+from npbigram.data.corpus import load_corpus
 
 LINE = re.compile(r"(\w+): +(\d+\.\d{4}) nats = (\d+\.\d{4}) bits per (\w+), the mean over all "
                   r"([\d,]+) pairs")

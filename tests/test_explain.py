@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, ByteTokenizer, CharTokenizer, save_checkpoint
 from npbigram.cli import main
-from npbigram.corpus import load_corpus
-from npbigram.explain import char_label, explain_text, token_labels, trace_generation
+from npbigram.data.corpus import load_corpus
+from npbigram.tools.explain import char_label, explain_text, token_labels, trace_generation
 
 TEXT = "hello world\nhold the door\n"
 

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 from hypothesis import strategies as st
-from npbigram.files import (
+from npbigram.utils.files import (
     OutputInUse,
     OutputLock,
     atomic_output,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, ops
 from npbigram.cli import main
-from npbigram.corpus import load_corpus
-from npbigram.gradcheck import check_gradient, gradient_check
+from npbigram.data.corpus import load_corpus
+from npbigram.tools.gradcheck import check_gradient, gradient_check
 
 
 def test_hand_derived_gradient_passes_on_random_ids():
@@ -107,7 +107,7 @@ def test_cli_bad_input_is_a_clear_error(argv, message, capsys):
 ])
 def test_the_api_names_its_arguments_when_memory_is_short(monkeypatch, kwargs, advice):
     """It said 'lower --vocab', a flag of the command line, to a caller of the function."""
-    from npbigram import limits
+    from npbigram.utils import limits
 
     monkeypatch.setattr(limits, "available_memory", lambda: limits.Available(8 * limits.GB))
     with pytest.raises(limits.InsufficientMemory, match=re.escape(advice)):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from npbigram import (BigramLanguageModel, CharTokenizer, lecture, load_checkpoint, load_corpus,
-                      save_checkpoint)
+from npbigram import BigramLanguageModel, CharTokenizer, load_checkpoint, load_corpus, save_checkpoint
+from npbigram.tools import lecture
 from npbigram.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

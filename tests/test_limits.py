@@ -8,9 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from npbigram import TrainConfig, Trainer, corpus, limits
+from npbigram import TrainConfig, Trainer
+from npbigram.data import corpus
+from npbigram.utils import limits
 from npbigram.cli import main
-from npbigram.limits import Available, InsufficientMemory, check_memory
+from npbigram.utils.limits import Available, InsufficientMemory, check_memory
 from npbigram.train import training_memory
 
 from helpers import save_trainer, terminal_output, trained_trainer

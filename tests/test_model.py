@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from npbigram import AdamW, BigramLanguageModel, limits, ops
+from npbigram import AdamW, BigramLanguageModel, ops
+from npbigram.utils import limits
 from npbigram import model as model_module
-from npbigram.limits import Available, InsufficientMemory
-from npbigram.model import next_token_probs, sample_from
+from npbigram.utils.limits import Available, InsufficientMemory
+from npbigram.sampling import next_token_probs, sample_from
 
 from helpers import model_with_weight, random_weight
 

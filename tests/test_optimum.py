@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, ops
 from npbigram.cli import main
-from npbigram.corpus import load_corpus, train_val_split
-from npbigram.optimum import (
+from npbigram.data.corpus import load_corpus, train_val_split
+from npbigram.tools.optimum import (
     bigram_optimum,
     count_logits,
     count_probs,

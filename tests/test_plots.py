@@ -7,10 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
-from npbigram import BigramLanguageModel, CharTokenizer, plots, save_checkpoint
+from npbigram import BigramLanguageModel, CharTokenizer, save_checkpoint
+from npbigram.tools import plots
 from npbigram.cli import main
-from npbigram.explain import token_labels
-from npbigram.plots import MissingMatplotlib, plot_heatmap, plot_losses
+from npbigram.tools.explain import token_labels
+from npbigram.tools.plots import MissingMatplotlib, plot_heatmap, plot_losses
 
 from helpers import ctrl_c_at_step
 

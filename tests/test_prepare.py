@@ -11,21 +11,21 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import npbigram.prepare
+import npbigram.data.prepare
 from npbigram import ops
 from npbigram.cli import main
-from npbigram.corpus import DatasetError, load_corpus, read_text, train_val_split
-from npbigram.files import OutputLock
+from npbigram.data.corpus import DatasetError, load_corpus, read_text, train_val_split
+from npbigram.utils.files import OutputLock
 from npbigram.engine.count_kernels import count_pairs, encode_symbols, mark_present
-from npbigram.prepare import prepare, resolve_sources
-from npbigram.prepare_tasks import (
+from npbigram.data.prepare import prepare, resolve_sources
+from npbigram.data.prepare_tasks import (
     ByteRange,
     Encoding,
     codepoint_table,
     encode_range,
     split_ranges,
 )
-from npbigram.prepared import OUTPUT_FILES, SPLITS, load_prepared, token_dtype
+from npbigram.data.prepared import OUTPUT_FILES, SPLITS, load_prepared, token_dtype
 
 utf8_text = st.text(st.characters(exclude_categories=("Cs",)))  # any text UTF-8 can encode
 small_chunks = st.integers(1, 9)  # so that multi-byte characters straddle chunk boundaries
@@ -225,14 +225,14 @@ def test_a_prepare_stopped_before_its_meta_json_is_redone_without_force(tmp_path
     out = tmp_path / "out"
     if again:
         prepare(text, out)
-    atomic_write_bytes = npbigram.prepare.atomic_write_bytes
+    atomic_write_bytes = npbigram.data.prepare.atomic_write_bytes
 
     def killed_at_meta_json(path, payload, *args):
         if path.name == "meta.json":
             raise KeyboardInterrupt
         atomic_write_bytes(path, payload, *args)
 
-    monkeypatch.setattr(npbigram.prepare, "atomic_write_bytes", killed_at_meta_json)
+    monkeypatch.setattr(npbigram.data.prepare, "atomic_write_bytes", killed_at_meta_json)
     with pytest.raises(KeyboardInterrupt):
         prepare(text, out)
     monkeypatch.undo()

@@ -7,9 +7,10 @@ import re
 import signal
 
 import pytest
-from npbigram import TrainConfig, Trainer, load_checkpoint, progress, run
+from npbigram import TrainConfig, Trainer, load_checkpoint, run
+from npbigram.utils import progress
 from npbigram.cli import main
-from npbigram.progress import Progress
+from npbigram.utils.progress import Progress
 
 from helpers import DATA, TOKENIZER, signal_when_shown, terminal_output
 

@@ -17,9 +17,10 @@ import urllib.request
 
 import numpy as np
 import pytest
-from npbigram import Trainer, load_checkpoint, plots
+from npbigram import Trainer, load_checkpoint
+from npbigram.tools import plots
 from npbigram.cli import main
-from npbigram.files import OutputLock, lock_beside
+from npbigram.utils.files import OutputLock, lock_beside
 
 from helpers import ctrl_c_at_step
 

@@ -14,7 +14,7 @@ import pytest
 from npbigram import TrainConfig, Trainer, run
 from npbigram.checkpoint import read_checkpoint
 from npbigram.cli import main
-from npbigram.prepared import OUTPUT_FILES, load_prepared
+from npbigram.data.prepared import OUTPUT_FILES, load_prepared
 
 from helpers import DATA, TOKENIZER, signal_when_shown
 
@@ -186,7 +186,7 @@ def test_a_signal_whose_exception_was_dropped_is_raised_again(monkeypatch, capsy
 # prepare, slowed down: a pause after each piece of ids written, and small chunks
 SLOW_PREPARE = """
 import functools, sys, time
-import npbigram.prepare as prepare
+import npbigram.data.prepare as prepare
 write_parts = prepare._write_parts
 
 def slowly(bins, parts):

@@ -4,10 +4,10 @@ and samples as bigram.py does in PyTorch, and resumes exactly."""
 import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, TrainConfig, Trainer, load_checkpoint
-from npbigram.model import MultinomialSampler
+from npbigram.sampling import MultinomialSampler
 from npbigram.run import run_training
-from npbigram.streams import RNGS, NumpyStreams
-from npbigram.torch_rng import TorchGenerator
+from npbigram.randomness.streams import RNGS, NumpyStreams
+from npbigram.randomness.torch_rng import TorchGenerator
 
 from helpers import DATA, TOKENIZER, save_trainer
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from npbigram import ByteTokenizer, CharTokenizer, tokenizers
-from npbigram.tokenizers import tokenizer_from_json
+from npbigram import ByteTokenizer, CharTokenizer
+from npbigram.data import tokenizers
+from npbigram.data.tokenizers import tokenizer_from_json
 
 any_text = st.text(st.characters(exclude_categories=()), min_size=1)  # lone surrogates too
 

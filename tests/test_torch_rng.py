@@ -1,4 +1,4 @@
-"""npbigram.torch_rng.TorchGenerator against torch's default CPU generator: every draw bit-exact,
+"""npbigram.randomness.torch_rng.TorchGenerator against torch's default CPU generator: every draw bit-exact,
 the stream position (torch.get_rng_state) identical after interleaved calls, and the lecture's
 numbers (first batch, loss 4.8786, 100 untrained characters) replayed without torch."""
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npbigram import torch_rng
-from npbigram.torch_rng import TorchGenerator, _fma32
+from npbigram.randomness import torch_rng
+from npbigram.randomness.torch_rng import TorchGenerator, _fma32
 
 seeds = st.integers(-(2**63), 2**64 - 1)
 float32s = st.floats(width=32, allow_nan=False, allow_infinity=False)

@@ -3,7 +3,7 @@ The work itself is done by the library (npbigram.run, .train, .model, and the le
 
 Every failure is one line on stderr, never a traceback: 'npbigram: error: ...' and status 1;
 Ctrl-C, SIGTERM or SIGHUP outside the training loop (which saves first) stops the command after
-its cleanup, with status 130, 143 or 129 (npbigram.stopping); a closed pipe on stdout
+its cleanup, with status 130, 143 or 129 (npbigram.utils.stopping); a closed pipe on stdout
 (`npbigram sample | head`) ends the command quietly.
 """
 
@@ -13,9 +13,10 @@ import signal
 import sys
 import warnings
 
-from .. import __version__, stopping
-from ..corpus import DatasetError
-from ..plots import MissingMatplotlib
+from .. import __version__
+from ..data.corpus import DatasetError
+from ..tools.plots import MissingMatplotlib
+from ..utils import stopping
 from . import data, evaluation, lecture, tools, training
 from .common import CommandError
 

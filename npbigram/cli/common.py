@@ -5,7 +5,7 @@ import re
 import sys
 from contextlib import contextmanager
 
-from ..tokenizers import TOKENIZERS
+from ..data.tokenizers import TOKENIZERS
 
 TOKENIZER_HELP = ("char: sorted unique characters (default); byte: 256 byte values; a prepared "
                   "folder has its own")

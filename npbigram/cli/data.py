@@ -30,7 +30,7 @@ def add_prepare_parser(sub):
 
 
 def run_prepare(args):
-    from ..prepare import prepare  # imports the numba engine's count kernels
+    from ..data.prepare import prepare  # imports the numba engine's count kernels
 
     meta = prepare(args.data, args.out, args.tokenizer, scheduler=args.scheduler,
                    progress=_progress_bar, force=args.force)

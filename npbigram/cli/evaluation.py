@@ -5,9 +5,9 @@ import math
 import os
 
 from .. import ops
-from ..corpus import encode_file, train_val_split
-from ..model import load_checkpoint
-from ..provenance import recorded_data
+from ..checkpoint import load_checkpoint
+from ..data.corpus import encode_file, train_val_split
+from ..data.provenance import recorded_data
 from .common import CommandError, add_checkpoint_flag
 
 

@@ -1,8 +1,8 @@
-"""`npbigram lecture`: the lecture's bigram walkthrough, with its numbers (npbigram.lecture)."""
+"""`npbigram lecture`: the lecture's bigram walkthrough, with its numbers (npbigram.tools.lecture)."""
 
-from .. import lecture
-from ..corpus import load_corpus
-from ..download import DEFAULT_DATA_PATH, ensure_dataset
+from ..data.corpus import load_corpus
+from ..data.download import DEFAULT_DATA_PATH, ensure_dataset
+from ..tools import lecture
 
 
 def add_lecture_parser(sub):

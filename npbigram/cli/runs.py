@@ -11,14 +11,20 @@ the one with the lowest val loss beside it, NAME.best.npz.
 from contextlib import ExitStack
 from pathlib import Path
 
-from .. import plots
 from ..checkpoint import is_checkpoint, read_meta
-from ..download import ensure_dataset
-from ..files import (OutputLock, atomic_write_bytes, check_distinct, check_output, lock_beside,
-                     same_file)
-from ..provenance import describe_file, recorded_data
+from ..data.download import ensure_dataset
+from ..data.provenance import describe_file, recorded_data
 from ..run import is_metrics_csv
+from ..tools import plots
 from ..train import CHANGEABLE_ON_RESUME, FULL_BATCH_DEFAULTS, TrainConfig
+from ..utils.files import (
+    OutputLock,
+    atomic_write_bytes,
+    check_distinct,
+    check_output,
+    lock_beside,
+    same_file,
+)
 from .common import CommandError
 
 DEFAULT_OUT = "ckpt.npz"

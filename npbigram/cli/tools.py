@@ -8,14 +8,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import explain, gradcheck, ops, optimum, plots
-from ..corpus import encode_file, load_corpus
-from ..download import DEFAULT_DATA_PATH, ensure_dataset
-from ..explain import token_labels
-from ..model import load_checkpoint
-from ..prepared import load_training_data
-from .common import (CommandError, add_checkpoint_flag, add_tokenizer_flag, in_flag_words,
-                     require_at_least)
+from .. import ops
+from ..checkpoint import load_checkpoint
+from ..data.corpus import encode_file, load_corpus, split_pair_counts
+from ..data.download import DEFAULT_DATA_PATH, ensure_dataset
+from ..data.prepared import load_training_data
+from ..tools import explain, gradcheck, optimum, plots
+from ..tools.explain import token_labels
+from .common import (
+    CommandError,
+    add_checkpoint_flag,
+    add_tokenizer_flag,
+    in_flag_words,
+    require_at_least,
+)
 
 # how gradient_check names its arguments in its errors -> the flags typed
 GRADCHECK_FLAG_WORDS = {"vocab_size": "--vocab", "batch_size": "--batch", "block_size": "--block"}
@@ -212,6 +218,6 @@ def run_optimum(args):
         if len(train) < 2 or len(val) < 2:
             raise ValueError(f"{len(train) + len(val)} tokens are too few: the train and val "
                              f"splits each need at least two tokens to hold a pair")
-        counts = optimum.split_counts_of(train, val, tokenizer.vocab_size)
+        counts = split_pair_counts(train, val, tokenizer.vocab_size)
     print(optimum.optimum_of_counts(counts["train"], counts["val"], k=args.k).report())
     return 0

@@ -5,18 +5,33 @@ import sys
 
 import numpy as np
 
-from .. import optimum, plots, stopping
-from ..download import DEFAULT_DATA_PATH
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data.download import DEFAULT_DATA_PATH
+from ..data.prepared import load_training_data
 from ..engine import BACKENDS, GRAD_METHODS
-from ..files import atomic_write_bytes, check_output
-from ..model import INITS, load_checkpoint, save_checkpoint
+from ..model import INITS
 from ..optim import OPTIMIZERS
-from ..prepared import load_training_data
+from ..randomness.streams import RNGS
 from ..run import run_training, write_metrics
-from ..streams import RNGS
-from ..train import EVAL_MODES, FULL_BATCH_DEFAULTS, TrainConfig, Trainer, TrainingDiverged
-from .common import (SAMPLE_SEPARATOR, CommandError, add_checkpoint_flag,
-                     add_tokenizer_flag, in_flag_words, require_at_least, write_generated)
+from ..tools import optimum, plots
+from ..train import (
+    EVAL_MODES,
+    FULL_BATCH_DEFAULTS,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+)
+from ..utils import stopping
+from ..utils.files import atomic_write_bytes, check_output
+from .common import (
+    SAMPLE_SEPARATOR,
+    CommandError,
+    add_checkpoint_flag,
+    add_tokenizer_flag,
+    in_flag_words,
+    require_at_least,
+    write_generated,
+)
 from .runs import DEFAULT_OUT, Outputs, flag, new_config, resumed_config, training_data
 
 SAMPLE_CHARS = TrainConfig.sample_tokens  # bigram.py's sample, and sample's default

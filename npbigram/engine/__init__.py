@@ -20,7 +20,7 @@ same math (npbigram/engine/*_kernels.py, loops.py) and is imported only when fir
 
 import importlib
 
-from ..checks import check_choice
+from ..utils.checks import check_choice
 
 ENGINES = {"numpy": ("npbigram.engine.reference", "NumpyEngine"),
            "numba": ("npbigram.engine.numba_engine", "NumbaEngine")}

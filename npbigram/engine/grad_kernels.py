@@ -20,7 +20,7 @@ mean being their sum in row order; counts (V,V) int32 scratch (pair counts only,
 Determinism: a parallel kernel gives each thread whole rows of dW (positions grouped by input
 id with a stable counting sort, so every row adds its positions in their original order) and
 sums losses in a fixed order, so the result is bitwise identical for any thread count.
-numba does no bounds checks: callers validate ids (npbigram.checks.check_ids) first.
+numba does no bounds checks: callers validate ids (npbigram.utils.checks.check_ids) first.
 """
 
 

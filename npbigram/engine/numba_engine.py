@@ -14,9 +14,15 @@ import numpy as np
 
 from .. import ops
 from . import GRAD_WORK, loops
-from .grad_kernels import (batch_losses, counts_grad_parallel, gather_rows,
-                           gather_scatter_parallel, gather_scatter_serial, pair_counts_parallel,
-                           pair_counts_serial)
+from .grad_kernels import (
+    batch_losses,
+    counts_grad_parallel,
+    gather_rows,
+    gather_scatter_parallel,
+    gather_scatter_serial,
+    pair_counts_parallel,
+    pair_counts_serial,
+)
 from .loops import GatherScatterBatch, PairCountsBatch, fill_batch, fill_batch_parallel
 from .update_kernels import update_parallel, update_serial
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..corpus import windows
+from ..data.corpus import windows
 
 
 class NumpyEngine:

@@ -12,7 +12,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..checks import check_non_negative, check_positive
+from ..utils.checks import check_non_negative, check_positive
 from .base import Optimizer
 
 # the update's scalars at step t, named as in the formula above

@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..checks import check_non_negative, check_positive
+from ..utils.checks import check_non_negative, check_positive
 from .base import Optimizer
 
 SGDCoefficients = namedtuple("SGDCoefficients", [

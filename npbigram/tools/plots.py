@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_output, check_output
+from ..utils.files import atomic_output, check_output
 from .optimum import floor_loss
 
 DPI = 130

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import ID_DTYPE, check_count
-from .limits import check_memory
+from .. import ops
+from ..utils.checks import ID_DTYPE, check_count
+from ..utils.limits import check_memory
 from .tokenizers import TOKENIZERS, decode_utf8
 
 
@@ -29,7 +30,7 @@ def read_text(path):
 
 def load_corpus(path, tokenizer="char"):
     """Read `path` and tokenize it: returns (tokenizer, ids) with ids a (n,) int64 array.
-    tokenizer: a name in npbigram.tokenizers.TOKENIZERS, fitted to the file."""
+    tokenizer: a name in npbigram.data.tokenizers.TOKENIZERS, fitted to the file."""
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}: choose "
                          + " or ".join(repr(kind) for kind in TOKENIZERS))
@@ -67,6 +68,12 @@ def train_val_split(data, train_fraction=0.9):
     return data[:n], data[n:]
 
 
+def split_pair_counts(train, val, vocab_size):
+    """{'train': C, 'val': C}: the pair counts (V,V) of each split of ids."""
+    return {name: ops.pair_counts(split, vocab_size)
+            for name, split in (("train", train), ("val", val))}
+
+
 def check_window_fits(split_size, block_size):
     """A split must hold at least one window of T+1 tokens."""
     if split_size < block_size + 1:
@@ -84,7 +91,7 @@ def batch_starts(split_size, block_size, batch_size, rng):
 def get_batch(data, block_size, batch_size, rng):
     """B random windows of T+1 tokens: x (B,T) inputs and y (B,T) next-token targets.
     data: (n,) token ids (an array or a list); rng: a numpy Generator (np.random.default_rng),
-    or anything drawing as its integers() does (npbigram.torch_rng.TorchGenerator)."""
+    or anything drawing as its integers() does (npbigram.randomness.torch_rng.TorchGenerator)."""
     data = np.asarray(data)
     if data.ndim != 1 or data.dtype == bool or data.dtype.kind not in "iu":
         raise TypeError(f"data must be a 1-D sequence of integer token ids, got "

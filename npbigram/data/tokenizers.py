@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from .checks import ID_DTYPE, check_ids
+from ..utils.checks import ID_DTYPE, check_ids
 
 ENCODE_CHARS = 1 << 22  # characters a char tokenizer encodes at a time
 
@@ -36,7 +36,7 @@ class CharTokenizer:
         chars = "".join(chars)
         if len(chars) == 0:
             raise ValueError("a character vocabulary needs at least one character")
-        codepoints = _codepoints(chars)
+        codepoints = codepoints_of(chars)
         if np.any(codepoints[1:] <= codepoints[:-1]):  # not np.diff: unsigned, it wraps around
             raise ValueError("the vocabulary must be sorted unique characters")
         self.chars = chars
@@ -49,8 +49,8 @@ class CharTokenizer:
             raise TypeError(f"from_text takes a str, got {type(text).__name__}")
         if len(text) == 0:
             raise ValueError("cannot build a vocabulary from empty text")
-        return cls(_decode_codepoints(np.unique(np.concatenate(
-            [np.unique(_codepoints(part)) for part in _parts(text)]))))
+        return cls(decode_codepoints(np.unique(np.concatenate(
+            [np.unique(codepoints_of(part)) for part in _parts(text)]))))
 
     @classmethod
     def from_corpus(cls, raw, name):
@@ -74,7 +74,7 @@ class CharTokenizer:
             raise TypeError(f"encode takes a str, got {type(text).__name__}")
         ids = np.empty(len(text), dtype=ID_DTYPE)
         for first, part in zip(range(0, len(text), ENCODE_CHARS), _parts(text)):
-            codepoints = _codepoints(part)
+            codepoints = codepoints_of(part)
             part_ids = ids[first:first + len(part)]
             part_ids[...] = np.searchsorted(self._codepoints, codepoints)
             np.minimum(part_ids, self.vocab_size - 1, out=part_ids)  # a known id is below V
@@ -98,7 +98,7 @@ class CharTokenizer:
     def decode(self, ids):
         """ids -> str."""
         ids = check_ids(ids, self.vocab_size, "ids", ndim=None, allow_empty=True)
-        return _decode_codepoints(self._codepoints[ids.reshape(-1)])
+        return decode_codepoints(self._codepoints[ids.reshape(-1)])
 
     def decode_bytes(self, ids):
         """ids -> the UTF-8 bytes of their text."""
@@ -198,10 +198,10 @@ def _parts(text):
                                                                   ENCODE_CHARS))
 
 
-def _codepoints(text):
+def codepoints_of(text):
     # surrogatepass: a str may hold lone surrogates, and they are characters like any other
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
-def _decode_codepoints(codepoints):
+def decode_codepoints(codepoints):
     return np.asarray(codepoints, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops
-from .checks import describe_nonfinite, nonfinite_rows
-from .corpus import train_val_split
+from .. import ops
+from ..data.corpus import train_val_split
+from ..utils.checks import describe_nonfinite, nonfinite_rows
 
 UNSEEN_LOGIT = -1e4  # stands in for ln 0 = -inf: exp(-1e4 - max) is exactly 0.0 in float32/64
 DEFAULT_K = 1.0  # Laplace smoothing
@@ -102,12 +102,6 @@ def bigram_optimum(ids, vocab_size, k=DEFAULT_K):
                          f"at least two tokens to hold a pair")
     return optimum_of_counts(ops.pair_counts(train, vocab_size), ops.pair_counts(val, vocab_size),
                              k)
-
-
-def split_counts_of(train, val, vocab_size):
-    """{'train': C, 'val': C}: the pair counts (V,V) of each split of ids."""
-    return {name: ops.pair_counts(split, vocab_size)
-            for name, split in (("train", train), ("val", val))}
 
 
 def optimum_of_counts(train_counts, val_counts, k=DEFAULT_K):

@@ -1,5 +1,5 @@
 """The lecture's bigram walkthrough ("Let's build GPT"), step by step, with the lecture's own
-numbers: PyTorch's generator is replayed by npbigram.torch_rng, so no torch is needed.
+numbers: PyTorch's generator is replayed by npbigram.randomness.torch_rng, so no torch is needed.
 
     lecture (PyTorch)                     npbigram
     torch.manual_seed(1337)               gen = TorchGenerator(1337)
@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops
-from .corpus import train_val_split, windows
-from .model import BigramLanguageModel, MultinomialSampler
-from .torch_rng import TorchGenerator
+from .. import ops
+from ..data.corpus import train_val_split, windows
+from ..model import BigramLanguageModel
+from ..randomness.torch_rng import TorchGenerator
+from ..sampling import MultinomialSampler
 
 LECTURE_SEED = 1337
 BATCH_SIZE = 4  # the lecture's first batch: 4 sequences of 8 characters
@@ -55,8 +56,8 @@ def walk(data, vocab_size, seed=LECTURE_SEED):
     xb, yb = windows(train, starts, BLOCK_SIZE)
 
     gen.manual_seed(seed)
-    model = BigramLanguageModel(vocab_size, init="zeros", backend="numpy")
-    model.weight = gen.normal_(np.empty((vocab_size, vocab_size), np.float32))  # nn.Embedding
+    model = BigramLanguageModel.from_weight(  # nn.Embedding's init
+        gen.normal_(np.empty((vocab_size, vocab_size), np.float32)), backend="numpy")
     logits, loss = model(xb, yb)  # (B*T, V), float
     probs = ops.softmax(logits)  # (B*T, V)
     loss_by_hand = -np.log(probs[np.arange(len(probs)), yb.reshape(-1)]).mean()

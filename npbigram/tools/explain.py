@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops
-from .model import next_token_probs, sample_from
+from .. import ops
+from ..sampling import next_token_probs, sample_from
 
 DEFAULT_TOP_K = 5
 SHOWN_CONTEXT_IDS = 4  # the trace shows the last few ids of the growing context

@@ -21,7 +21,7 @@ Two streaming passes, in memory bounded by a few chunks and the (V,V) tables:
     2. encode  the token ids chunk by chunk, appended to train.bin then val.bin, each split's
                pairs counted on the way (SplitCounter, carrying the last token across chunks)
 Given a Dask scheduler, both passes run as tasks over byte ranges (prepare_dask), and the
-client writes the same bytes. npbigram.prepared reads the folder back. Every file is written to
+client writes the same bytes. npbigram.data.prepared reads the folder back. Every file is written to
 a temporary name and renamed when done. One prepare at a time writes a folder (a lock), and a
 prepare that was stopped or killed is redone by the next one, without --force.
 """
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import OutputLock, atomic_output, atomic_write_bytes
 from .corpus import DatasetError, train_val_split
-from .files import OutputLock, atomic_output, atomic_write_bytes
 from .prepare_tasks import (
     CHUNK_BYTES,
     CODEPOINTS,
@@ -58,10 +58,10 @@ from .prepared import (
     VERSION,
     token_dtype,
 )
-from .tokenizers import ByteTokenizer, CharTokenizer, _decode_codepoints
+from .tokenizers import ByteTokenizer, CharTokenizer, decode_codepoints
 
 RANGE_BYTES = 64 << 20  # bytes per Dask task
-LOCK_FILE = ".prepare.lock"  # held while a prepare writes the folder (npbigram.files.OutputLock)
+LOCK_FILE = ".prepare.lock"  # held while a prepare writes the folder (npbigram.utils.files.OutputLock)
 # written before any output file, removed after meta.json: the folder's files are this
 # program's, unfinished, when it is there without meta.json
 UNFINISHED_FILE = ".prepare-unfinished"
@@ -148,7 +148,7 @@ def _vocabulary(tokenizer, scans):
     for scan in scans:
         present[scan.codepoints] = True
     vocab_codepoints = np.flatnonzero(present).astype(np.uint32)
-    return vocab_codepoints, CharTokenizer(_decode_codepoints(vocab_codepoints))
+    return vocab_codepoints, CharTokenizer(decode_codepoints(vocab_codepoints))
 
 
 def _describe(tok, n_train, n_val, sources):

@@ -24,8 +24,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from .engine.count_kernels import count_pairs, encode_symbols, mark_present
-from .tokenizers import _codepoints
+from ..engine.count_kernels import count_pairs, encode_symbols, mark_present
+from .tokenizers import codepoints_of
 
 CHUNK_BYTES = 4 << 20  # bytes read at a time
 CODEPOINTS = 0x110000  # every Unicode code point is below this
@@ -89,11 +89,11 @@ def pending_bytes(decoder):
     return len(decoder.getstate()[0])
 
 
-def decode_codepoints(decoder, chunk, offset, path):
+def _chunk_codepoints(decoder, chunk, offset, path):
     """The code points (uint32) of the characters the chunk completes, decoded incrementally:
     a sequence cut off at the chunk's end waits in the decoder for the next chunk."""
     pending = pending_bytes(decoder)
-    return _codepoints(_decode(decoder, memoryview(chunk), offset - pending, path))
+    return codepoints_of(_decode(decoder, memoryview(chunk), offset - pending, path))
 
 
 def finish_decoding(decoder, end, path):
@@ -136,7 +136,7 @@ def scan_range(byte_range, tokenizer, chunk_bytes=CHUNK_BYTES, advance=None, sha
                     present[:0x80] |= bytes_seen[:0x80]  # ASCII: each byte is a code point
                     n_tokens += chunk.size
                 else:
-                    codepoints = decode_codepoints(decoder, chunk, offset, byte_range.path)
+                    codepoints = _chunk_codepoints(decoder, chunk, offset, byte_range.path)
                     mark_present(codepoints, present)
                     n_tokens += codepoints.size
             if hashed is not None:
@@ -193,7 +193,7 @@ def encode_range(byte_range, encoding, chunk_bytes=CHUNK_BYTES, advance=None):
         if not char:
             tokens[:] = chunk  # the byte tokenizer's ids are the bytes
         elif pending_bytes(decoder) or encode_symbols(chunk, ascii_table, tokens) >= 0:
-            codepoints = decode_codepoints(decoder, chunk, offset, byte_range.path)
+            codepoints = _chunk_codepoints(decoder, chunk, offset, byte_range.path)
             tokens = buffers[k % 2, :codepoints.size]
             missing = encode_symbols(codepoints, table, tokens)
             if missing >= 0:

@@ -1,4 +1,4 @@
-"""A folder written by npbigram.prepare, read back: its tokenizer, each split's ids as a
+"""A folder written by npbigram.data.prepare, read back: its tokenizer, each split's ids as a
 read-only np.memmap, and each split's stored pair counts. This side imports no kernel."""
 
 import json

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import ID_DTYPE
-from .corpus import get_batch
-from .limits import check_memory
-from .model import BigramLanguageModel
+from ..data.corpus import get_batch
+from ..model import BigramLanguageModel
+from ..utils.checks import ID_DTYPE
+from ..utils.limits import check_memory
 
 DEFAULT_EPS = 1e-2
 DEFAULT_THRESHOLD = 1e-6
@@ -95,7 +95,7 @@ def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None,
 
 
 def gradcheck_memory(vocab_size, n_positions):
-    """The check's largest arrays, for npbigram.limits.check_memory: W, its analytic and numeric
+    """The check's largest arrays, for npbigram.utils.limits.check_memory: W, its analytic and numeric
     gradients and their errors (V,V), and a forward pass's (N,V) logits, probabilities and
     dlogits, all float64."""
     return [(f"the {vocab_size:,}x{vocab_size:,} table, gradients and errors",

@@ -1,0 +1,1 @@
+"""The learning tools: gradient checks, explanations, the counting optimum, plots, the lecture."""

@@ -1,0 +1,1 @@
+"""Small utilities: argument checks, safe files, memory limits, progress, stopping."""
