@@ -16,7 +16,7 @@ from npbigram import ops
 from npbigram.cli import main
 from npbigram.data.corpus import DatasetError, load_corpus, read_text, train_val_split
 from npbigram.utils.files import OutputLock
-from npbigram.engine.count_kernels import count_pairs, encode_symbols, mark_present
+from npbigram.engine.count_kernels import add_pair_counts, encode_symbols, mark_present
 from npbigram.data.prepare import prepare, resolve_sources
 from npbigram.data.prepare_tasks import (
     ByteRange,
@@ -311,19 +311,19 @@ def test_progress_bars_count_every_byte(tmp_path):
                          elements=st.integers(0, 6)),
        previous=st.integers(-1, 6), cuts=st.lists(st.integers(0, 200), max_size=4))
 @settings(deadline=None, max_examples=200)
-def test_count_pairs_streamed_equals_bincount(tokens, previous, cuts):
+def test_add_pair_counts_streamed_equals_bincount(tokens, previous, cuts):
     stream = tokens if previous < 0 else np.concatenate([[previous], tokens])
     stream = stream.astype(np.int64)
     expected = np.bincount(stream[:-1] * 7 + stream[1:], minlength=49).reshape(7, 7)
     counts = np.zeros((7, 7), dtype=np.int64)
     for piece in np.split(tokens, sorted(c for c in cuts if c <= tokens.size)):
-        previous = count_pairs(piece, counts, previous)
+        previous = add_pair_counts(piece, counts, previous)
     np.testing.assert_array_equal(counts, expected)
     assert previous == (stream[-1] if stream.size else -1)
 
 
 @pytest.mark.parametrize("vocab_size, dtype", [(65, np.uint8), (300, np.uint16)])
-def test_count_pairs_is_identical_for_one_and_two_threads(vocab_size, dtype):
+def test_add_pair_counts_is_identical_for_one_and_two_threads(vocab_size, dtype):
     tokens = np.random.default_rng(0).integers(0, vocab_size, size=2_000_003).astype(dtype)
     original = numba.get_num_threads()
     results = []
@@ -331,7 +331,7 @@ def test_count_pairs_is_identical_for_one_and_two_threads(vocab_size, dtype):
         for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(threads)
             counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
-            count_pairs(tokens, counts, previous=3)
+            add_pair_counts(tokens, counts, previous=3)
             results.append(counts)
     finally:
         numba.set_num_threads(original)
@@ -340,11 +340,11 @@ def test_count_pairs_is_identical_for_one_and_two_threads(vocab_size, dtype):
         np.testing.assert_array_equal(counts, expected)
 
 
-def test_count_pairs_rejects_ids_outside_the_table():
+def test_add_pair_counts_rejects_ids_outside_the_table():
     with pytest.raises(ValueError, match="must be < the vocabulary size 4"):
-        count_pairs(np.array([0, 4], dtype=np.uint8), np.zeros((4, 4), dtype=np.int64))
+        add_pair_counts(np.array([0, 4], dtype=np.uint8), np.zeros((4, 4), dtype=np.int64))
     with pytest.raises(TypeError, match="1-d array of uint8, uint16, uint32"):
-        count_pairs(np.array([0, 1]), np.zeros((4, 4), dtype=np.int64))
+        add_pair_counts(np.array([0, 1]), np.zeros((4, 4), dtype=np.int64))
 
 
 def test_encode_symbols_and_mark_present():

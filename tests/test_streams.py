@@ -6,7 +6,7 @@ import pytest
 from npbigram import BigramLanguageModel, TrainConfig, Trainer, load_checkpoint
 from npbigram.sampling import MultinomialSampler
 from npbigram.run import run_training
-from npbigram.randomness.streams import RNGS, NumpyStreams
+from npbigram.randomness.streams import RNGS, NumpyStream
 from npbigram.randomness.torch_rng import TorchGenerator
 
 from helpers import DATA, TOKENIZER, save_trainer
@@ -64,8 +64,8 @@ def bigram_py(torch, torch_bigram, data, config, sample_tokens):
 def test_numpy_streams_are_the_default_generators():
     """The default stream draws what npbigram always drew: weights from default_rng(seed),
     training batches from default_rng((seed, 1)), evaluations from default_rng((seed, 2, s))."""
-    stream = NumpyStreams(7)
-    assert TrainConfig().rng == "numpy" and RNGS["numpy"] is NumpyStreams
+    stream = NumpyStream(7)
+    assert TrainConfig().rng == "numpy" and RNGS["numpy"] is NumpyStream
     np.testing.assert_array_equal(stream.initial_weight(5, "normal", np.float32),
                                   BigramLanguageModel(5, seed=7, backend="numpy").weight)
     assert stream.train_rng.random() == np.random.default_rng((7, 1)).random()

@@ -24,7 +24,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ..engine.count_kernels import count_pairs, encode_symbols, mark_present
+from ..engine.count_kernels import add_pair_counts, encode_symbols, mark_present
 from .tokenizers import codepoints_of
 
 CHUNK_BYTES = 4 << 20  # bytes read at a time
@@ -235,7 +235,8 @@ class SplitCounter:
             return parts
         for split, part in parts:
             if counted is None:
-                self.previous[split] = count_pairs(part, self.counts[split], self.previous[split])
+                self.previous[split] = add_pair_counts(part, self.counts[split],
+                                                       self.previous[split])
             else:
                 if self.previous[split] >= 0:
                     self.counts[split][self.previous[split], part[0]] += 1

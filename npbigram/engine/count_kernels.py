@@ -1,18 +1,20 @@
 """Compiled kernels of corpus preparation: which symbols occur, table lookups, pair counts.
 
-    present[s]   = True for each symbol s in symbols            mark_present    (n,) -> (S,)
+    present[s]   = True for each symbol s in symbols            mark_present     (n,) -> (S,)
     out[i]       = table[symbols[i]]  (symbols -> token ids)    encode_symbols
-    counts[a, b] += #{i : (tokens[i], tokens[i+1]) = (a, b)}    count_pairs     (n,) -> (V,V)
+    counts[a, b] += #{i : (tokens[i], tokens[i+1]) = (a, b)}    add_pair_counts  (n,) -> (V,V)
 
-The parallel kernels split their input into a number of chunks fixed by the sizes (never by the
-thread count); a chunk of count_pairs fills its own private (V,V) table, and the tables are
-summed in chunk order. The results are integers, so they are exact: identical for any thread
-count. (mark_present is serial: it stores without loading, at over a gigabyte per second.)
+(add_pair_counts adds to a table kept across a streamed corpus; npbigram.ops.count_pairs counts
+a batch's (inputs, targets) into a new one.) The parallel kernels split their input into a
+number of chunks fixed by the sizes (never by the thread count); a chunk of add_pair_counts
+fills its own private (V,V) table, and the tables are summed in chunk order. The results are
+integers, so they are exact: identical for any thread count. (mark_present is serial: it
+stores without loading, at over a gigabyte per second.)
 
-count_pairs works on a stream fed chunk by chunk: `previous`, the token before tokens[0] (-1
-for none), adds the pair that straddles two streamed chunks. Inside a call, the parallel chunks
-split the pair indices i (not the tokens), so the pair (tokens[hi-1], tokens[hi]) at the border
-of two parallel chunks is counted by the chunk that owns index hi - 1.
+add_pair_counts works on a stream fed chunk by chunk: `previous`, the token before tokens[0]
+(-1 for none), adds the pair that straddles two streamed chunks. Inside a call, the parallel
+chunks split the pair indices i (not the tokens), so the pair (tokens[hi-1], tokens[hi]) at
+the border of two parallel chunks is counted by the chunk that owns index hi - 1.
 
 numba does no bounds checks: the Python wrappers check ids before the kernels run.
 """
@@ -24,8 +26,8 @@ from .runtime import JIT as jit
 
 PARALLEL_CHUNKS = 16  # a large input is split into this many chunks, each with its own table
 PARALLEL_MIN_ITEMS = 1 << 16  # below this many items a kernel runs as one chunk
-PAIRS_PER_TABLE_ENTRY = 8  # a chunk of count_pairs covers >= 8 V^2 pairs: summing its table
-#                            costs at most an eighth of the counting
+PAIRS_PER_TABLE_ENTRY = 8  # a chunk of add_pair_counts covers >= 8 V^2 pairs: summing its
+#                            table costs at most an eighth of the counting
 
 
 def _chunks_for(n_items, table_size=1):
@@ -94,7 +96,7 @@ def encode_symbols(symbols, table, out):
 
 
 @njit(**jit)
-def _count_pairs_serial(tokens, counts):
+def _add_pair_counts_serial(tokens, counts):
     """counts[a, b] += 1 for each pair (tokens[i], tokens[i+1])."""
     current = tokens[0]
     for i in range(1, tokens.size):
@@ -104,18 +106,18 @@ def _count_pairs_serial(tokens, counts):
 
 
 @njit(parallel=True, **jit)
-def _count_pairs_parallel(tokens, counts, chunks):
+def _add_pair_counts_parallel(tokens, counts, chunks):
     n_pairs = tokens.size - 1
     vocab_size = counts.shape[0]
     private = np.zeros((chunks, vocab_size, vocab_size), dtype=np.int64)
     for k in prange(chunks):
         lo, hi = k * n_pairs // chunks, (k + 1) * n_pairs // chunks  # pairs lo .. hi-1
-        _count_pairs_serial(tokens[lo:hi + 1], private[k])
+        _add_pair_counts_serial(tokens[lo:hi + 1], private[k])
     for k in range(chunks):
         counts += private[k]
 
 
-def count_pairs(tokens, counts, previous=-1):
+def add_pair_counts(tokens, counts, previous=-1):
     """counts[a, b] += how many times b follows a in tokens (n,), plus the pair
     (previous, tokens[0]) when previous >= 0: the stream's token before this chunk.
 
@@ -136,9 +138,9 @@ def count_pairs(tokens, counts, previous=-1):
     n_pairs = tokens.size - 1
     chunks = _chunks_for(n_pairs, vocab_size * vocab_size)
     if chunks == 1:
-        _count_pairs_serial(tokens, counts)
+        _add_pair_counts_serial(tokens, counts)
     else:
-        _count_pairs_parallel(tokens, counts, chunks)
+        _add_pair_counts_parallel(tokens, counts, chunks)
     return int(tokens[-1])
 
 

@@ -21,7 +21,7 @@ from ..sampling import InverseCdfSampler, MultinomialSampler
 from .torch_rng import DEFAULT_SEED, TorchGenerator
 
 
-class NumpyStreams:
+class NumpyStream:
     """Separate NumPy generators for the weights, training batches, each evaluation, sampling."""
 
     def __init__(self, seed):
@@ -82,4 +82,4 @@ class TorchStream:
         self.train_rng.set_state(state)
 
 
-RNGS = {"numpy": NumpyStreams, "torch": TorchStream}
+RNGS = {"numpy": NumpyStream, "torch": TorchStream}
