@@ -71,15 +71,23 @@ def test_a_wrong_gradient_is_caught(wrong_model):
 
 
 def test_cli_reports_error_and_location(capsys):
-    assert main(["gradcheck", "--vocab", "11", "--batch", "3", "--block", "5"]) == 0
+    assert main(["gradcheck", "--vocab", "11", "--batch-size", "3", "--block-size", "5"]) == 0
     out = capsys.readouterr().out
     assert "max relative error" in out and "at W[" in out and "OK" in out
+
+
+@pytest.mark.parametrize("sizes", [["--batch-size", "3", "--block-size", "5"],
+                                   ["--batch", "3", "--block", "5"]])
+def test_cli_takes_trains_size_flags_and_their_older_spellings(sizes, capsys):
+    """gradcheck took --batch and --block where train takes --batch-size and --block-size."""
+    assert main(["gradcheck", "--vocab", "11", *sizes]) == 0
+    assert "batch B=3 T=5 of random ids in [0, 11)" in capsys.readouterr().out
 
 
 def test_cli_names_characters_with_data(tmp_path, capsys):
     path = tmp_path / "text.txt"
     path.write_text("to be or not to be, that is the question\n")
-    assert main(["gradcheck", "--data", str(path), "--batch", "2", "--block", "6"]) == 0
+    assert main(["gradcheck", "--data", str(path), "--batch-size", "2", "--block-size", "6"]) == 0
     assert "(current " in capsys.readouterr().out
 
 
@@ -89,7 +97,9 @@ def test_cli_exits_nonzero_above_the_threshold(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--batch", "0"], "--batch must be at least 1"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--batch", "0"], "--batch-size must be at least 1"),
+    (["--block-size", "0"], "--block-size must be at least 1"),
     (["--vocab", "0"], "--vocab must be at least 1"),
     (["--eps", "0"], "eps must be a positive number"),
     (["--vocab", "5", "--data", "x.txt"], "--vocab sets the vocabulary of random data"),

@@ -212,7 +212,8 @@ def test_the_trainer_itself_refuses(eight_gb):
     (["--vocab", "100000"], "GB of memory (the 100,000x100,000 table, gradients and errors: "
                             "640.0 GB), more than the 8.0 GB available: lower --vocab (or use a "
                             "text with fewer characters)"),
-    (["--vocab", "2000", "--batch", "10000", "--block", "64"], "lower --batch or --block"),
+    (["--vocab", "2000", "--batch-size", "10000", "--block-size", "64"],
+     "lower --batch-size or --block-size"),
 ])
 def test_gradcheck_too_large_for_memory_is_refused(capsys, eight_gb, argv, message):
     """gradcheck --vocab 100000 printed numpy's _ArrayMemoryError
@@ -226,7 +227,8 @@ def test_gradcheck_too_large_for_memory_is_refused(capsys, eight_gb, argv, messa
 def test_gradcheck_shows_its_progress_on_a_terminal(tmp_path):
     """gradcheck --vocab 2000 --batch 64 --block 64 ran over 20 s with no
     progress shown."""
-    shown = terminal_output(["gradcheck", "--vocab", "300", "--batch", "16", "--block", "16"],
+    shown = terminal_output(["gradcheck", "--vocab", "300", "--batch-size", "16",
+                             "--block-size", "16"],
                             b"entry", cwd=tmp_path)
     assert b"gradcheck:" in shown and b"/90.0k" in shown
 

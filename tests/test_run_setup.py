@@ -1,4 +1,4 @@
-"""A `npbigram train` run and its files (npbigram/cli/runs.py): outputs that never replace what
+"""A `npbigram train` run and its files (npbigram/cli/run_setup.py): outputs that never replace what
 they should not, checked before any work; checkpoints that know their run (data, settings,
 history); --resume P that needs nothing else; the best checkpoint; --log and --sample-tokens."""
 

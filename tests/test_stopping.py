@@ -121,7 +121,7 @@ def test_a_signal_during_the_compilation_waits_for_it_then_saves(monkeypatch):
 def test_gradcheck_stops_at_once_on_sighup(tmp_path):
     """A command without a save point: status 129 (the process used to die of the signal)."""
     status, stdout, stderr = signal_when_shown(
-        ["gradcheck", "--vocab", "300", "--batch", "16", "--block", "16"], tmp_path,
+        ["gradcheck", "--vocab", "300", "--batch-size", "16", "--block-size", "16"], tmp_path,
         b"gradcheck:", [signal.SIGHUP], until=b"SIGHUP")
     assert status == 129
     assert stdout == b"" and b"npbigram: stopped by SIGHUP" in stderr

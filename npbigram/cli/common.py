@@ -1,10 +1,12 @@
-"""What the subcommands share: errors, the tokenizer flag, checks of plain flags, and writing
-generated text (raw to a file or pipe, escaped for a terminal)."""
+"""What the subcommands share: errors, flag names, the tokenizer, checkpoint and data flags,
+checks of plain flags, and writing generated text (raw to a file or pipe, escaped for a
+terminal)."""
 
 import re
 import sys
 from contextlib import contextmanager
 
+from ..data.download import ensure_dataset
 from ..data.tokenizers import TOKENIZERS
 
 TOKENIZER_HELP = ("char: sorted unique characters (default); byte: 256 byte values; a prepared "
@@ -20,6 +22,11 @@ class CommandError(Exception):
     """A user-facing failure: printed as 'npbigram: error: ...' with exit status 1."""
 
 
+def flag(name):
+    """The flag of a setting: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
 def add_tokenizer_flag(p, help_=TOKENIZER_HELP, default=DEFAULT_TOKENIZER):
     p.add_argument("--tokenizer", choices=tuple(TOKENIZERS), default=default, help=help_)
 
@@ -28,6 +35,20 @@ def add_checkpoint_flag(p):
     p.add_argument("--checkpoint", required=True, metavar="PATH",
                    help="checkpoint written by npbigram train: NAME.npz, the last, or "
                         "NAME.best.npz, the one with the lowest val loss")
+
+
+def checkpoint_tokenizer(checkpoint, path, purpose):
+    """The tokenizer `checkpoint` (read from `path`) holds, or a CommandError saying that without
+    one it cannot do `purpose` (e.g. "its tokens cannot be decoded")."""
+    if checkpoint.tokenizer is None:
+        raise CommandError(f"{path} holds no tokenizer, so {purpose}")
+    return checkpoint.tokenizer
+
+
+def data_or_tinyshakespeare(data):
+    """The path a --data flag gave, as given, or, when it was not given, tinyshakespeare's
+    (downloaded if missing)."""
+    return data if data is not None else ensure_dataset()
 
 
 def require_at_least(value, flag, minimum):

@@ -1,10 +1,7 @@
 """`npbigram prepare`: tokenize a corpus once into a folder that train, optimum and heatmap
 read through memory maps."""
 
-import sys
-
-from tqdm import tqdm
-
+from ..utils.progress import terminal_bar
 from .common import add_tokenizer_flag
 
 
@@ -33,14 +30,9 @@ def run_prepare(args):
     from ..data.prepare import prepare  # imports the numba engine's count kernels
 
     meta = prepare(args.data, args.out, args.tokenizer, scheduler=args.scheduler,
-                   progress=_progress_bar, force=args.force)
+                   progress=terminal_bar, force=args.force)
     tokens = meta["tokens"]
     print(f"{args.out}: {len(meta['sources'])} file(s), {tokens['train'] + tokens['val']:,} "
           f"tokens ({tokens['train']:,} train, {tokens['val']:,} val) as {meta['dtype']}, "
           f"vocabulary {meta['vocab_size']}")
     return 0
-
-
-def _progress_bar(**kwargs):
-    """tqdm on stderr, shown when it is a terminal."""
-    return tqdm(file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, **kwargs)

@@ -8,7 +8,7 @@ from .. import ops
 from ..checkpoint import load_checkpoint
 from ..data.corpus import encode_file, train_val_split
 from ..data.provenance import recorded_data
-from .common import CommandError, add_checkpoint_flag
+from .common import CommandError, add_checkpoint_flag, checkpoint_tokenizer
 
 
 def add_eval_parser(sub):
@@ -26,9 +26,7 @@ def add_eval_parser(sub):
 
 def run_eval(args):
     checkpoint = load_checkpoint(args.checkpoint)
-    tokenizer = checkpoint.tokenizer
-    if tokenizer is None:
-        raise CommandError(f"{args.checkpoint} holds no tokenizer, so it cannot read a text")
+    tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "it cannot read a text")
     if args.data is not None:
         path = args.data
         if os.path.isdir(path):

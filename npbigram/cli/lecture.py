@@ -1,8 +1,9 @@
 """`npbigram lecture`: the lecture's bigram walkthrough, with its numbers (npbigram.tools.lecture)."""
 
 from ..data.corpus import load_corpus
-from ..data.download import DEFAULT_DATA_PATH, ensure_dataset
+from ..data.download import DEFAULT_DATA_PATH
 from ..tools import lecture
+from .common import data_or_tinyshakespeare
 
 
 def add_lecture_parser(sub):
@@ -19,7 +20,7 @@ def add_lecture_parser(sub):
 
 
 def run_lecture(args):
-    data_path = args.data if args.data is not None else ensure_dataset()
+    data_path = data_or_tinyshakespeare(args.data)
     tokenizer, ids = load_corpus(data_path)
     walkthrough = lecture.walk(ids, tokenizer.vocab_size)
     for line in lecture.format_walkthrough(walkthrough, tokenizer):

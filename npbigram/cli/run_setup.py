@@ -12,7 +12,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..checkpoint import is_checkpoint, read_meta
-from ..data.download import ensure_dataset
 from ..data.provenance import describe_file, recorded_data
 from ..run import is_metrics_csv
 from ..tools import plots
@@ -25,21 +24,18 @@ from ..utils.files import (
     lock_beside,
     same_file,
 )
-from .common import CommandError
+from .common import CommandError, checkpoint_tokenizer, data_or_tinyshakespeare, flag
 
 DEFAULT_OUT = "ckpt.npz"
-# flags that a resumed run accepts besides the settings of CHANGEABLE_ON_RESUME
-RUN_FLAGS_ON_RESUME = ("--out", "--plot", "--log", "--threads")
+# flags that a resumed run accepts: the settings of CHANGEABLE_ON_RESUME, and where and how
+# this run writes its outputs
+FLAGS_ON_RESUME = (*map(flag, CHANGEABLE_ON_RESUME), "--out", "--plot", "--log", "--threads")
 UNUSED_BECAUSE = {  # why TrainConfig.unused_settings() may name a setting
     "batch_size": "--full-batch with --eval exact samples no batches",
     "block_size": "--full-batch with --eval exact samples no batches",
     "eval_iters": "--eval exact evaluates the whole splits",
     "grad": "--full-batch takes the gradient from the train split's pair counts",
 }
-
-
-def flag(name):
-    return "--" + name.replace("_", "-")
 
 
 def best_path(out):
@@ -72,10 +68,9 @@ def resumed_config(checkpoint, resume, given, tokenizer):
     if conflicts:
         given_text = ", ".join(f"{name} {value}" for name, value, _ in conflicts)
         saved_text = ", ".join(f"{name} {value}" for name, _, value in conflicts)
-        changeable = ", ".join([*map(flag, CHANGEABLE_ON_RESUME), *RUN_FLAGS_ON_RESUME])
         raise CommandError(f"{given_text}: {resume} was trained with {saved_text}, and a "
-                           f"resumed run keeps its settings (it may change {changeable}); "
-                           f"drop them, or start a new run")
+                           f"resumed run keeps its settings (it may change "
+                           f"{', '.join(FLAGS_ON_RESUME)}); drop them, or start a new run")
     return TrainConfig.from_dict({**saved.to_dict(), **{
         name: value for name, value in given.items() if name in CHANGEABLE_ON_RESUME}})
 
@@ -84,17 +79,16 @@ def training_data(args, checkpoint):
     """(path of the text, its record for checkpoints, tokenizer kind): a new run's --data (or
     tinyshakespeare, downloaded), or the text a resumed run recorded, checked unchanged."""
     if checkpoint is None:
-        path = Path(args.data) if args.data is not None else ensure_dataset()
+        path = Path(data_or_tinyshakespeare(args.data))
         return path, describe_file(path), args.tokenizer
-    if checkpoint.tokenizer is None:
-        raise CommandError(f"{args.resume} holds no tokenizer, so it cannot continue training")
+    tokenizer = checkpoint_tokenizer(checkpoint, args.resume, "it cannot continue training")
     if checkpoint.data is not None:
         path = recorded_data(checkpoint.data, args.resume, given=args.data)
-        return path, checkpoint.data, checkpoint.tokenizer.kind
+        return path, checkpoint.data, tokenizer.kind
     if args.data is None:  # written before checkpoints recorded their data
         raise CommandError(f"{args.resume} does not record the text it was trained on: "
                            f"pass it with --data PATH")
-    return Path(args.data), describe_file(args.data), checkpoint.tokenizer.kind
+    return Path(args.data), describe_file(args.data), tokenizer.kind
 
 
 class Outputs:

@@ -6,25 +6,28 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from .. import ops
 from ..checkpoint import load_checkpoint
 from ..data.corpus import encode_file, load_corpus, split_pair_counts
-from ..data.download import DEFAULT_DATA_PATH, ensure_dataset
+from ..data.download import DEFAULT_DATA_PATH
 from ..data.prepared import load_training_data
 from ..tools import explain, gradcheck, optimum, plots
 from ..tools.explain import token_labels
+from ..utils.progress import terminal_bar
 from .common import (
     CommandError,
     add_checkpoint_flag,
     add_tokenizer_flag,
+    checkpoint_tokenizer,
+    data_or_tinyshakespeare,
     in_flag_words,
     require_at_least,
 )
 
 # how gradient_check names its arguments in its errors -> the flags typed
-GRADCHECK_FLAG_WORDS = {"vocab_size": "--vocab", "batch_size": "--batch", "block_size": "--block"}
+GRADCHECK_FLAG_WORDS = {"vocab_size": "--vocab", "batch_size": "--batch-size",
+                        "block_size": "--block-size"}
 
 
 def quoted(raw):
@@ -42,8 +45,11 @@ def add_gradcheck_parser(sub):
                     "status 1 when the largest relative error exceeds the threshold.")
     p.add_argument("--vocab", type=int, default=None, metavar="V",
                    help="vocabulary size of random data (default: 65, tinyshakespeare's)")
-    p.add_argument("--batch", type=int, default=4, metavar="B", help="sequences (default: 4)")
-    p.add_argument("--block", type=int, default=8, metavar="T", help="tokens each (default: 8)")
+    # the flags of train; --batch and --block, their older spellings, are still accepted
+    p.add_argument("--batch-size", "--batch", type=int, default=4, metavar="B",
+                   help="sequences (default: 4)")
+    p.add_argument("--block-size", "--block", type=int, default=8, metavar="T",
+                   help="tokens each (default: 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of W and the batch (default: 0)")
     p.add_argument("--data", metavar="PATH",
                    help="take the batch from this text instead of random ids "
@@ -58,8 +64,8 @@ def add_gradcheck_parser(sub):
 
 
 def run_gradcheck(args):
-    require_at_least(args.batch, "--batch", 1)
-    require_at_least(args.block, "--block", 1)
+    require_at_least(args.batch_size, "--batch-size", 1)
+    require_at_least(args.block_size, "--block-size", 1)
     require_at_least(args.seed, "--seed", 0)
     if args.data is None:
         tokenizer, ids = None, None
@@ -73,11 +79,12 @@ def run_gradcheck(args):
         vocab_size = tokenizer.vocab_size
         source = f"random windows of {args.data}"
     require_at_least(vocab_size, "--vocab", 1)
-    with tqdm(total=vocab_size ** 2, desc="gradcheck", unit="entry", unit_scale=True,
-              file=sys.stderr, disable=not sys.stderr.isatty(), leave=False) as bar:
+    with terminal_bar(total=vocab_size ** 2, desc="gradcheck", unit="entry",
+                      unit_scale=True) as bar:
         with in_flag_words(GRADCHECK_FLAG_WORDS):
-            result = gradcheck.gradient_check(vocab_size, args.batch, args.block, args.seed,
-                                              data=ids, eps=args.eps, progress=bar.update)
+            result = gradcheck.gradient_check(vocab_size, args.batch_size, args.block_size,
+                                              args.seed, data=ids, eps=args.eps,
+                                              progress=bar.update)
     i, j = result.worst
     where = f"W[{i}, {j}]"
     if tokenizer is not None:
@@ -85,7 +92,7 @@ def run_gradcheck(args):
         where += f" (current '{labels[i]}' -> next '{labels[j]}')"
     nonzero_rows = int(np.count_nonzero(np.any(result.analytic != 0, axis=1)))
     print(f"W: {vocab_size}x{vocab_size} float64, N(0,1) from seed {args.seed}; batch "
-          f"B={args.batch} T={args.block} of {source}")
+          f"B={args.batch_size} T={args.block_size} of {source}")
     print(f"loss {result.loss:.4f}; dL/dW is nonzero in the {nonzero_rows} rows the batch reads")
     print(f"fourth-order central differences with eps={result.eps:g} at all "
           f"{result.rel_error.size:,} entries")
@@ -124,9 +131,8 @@ def run_explain(args):
     if not args.text and not args.generate:
         raise CommandError("give a TEXT to explain, --generate N to trace sampling, or both")
     checkpoint = load_checkpoint(args.checkpoint)
-    tokenizer, model = checkpoint.tokenizer, checkpoint.model
-    if tokenizer is None:
-        raise CommandError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be shown")
+    tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be shown")
+    model = checkpoint.model
     labels = token_labels(tokenizer, sys.stdout.encoding)
     if args.text:
         ids = tokenizer.encode(args.text)
@@ -165,9 +171,7 @@ def add_heatmap_parser(sub):
 def run_heatmap(args):
     plots.check_plot_path(args.out, "--out")
     checkpoint = load_checkpoint(args.checkpoint)
-    tokenizer = checkpoint.tokenizer
-    if tokenizer is None:
-        raise ValueError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be labeled")
+    tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be labeled")
     probs = ops.softmax(checkpoint.model.weight.astype(np.float64))  # (V,V)
     title = f"model {Path(args.checkpoint).name} (step {checkpoint.step}): softmax(W)"
     reference, reference_title = None, None
@@ -211,7 +215,7 @@ def add_optimum_parser(sub):
 
 
 def run_optimum(args):
-    data_path = args.data if args.data is not None else ensure_dataset()
+    data_path = data_or_tinyshakespeare(args.data)
     tokenizer, (train, val), counts = load_training_data(data_path, args.tokenizer)
     print(f"{data_path}: {len(train) + len(val):,} tokens, vocabulary {tokenizer.vocab_size}")
     if counts is None:

@@ -28,11 +28,20 @@ from .common import (
     CommandError,
     add_checkpoint_flag,
     add_tokenizer_flag,
+    checkpoint_tokenizer,
+    flag,
     in_flag_words,
     require_at_least,
     write_generated,
 )
-from .runs import DEFAULT_OUT, Outputs, flag, new_config, resumed_config, training_data
+from .run_setup import (
+    DEFAULT_OUT,
+    FLAGS_ON_RESUME,
+    Outputs,
+    new_config,
+    resumed_config,
+    training_data,
+)
 
 SAMPLE_CHARS = TrainConfig.sample_tokens  # bigram.py's sample, and sample's default
 
@@ -78,14 +87,14 @@ def add_train_parser(sub):
     for name, (type_, choices, help_) in TRAIN_FLAGS.items():
         default = getattr(defaults, name)
         shown = "" if default is None else f" (default: {default})"
-        p.add_argument("--" + name.replace("_", "-"), type=type_, choices=choices, default=None,
+        p.add_argument(flag(name), type=type_, choices=choices, default=None,
                        help=help_ + shown)
     for name, help_ in SWITCHES.items():
-        p.add_argument("--" + name, action="store_true", default=None, help=help_)
+        p.add_argument(flag(name), action="store_true", default=None, help=help_)
     p.add_argument("--full-batch", action="store_true", default=None,
                    help="every step takes the exact gradient of the whole train split, from its "
                         "pair counts; unless given, " + ", ".join(
-                            f"--{k.replace('_', '-')} {v}" for k, v in FULL_BATCH_DEFAULTS.items()))
+                            f"{flag(name)} {value}" for name, value in FULL_BATCH_DEFAULTS.items()))
     p.add_argument("--threads", type=int, metavar="N",
                    help="threads of the numba engine (default: every core, or NUMBA_NUM_THREADS); "
                         "results are identical for any N")
@@ -98,8 +107,7 @@ def add_train_parser(sub):
                    help="let a new run replace the checkpoint (and best checkpoint) of another")
     p.add_argument("--resume", metavar="PATH",
                    help="continue the run of this checkpoint, on the data it recorded, with its "
-                        "settings and history (it may change --max-iters, --eval-interval, "
-                        "--sample-tokens, --out, --plot, --log, --threads)")
+                        f"settings and history (it may change {', '.join(FLAGS_ON_RESUME)})")
     p.add_argument("--plot", metavar="PATH",
                    help="write train and val loss against step, with the optimum, to this PNG")
     p.add_argument("--log", metavar="PATH",
@@ -243,9 +251,7 @@ def run_sample(args):
                                f"another path")
         check_output(args.out, "--out", "a file", lambda path: True)
     checkpoint = load_checkpoint(args.checkpoint)
-    tokenizer = checkpoint.tokenizer
-    if tokenizer is None:
-        raise CommandError(f"{args.checkpoint} holds no tokenizer, so its tokens cannot be decoded")
+    tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be decoded")
     if args.prompt:
         prompt = tokenizer.encode(args.prompt)
     else:

@@ -1,6 +1,7 @@
-"""Progress of long work on stderr: a tqdm bar on a terminal; on a pipe or a file, where a bar
-would be a stream of carriage returns, a line at least every PROGRESS_SECONDS once the work has
-run that long (work that ends sooner prints nothing), e.g.
+"""Progress of long work on stderr: a tqdm bar on a terminal (terminal_bar, the one set-up of
+every bar the package shows); with Progress, on a pipe or a file, where a bar would be a stream
+of carriage returns, a line at least every PROGRESS_SECONDS once the work has run that long
+(work that ends sooner prints nothing), e.g.
 
     evaluating step 0: 40/400 batches, 12 s
 """
@@ -13,6 +14,13 @@ from tqdm import tqdm
 PROGRESS_SECONDS = 5.0
 
 
+def terminal_bar(stream=None, **tqdm_kwargs):
+    """A tqdm bar on `stream` (default: stderr) shown only when it is a terminal, and cleared
+    when it closes; tqdm_kwargs: total=, desc=, unit=, ... as tqdm takes them."""
+    stream = stream if stream is not None else sys.stderr
+    return tqdm(file=stream, disable=not stream.isatty(), leave=False, **tqdm_kwargs)
+
+
 class Progress:
     """A context manager; update(n) after each n units of work done. units: (singular,
     plural), e.g. ("batch", "batches")."""
@@ -23,8 +31,8 @@ class Progress:
         self.terminal = self.stream.isatty()
         self.clock = clock
         self.start = self.last_line = clock()
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=units[0], file=self.stream,
-                        disable=not self.terminal, leave=False)
+        self.bar = terminal_bar(self.stream, total=total, initial=initial, desc=desc,
+                                unit=units[0])
 
     def __enter__(self):
         return self
