@@ -1,5 +1,6 @@
-"""The NumPy engine: the model's math layer by layer, as npbigram.ops writes it. The reference
-every compiled kernel is tested against."""
+"""The NumPy engine: the model's math layer by layer, as npbigram.ops writes it, and training
+as the README's loop (get_batch, model(x, y), model.backward(), opt.step(), the optimizer's
+formula in NumPy). The reference every compiled kernel is tested against."""
 
 import math
 
