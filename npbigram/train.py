@@ -26,7 +26,7 @@ from .data.corpus import batches_starts, check_window_fits, split_pair_counts, t
 from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, GRAD_WORK, make_engine
 from .model import INIT_DRAW_BYTES, INITS, BigramLanguageModel
 from .ops import pair_count_bytes
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, make_optimizer
 from .randomness.streams import RNGS
 from .utils.checks import (
     check_choice,
@@ -142,7 +142,7 @@ def training_memory(config, vocab_size):
 
     The model (weights, gradient, optimizer state) lives throughout, and from the first step on
     the engine keeps a step's batch arrays; besides them, one at a time: drawing the initial
-    weights (the zero table they replace), an evaluation's batches, and the splits' pair counts
+    weights (a second table at most), an evaluation's batches, and the splits' pair counts
     with the float64 tables of the floor reported at the end (npbigram.tools.optimum)."""
     itemsize, engine = np.dtype(config.dtype).itemsize, make_engine(config.backend)
     tables = 2 + len(config.optimizer_state_names())  # weights, gradient, optimizer state
@@ -225,8 +225,8 @@ class Trainer:
         self.model = BigramLanguageModel.from_weight(
             self.stream.initial_weight(vocab_size, config.init, np.dtype(config.dtype)),
             backend=config.backend, grad=config.grad)
-        self.optimizer = OPTIMIZERS[config.optimizer](self.model, lr=config.lr,
-                                                      **config.optimizer_options())
+        self.optimizer = make_optimizer(config.optimizer, self.model, lr=config.lr,
+                                        **config.optimizer_options())
         self.batch_rng = self.stream.train_rng  # draws the training batches
         self.step = 0  # training steps completed
         self.history = []  # evaluations: {"step", "train", "val", "elapsed"} in step order
