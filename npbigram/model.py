@@ -26,6 +26,14 @@ INITS = ("normal", "zeros")
 INIT_DRAW_BYTES = 1 << 24  # the initial weights' float64 normal draws, made this many at a time
 
 
+class NonFiniteLoss(ValueError):
+    """A forward pass's loss is NaN or infinite; .loss holds it."""
+
+    def __init__(self, message, loss):
+        super().__init__(message)
+        self.loss = loss
+
+
 class BigramLanguageModel:
     """logits = W[idx]; loss = cross-entropy(logits, targets); grad = dL/dW by hand.
 
@@ -112,7 +120,7 @@ class BigramLanguageModel:
             self.weight, idx.reshape(-1), targets, self.grad_method, return_logits)
         if not (np.isfinite(logits).all() if targets is None else np.isfinite(loss)):
             self._saved = None
-            self._refuse_nonfinite(idx, "the loss" if targets is not None else "the logits")
+            self._refuse_nonfinite(idx, "the logits" if targets is None else "the loss", loss)
         if targets is None:
             return logits.reshape(*idx.shape, self.vocab_size), None  # (B,T,C)
         return logits, loss  # (B*T,C) as bigram.py, or None
@@ -153,13 +161,14 @@ class BigramLanguageModel:
             out[:, t] = sampler(logits, temperature, top_k)
         return out
 
-    def _refuse_nonfinite(self, rows_read, result):
-        """ValueError: `result` is not finite, naming the rows of W read that are not."""
+    def _refuse_nonfinite(self, rows_read, result, loss=None):
+        """ValueError: `result` is not finite, naming the rows of W read that are not;
+        NonFiniteLoss when it is the loss `loss`."""
         rows = nonfinite_rows(self.weight, rows_read.reshape(-1))
         cause = (describe_nonfinite(self.weight, rows) if rows
                  else "the weights are too large to compute with")
-        raise ValueError(f"{result} {'are' if result.endswith('s') else 'is'} not finite: "
-                         f"{cause}")
+        message = f"{result} {'are' if result.endswith('s') else 'is'} not finite: {cause}"
+        raise ValueError(message) if loss is None else NonFiniteLoss(message, loss)
 
 
 def initial_weight(vocab_size, init, dtype, seed=None):

@@ -62,14 +62,14 @@ def run_training(trainer, save, log=None, after_evaluation=None):
                 last = trainer.step >= config.max_iters
                 scheduled = last or trainer.step % config.eval_interval == 0
                 if scheduled and not trainer.evaluated_now():
-                    before = trainer.random.get_state()
+                    before = trainer.stream.get_state()
                     losses = evaluate(trainer, stop=lambda: interrupt.requested)
                     if losses is None:
                         break
                     if last:  # bigram.py never evaluates here; a longer run only on its schedule
                         after_loop = before
                         if trainer.step % config.eval_interval:
-                            trainer.random.set_state(before)
+                            trainer.stream.set_state(before)
                     clock.tick()
                     best = trainer.record_evaluation(losses)
                     log(format_eval(trainer.step, losses))
@@ -93,7 +93,7 @@ def run_training(trainer, save, log=None, after_evaluation=None):
             outcome.stop_signal = interrupt.signum
             save(False)
     if after_loop is not None:
-        trainer.random.set_state(after_loop)
+        trainer.stream.set_state(after_loop)
     return outcome
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data.corpus import check_window_fits, split_pair_counts, train_val_split
+from .data.corpus import batches_starts, check_window_fits, split_pair_counts, train_val_split
 from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, GRAD_WORK, make_engine
 from .model import INIT_DRAW_BYTES, INITS, BigramLanguageModel
 from .ops import pair_count_bytes
@@ -33,7 +33,6 @@ from .utils.checks import (
     check_count,
     check_dtype,
     check_ids,
-    check_positive,
 )
 from .utils.limits import check_memory
 
@@ -86,13 +85,12 @@ class TrainConfig:
         check_count(self.max_iters, "max_iters")
         check_count(self.sample_tokens, "sample_tokens")
         check_count(self.seed, "seed")
-        check_positive(self.lr, "learning rate")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
-        hyperparameters = OPTIMIZERS[self.optimizer].hyperparameters
-        for name, value in self.optimizer_options().items():
-            if name not in hyperparameters:
+        names = OPTIMIZERS[self.optimizer].hyperparameter_names()
+        for name in self.optimizer_options():
+            if name not in names:
                 raise ValueError(f"{name} does not apply to the {self.optimizer} optimizer")
-        self.optimizer_tables()  # the optimizer checks its hyperparameters
+        self.optimizer_hyperparameters()  # the optimizer checks them
         check_choice(self.init, INITS, "init")
         check_choice(self.eval, EVAL_MODES, "eval mode")
         check_dtype(self.dtype)
@@ -115,16 +113,20 @@ class TrainConfig:
             unused.append("grad")
         return unused
 
-    def optimizer_tables(self):
-        """How many (V,V) arrays the optimizer keeps (AdamW 2, SGD with momentum 1)."""
-        model = BigramLanguageModel(1, init="zeros", backend="numpy")
-        optimizer = make_optimizer(self.optimizer, model, lr=self.lr, **self.optimizer_options())
-        return len(optimizer.state)
-
     def optimizer_options(self):
-        """The optimizer hyperparameters this config sets (the rest keep their defaults)."""
+        """The optimizer hyperparameters this config sets besides lr (the rest keep their
+        defaults)."""
         return {name: getattr(self, name) for name in OPTIMIZER_OPTIONS
                 if getattr(self, name) is not None}
+
+    def optimizer_hyperparameters(self):
+        """Every hyperparameter of the optimizer this config makes, checked by the optimizer."""
+        return OPTIMIZERS[self.optimizer].check_hyperparameters(lr=self.lr,
+                                                                **self.optimizer_options())
+
+    def optimizer_state_names(self):
+        """The (V,V) arrays the optimizer keeps (AdamW m and v, SGD with momentum its buffer)."""
+        return OPTIMIZERS[self.optimizer].state_names(self.optimizer_hyperparameters())
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -140,10 +142,10 @@ def training_memory(config, vocab_size):
 
     The model (weights, gradient, optimizer state) lives throughout, and from the first step on
     the engine keeps a step's batch arrays; besides them, one at a time: drawing the initial
-    weights (the zero table they replace), an evaluation's batches, and the splits' pair counts
+    weights (a second table at most), an evaluation's batches, and the splits' pair counts
     with the float64 tables of the floor reported at the end (npbigram.tools.optimum)."""
     itemsize, engine = np.dtype(config.dtype).itemsize, make_engine(config.backend)
-    tables = 2 + config.optimizer_tables()  # weights, gradient and the optimizer's arrays
+    tables = 2 + len(config.optimizer_state_names())  # weights, gradient, optimizer state
     vocabulary = f"use a text with fewer distinct tokens (this one has {vocab_size:,})"
     n_positions, batch_size = config.batch_size * config.block_size, config.batch_size
     parts = [(f"the {vocab_size:,}x{vocab_size:,} weights, gradient and optimizer state",
@@ -213,22 +215,19 @@ class Trainer:
                 if len(split) < 2:
                     raise ValueError(f"the {name} split has {len(split)} token"
                                      f"{'s' * (len(split) != 1)}, no pair: use a longer text")
-            elif len(split) < config.block_size + 1:
-                raise ValueError(
-                    f"the {name} split has {len(split)} tokens, fewer than block_size + 1 = "
-                    f"{config.block_size + 1}: use a longer text or a smaller block_size"
-                )
+            else:
+                check_window_fits(len(split), config.block_size, f"the {name} split")
         if splits is None:  # the compiled loops read windows without bounds checks
             self.train_data = check_ids(self.train_data, vocab_size, "train data", ndim=1)
             self.val_data = check_ids(self.val_data, vocab_size, "val data", ndim=1)
         self._counts = counts  # pair counts of each split, for exact evaluation and full batch
-        self.random = RNGS[config.rng](config.seed)
-        self.model = BigramLanguageModel(vocab_size, dtype=config.dtype, backend=config.backend,
-                                         init="zeros", grad=config.grad)
-        self.model.weight = self.random.initial_weight(vocab_size, config.init, self.model.dtype)
+        self.stream = RNGS[config.rng](config.seed)  # the run's randomness
+        self.model = BigramLanguageModel.from_weight(
+            self.stream.initial_weight(vocab_size, config.init, np.dtype(config.dtype)),
+            backend=config.backend, grad=config.grad)
         self.optimizer = make_optimizer(config.optimizer, self.model, lr=config.lr,
                                         **config.optimizer_options())
-        self.rng = self.random.train_rng  # training batches
+        self.batch_rng = self.stream.train_rng  # draws the training batches
         self.step = 0  # training steps completed
         self.history = []  # evaluations: {"step", "train", "val", "elapsed"} in step order
         self.elapsed = 0.0  # seconds spent training and evaluating, over resumed runs too
@@ -248,7 +247,7 @@ class Trainer:
                                  f"does not match {self.optimizer.kind!r}")
             self.optimizer.load_state_dict(checkpoint.optimizer_state)
         if checkpoint.rng_state is not None:
-            self.random.set_state(checkpoint.rng_state)
+            self.stream.set_state(checkpoint.rng_state)
         self.step = checkpoint.step
         self.history = [dict(evaluation) for evaluation in checkpoint.history]
         self.elapsed = checkpoint.elapsed
@@ -267,9 +266,8 @@ class Trainer:
             done = engine.full_batch_steps(self.model, self.optimizer,
                                            self.split_counts()["train"], losses)
         else:
-            starts = self._batch_starts(self.train_data, steps, self.rng)  # (S,B)
-            done = engine.train_steps(self.model, self.optimizer, self.train_data, starts,
-                                      cfg.block_size, cfg.grad, losses)
+            done = engine.run_steps(self.model, self.optimizer, self.train_data, cfg.batch_size,
+                                    cfg.block_size, self.batch_rng, losses)
         self.step += done
         if done < steps:
             raise TrainingDiverged(f"the loss became {losses[done]} at step {self.step}")
@@ -287,18 +285,6 @@ class Trainer:
         n_positions = None if cfg.full_batch else cfg.batch_size * cfg.block_size
         return self.model.engine.steps_per_call(n_positions, self.vocab_size, cfg.grad)
 
-    def _batch_starts(self, split, steps, rng):
-        """Window starts of `steps` batches (steps,B), drawn exactly as get_batch draws them."""
-        cfg = self.config
-        high = len(split) - cfg.block_size
-        check_window_fits(len(split), cfg.block_size)
-        starts = np.empty((steps, cfg.batch_size), dtype=np.int64)
-        for s in range(steps):  # one draw per batch, as get_batch draws
-            starts[s] = rng.integers(0, high, size=cfg.batch_size)
-        if starts.min() < 0 or starts.max() >= high:  # kernels read data[start + T] unchecked
-            raise ValueError(f"batch starts outside [0, {high})")
-        return starts
-
     def evaluate(self, stop=None, progress=None):
         """{'train': loss, 'val': loss}: the mean of eval_iters batch losses, or exact.
 
@@ -310,20 +296,20 @@ class Trainer:
         if self.config.eval == "exact":
             return self.exact_losses()
         cfg, engine = self.config, self.model.engine
-        before = self.random.get_state()
-        rng = self.random.eval_rng(self.step)
+        before = self.stream.get_state()
+        rng = self.stream.eval_rng(self.step)
         per_call = engine.batches_per_call(cfg.batch_size * cfg.block_size, self.vocab_size)
         result = {}
         for name, split in (("train", self.train_data), ("val", self.val_data)):
             losses = np.empty(cfg.eval_iters)  # (eval_iters,) each batch's mean loss
             for first in range(0, cfg.eval_iters, per_call):
                 if stop is not None and stop():
-                    self.random.set_state(before)  # an abandoned evaluation has drawn nothing
+                    self.stream.set_state(before)  # an abandoned evaluation has drawn nothing
                     return None
                 count = min(per_call, cfg.eval_iters - first)
-                losses[first:first + count] = engine.batch_losses(
-                    self.model.weight, split, self._batch_starts(split, count, rng),
-                    cfg.block_size)
+                starts = batches_starts(len(split), cfg.block_size, cfg.batch_size, rng, count)
+                losses[first:first + count] = engine.batch_losses(self.model.weight, split,
+                                                                  starts, cfg.block_size)
                 if progress is not None:
                     progress(count)
             result[name] = float(np.mean(losses))
@@ -364,7 +350,7 @@ class Trainer:
         """save_checkpoint's arguments for this run; data: the record of its data. The stream's
         state is taken after this step's evaluation, which a resumed run does not repeat."""
         return dict(tokenizer=tokenizer, optimizer=self.optimizer, config=self.config.to_dict(),
-                    step=self.step, rng_state=self.random.get_state(), data=data,
+                    step=self.step, rng_state=self.stream.get_state(), data=data,
                     history=self.history, elapsed=self.elapsed)
 
 

@@ -36,7 +36,7 @@ def test_round_trip_keeps_everything(tmp_path, backend, dtype, optimizer):
     assert checkpoint.step == 5
     rng = np.random.default_rng()
     rng.bit_generator.state = checkpoint.rng_state
-    assert rng.random() == trainer.rng.random()
+    assert rng.random() == trainer.batch_rng.random()
     expected = trainer.optimizer.state_dict()
     assert checkpoint.optimizer_state.keys() == expected.keys()
     for key, value in expected.items():

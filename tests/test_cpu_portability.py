@@ -99,6 +99,7 @@ OPTIMIZERS = {"adamw": {"optimizer": "adamw"},
 def weight_digests():
     """{path dtype optimizer: SHA-256 of the final weights' bytes} for every training path."""
     from npbigram import AdamW, BigramLanguageModel, TrainConfig, Trainer
+    from npbigram.engine.update_kernels import step_scalars
 
     digests = {}
     for name, (vocab_size, sizes, steps) in PATHS.items():
@@ -115,7 +116,7 @@ def weight_digests():
                     losses.tobytes()).hexdigest()
     # libm's pow differs across CPUs in 0.999^t at t = 3856, 4992, ... (0.9^t: 348, 1903, ...),
     # but 1 - beta^t, so the coefficients, did not in 3 million steps (measured)
-    coefficients = AdamW(BigramLanguageModel(1, backend="numpy")).coefficients(ADAMW_STEPS)
+    coefficients = step_scalars(AdamW(BigramLanguageModel(1, backend="numpy")), 1, ADAMW_STEPS)
     digests["adamw coefficients"] = hashlib.sha256(coefficients.tobytes()).hexdigest()
     return digests
 

@@ -83,8 +83,8 @@ def test_the_fused_loop_equals_the_public_api_on_the_same_batches():
     np.testing.assert_array_equal(fused.model.weight, model.weight)
 
 
-def test_a_diverging_loop_stops_before_the_bad_update():
-    t = trainer(lr=1.0)
+def test_a_diverging_loop_stops_before_the_bad_update(backend):
+    t = trainer(backend, lr=1.0)
     t.model.weight[3, 0] = np.nan
     with pytest.raises(TrainingDiverged):
         t.train_steps(50)

@@ -24,7 +24,7 @@ def train(trainer):
     history, sampled ids)."""
     run_training(trainer, save=lambda best: None, log=lambda line: None)
     context = np.zeros((1, 1), dtype=np.int64)
-    sample = trainer.model.generate(context, SAMPLE_TOKENS, sampler=trainer.random.sampler())
+    sample = trainer.model.generate(context, SAMPLE_TOKENS, sampler=trainer.stream.sampler())
     history = [(e["step"], {"train": e["train"], "val": e["val"]}) for e in trainer.history]
     return history, sample[0]
 
@@ -91,7 +91,7 @@ def test_torch_stream_trains_evaluates_and_samples_like_bigram_py(torch, torch_b
     np.testing.assert_allclose(trainer.model.weight, torch_final, atol=1e-5)
     assert sample.tolist() == torch_sample.tolist()
     # and the stream stands where torch's does
-    assert trainer.rng.randint(2**20, (6,)).tolist() == torch.randint(2**20, (6,)).tolist()
+    assert trainer.batch_rng.randint(2**20, (6,)).tolist() == torch.randint(2**20, (6,)).tolist()
 
 
 def test_torch_stream_resumes_exactly(tmp_path, backend):

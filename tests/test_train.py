@@ -76,3 +76,35 @@ def test_corpus_shorter_than_block_size_plus_one(length, split):
                                          rf"block_size \+ 1 = 9"):
         Trainer(TrainConfig(backend="numpy"), np.arange(length) % 5, 5)
     Trainer(TrainConfig(backend="numpy"), np.arange(90) % 5, 5).train_step()
+
+
+# ----------------------------------------------------------------------------------------------
+# --backend numpy runs the README's loop
+
+
+def test_numpy_training_runs_get_batch_forward_backward_and_step_once_a_step(monkeypatch,
+                                                                             tmp_path):
+    """`npbigram train --backend numpy`: each step is get_batch, model(x, y), model.backward()
+    and opt.step(), as the README's loop reads."""
+    from npbigram.cli import main
+    from npbigram.engine import reference
+    from npbigram.model import BigramLanguageModel
+    from npbigram.optim import Optimizer
+
+    calls = []
+
+    def spy(owner, name):
+        original = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+        monkeypatch.setattr(owner, name, counted)
+
+    for owner, name in ((reference, "get_batch"), (BigramLanguageModel, "forward"),
+                        (BigramLanguageModel, "backward"), (Optimizer, "step")):
+        spy(owner, name)
+    (tmp_path / "tiny.txt").write_text("the quick brown fox jumps over the lazy dog. " * 20)
+    assert main(["train", "--data", "tiny.txt", "--backend", "numpy", "--max-iters", "7",
+                 "--eval-iters", "1", "--eval-interval", "100", "--sample-tokens", "0"]) == 0
+    assert calls == ["get_batch", "forward", "backward", "step"] * 7

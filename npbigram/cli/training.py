@@ -186,7 +186,7 @@ def _train(args, checkpoint, config, data, outputs):
 
     if config.sample_tokens:
         sample = trainer.model.generate(np.full((1, 1), tokenizer.start_id, dtype=np.int64),
-                                        config.sample_tokens, sampler=trainer.random.sampler())
+                                        config.sample_tokens, sampler=trainer.stream.sampler())
         write_generated(tokenizer.decode_bytes(sample[0]) + b"\n")
     print(f"{timing(trainer, outcome)}; checkpoint: {outputs.out}")
     if trainer.history:

@@ -74,11 +74,12 @@ def split_pair_counts(train, val, vocab_size):
             for name, split in (("train", train), ("val", val))}
 
 
-def check_window_fits(split_size, block_size):
+def check_window_fits(split_size, block_size, split="the split"):
     """A split must hold at least one window of T+1 tokens."""
     if split_size < block_size + 1:
         raise ValueError(
-            f"the split has {split_size} tokens, fewer than block_size + 1 = {block_size + 1}"
+            f"{split} has {split_size} tokens, fewer than block_size + 1 = {block_size + 1}: "
+            f"use a longer text or a smaller block_size"
         )
 
 
@@ -86,6 +87,19 @@ def batch_starts(split_size, block_size, batch_size, rng):
     """The first index of each of B windows of T+1 tokens, uniform over [0, n - T): (B,)."""
     check_window_fits(split_size, block_size)
     return rng.integers(0, split_size - block_size, size=batch_size)
+
+
+def batches_starts(split_size, block_size, batch_size, rng, batches):
+    """The starts of `batches` batches, one batch_starts draw after another, as that many
+    get_batch calls draw them: (S,B) int64, checked to lie in [0, n - T) (compiled kernels
+    read data[start + T] unchecked)."""
+    starts = np.empty((batches, batch_size), dtype=np.int64)
+    for s in range(batches):
+        starts[s] = batch_starts(split_size, block_size, batch_size, rng)
+    high = split_size - block_size
+    if starts.size and (starts.min() < 0 or starts.max() >= high):
+        raise ValueError(f"batch starts outside [0, {high})")
+    return starts
 
 
 def get_batch(data, block_size, batch_size, rng):

@@ -1,6 +1,6 @@
 """The engines: one interface, two implementations, chosen in one place (ENGINES).
 
-    steps_per_call(n_positions, vocab_size, grad_method) -> how many steps train_steps should run
+    steps_per_call(n_positions, vocab_size, grad_method) -> how many steps run_steps should run
     batches_per_call(n_positions, vocab_size) -> how many batches batch_losses should take
     batch_bytes(n_positions, vocab_size, itemsize, grad_method) -> memory a batch's step needs
         (grad_method None: a batch's loss alone, as evaluation computes it)
@@ -8,14 +8,19 @@
         -> compile what training at these sizes runs, before it is timed; kernels compiled
     forward(weight, x, y, grad_method, return_logits) -> (logits (N,C) or None, loss, saved)
     backward(saved) -> dL/dW (V,C), a new array the engine never writes again
-    update(optimizer, weight, grad, coefs)           one optimizer step in place
-    train_steps(model, optimizer, data, starts, block_size, grad_method, losses) -> steps done
+    compiled_update(optimizer, weight, grad)  step optimizer.t of the optimizer's formula,
+        compiled; None where Optimizer.step runs the formula in NumPy
+    run_steps(model, optimizer, data, batch_size, block_size, rng, losses) -> steps done: the
+        README's loop (get_batch, model(x, y), model.backward(), optimizer.step()), stopping
+        before the update of a non-finite loss
     full_batch_steps(model, optimizer, counts, losses) -> steps done
     batch_losses(weight, data, starts, block_size) -> (S,) mean loss of each batch of windows
     exact_loss(weight, counts) -> the mean loss over every pair counted
 
-"numpy" is the reference, layer by layer over npbigram.ops; "numba" fuses and compiles the
-same math (npbigram/engine/*_kernels.py, loops.py) and is imported only when first used.
+"numpy" is the reference, layer by layer over npbigram.ops, and runs the training loop as
+written, through the model and the optimizer; "numba" fuses and compiles the same math, the
+batches drawn alike (npbigram/engine/*_kernels.py, loops.py) and is imported only when first
+used.
 """
 
 import importlib

@@ -3,7 +3,7 @@ takes microseconds and a call from Python per step would cost as much again.
 
 A step takes the batch of windows at starts[s] (B,) of `data`, its loss and gradient (the
 rule of the batch scratch's class in BATCH_RULES: gather/scatter or pair counts), and the
-optimizer's update (update_kernels.update_rows, chosen by the coefficients' class). Loops stop
+optimizer's update (update_kernels.update_rows, chosen by the scalars' record type). Loops stop
 before updating at a non-finite loss and return the number of steps completed.
 data (n,) int64 ids, checked, with every starts[s,b] + T < n: nothing here checks bounds.
 """
@@ -90,19 +90,19 @@ def _batch_loss_grad(weight, data, starts, block_size, batch, grad, row_losses):
 
 
 @njit(**jit)
-def train_steps(weight, grad, state, coefs, data, starts, block_size, batch, losses):
+def compiled_steps(weight, grad, state, scalars, data, starts, block_size, batch, losses):
     """len(starts) steps; losses (S,) gets each batch's loss before its update."""
     row_losses = np.empty(weight.shape[0], dtype=np.float64)
     for s in range(starts.shape[0]):
         losses[s] = batch_loss_grad(weight, data, starts[s], block_size, batch, grad, row_losses)
         if not math.isfinite(losses[s]):
             return s
-        update_serial(weight, grad, state, coefs, s)
+        update_serial(weight, grad, state, scalars, s)
     return starts.shape[0]
 
 
 @njit(**jit)
-def full_batch_steps(weight, grad, state, coefs, counts, losses):
+def compiled_full_batch_steps(weight, grad, state, scalars, counts, losses):
     """len(losses) steps on the exact gradient of a whole split from its pair counts (V,V):
     losses[s] is the exact loss before step s."""
     n_positions = counts.sum()
@@ -111,5 +111,5 @@ def full_batch_steps(weight, grad, state, coefs, counts, losses):
         losses[s] = counts_grad_serial(weight, counts, n_positions, grad, row_losses)
         if not math.isfinite(losses[s]):
             return s
-        update_serial(weight, grad, state, coefs, s)
+        update_serial(weight, grad, state, scalars, s)
     return losses.size

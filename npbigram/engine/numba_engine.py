@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
+from ..data.corpus import batches_starts
 from . import GRAD_WORK, loops
 from .grad_kernels import (
     batch_losses,
@@ -24,7 +25,7 @@ from .grad_kernels import (
     pair_counts_serial,
 )
 from .loops import GatherScatterBatch, PairCountsBatch, fill_batch, fill_batch_parallel
-from .update_kernels import update_parallel, update_serial
+from .update_kernels import kernel_state, step_scalars, update_parallel, update_serial
 
 PARALLEL_POSITIONS_WORK = 1 << 23  # N * V from which gather/scatter runs in parallel
 PARALLEL_ROWS_WORK = 1 << 18  # V * V from which per-row kernels (counts, updates) do
@@ -45,7 +46,7 @@ class GradMethod:
     batch: object  # (x, y, counts) -> the scratch namedtuple of the compiled loops
 
 
-GRAD_METHODS = {
+GRAD_KERNELS = {
     "gather-scatter": GradMethod(
         gather_scatter_serial, gather_scatter_parallel, work=GRAD_WORK["gather-scatter"],
         parallel_from=lambda n, v: n * v >= PARALLEL_POSITIONS_WORK,
@@ -72,10 +73,10 @@ def step_kernels(n_positions, vocab_size, grad_method):
     """The kernels of a batch step: serial sizes run compiled loops; parallel ones, whose steps
     take milliseconds, step by step, the batch gathered in parallel from
     PARALLEL_FILL_POSITIONS positions on."""
-    method = GRAD_METHODS[grad_method]
+    method = GRAD_KERNELS[grad_method]
     parallel_grad = method.parallel_from(n_positions, vocab_size)
     if not (parallel_grad or rows_parallel(vocab_size)):
-        return StepKernels(loops.train_steps, None, None, None)
+        return StepKernels(loops.compiled_steps, None, None, None)
     return StepKernels(
         None, fill_batch_parallel if n_positions >= PARALLEL_FILL_POSITIONS else fill_batch,
         method.parallel if parallel_grad else method.serial, _update_kernel(vocab_size))
@@ -84,7 +85,7 @@ def step_kernels(n_positions, vocab_size, grad_method):
 def full_batch_kernels(vocab_size):
     """The kernels of a full-batch step (the gradient from the split's pair counts)."""
     if not rows_parallel(vocab_size):
-        return StepKernels(loops.full_batch_steps, None, None, None)
+        return StepKernels(loops.compiled_full_batch_steps, None, None, None)
     return StepKernels(None, None, counts_grad_parallel, _update_kernel(vocab_size))
 
 
@@ -100,10 +101,10 @@ class NumbaEngine:
         self._scratch = {}  # arrays kept between calls: large fresh arrays cost page faults
 
     def steps_per_call(self, n_positions, vocab_size, grad_method):
-        """Steps per train_steps call: about CHUNK_WORK elements of work, at most
+        """Steps per run_steps call: about CHUNK_WORK elements of work, at most
         CHUNK_MAX_STEPS. n_positions None: full batch, O(V^2) per step."""
         work = (vocab_size ** 2 if n_positions is None
-                else GRAD_METHODS[grad_method].work(n_positions, vocab_size))
+                else GRAD_KERNELS[grad_method].work(n_positions, vocab_size))
         return max(1, min(CHUNK_MAX_STEPS, CHUNK_WORK // work))
 
     def batches_per_call(self, n_positions, vocab_size):
@@ -117,7 +118,7 @@ class NumbaEngine:
         (grad_method None) reads the data in place."""
         if grad_method is None:
             return 0
-        counts = np.prod(GRAD_METHODS[grad_method].counts_shape(vocab_size))
+        counts = np.prod(GRAD_KERNELS[grad_method].counts_shape(vocab_size))
         return 3 * 8 * n_positions + 4 * int(counts)
 
     def warm_up(self, model, optimizer, data, batch_size, block_size, grad_method, full_batch):
@@ -128,8 +129,8 @@ class NumbaEngine:
         dtype, vocab_size = model.weight.dtype, model.vocab_size
         weight, grad = np.zeros((2, 2), dtype), np.zeros((2, 2), dtype)
         state = tuple(np.zeros((2, 2) if a.size else a.shape, a.dtype)
-                      for a in optimizer.kernel_state())
-        coefs, losses, row_losses = optimizer.coefficients(1), np.empty(1), np.empty(2)
+                      for a in kernel_state(optimizer))
+        scalars, losses, row_losses = step_scalars(optimizer, 1), np.empty(1), np.empty(2)
         tiny = np.zeros(block_size + 1, dtype=data.dtype)  # the same type as data:
         tiny.flags.writeable = data.flags.writeable  # read-only arrays compile separately
         starts = np.zeros((1, 1), dtype=np.int64)
@@ -138,23 +139,23 @@ class NumbaEngine:
             counts = np.ones((2, 2), dtype=np.int64)
             kernels = full_batch_kernels(vocab_size)
             if kernels.loop is not None:
-                calls.append((kernels.loop, (weight, grad, state, coefs, counts, losses)))
+                calls.append((kernels.loop, (weight, grad, state, scalars, counts, losses)))
             else:
                 calls += [(kernels.loss_grad, (weight, counts, int(counts.sum()), grad,
                                                row_losses)),
-                          (kernels.update, (weight, grad, state, coefs, 0))]
+                          (kernels.update, (weight, grad, state, scalars, 0))]
         else:
-            method = GRAD_METHODS[grad_method]
+            method = GRAD_KERNELS[grad_method]
             x, y = np.zeros(block_size, np.int64), np.zeros(block_size, np.int64)
             counts = np.zeros(method.counts_shape(2), np.int32)
             kernels = step_kernels(batch_size * block_size, vocab_size, grad_method)
             if kernels.loop is not None:
-                calls.append((kernels.loop, (weight, grad, state, coefs, tiny, starts,
+                calls.append((kernels.loop, (weight, grad, state, scalars, tiny, starts,
                                              block_size, method.batch(x, y, counts), losses)))
             else:
                 calls += [(kernels.fill, (tiny, starts[0], block_size, x, y)),
                           (kernels.loss_grad, (weight, x, y, grad, row_losses, counts)),
-                          (kernels.update, (weight, grad, state, coefs, 0))]
+                          (kernels.update, (weight, grad, state, scalars, 0))]
         compiled = sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls)
         for kernel, args in calls:
             kernel(*args)
@@ -171,7 +172,7 @@ class NumbaEngine:
             self._hand_out("logits", logits)
         if y is None:
             return logits, None, None
-        method = GRAD_METHODS[grad_method]
+        method = GRAD_KERNELS[grad_method]
         kernel = method.parallel if method.parallel_from(x.size, vocab_size) else method.serial
         grad = self._fresh("grad", weight.shape, weight.dtype)
         loss = kernel(weight, x, y, grad, np.empty(vocab_size),
@@ -206,52 +207,58 @@ class NumbaEngine:
             array = self._scratch[name] = np.empty(shape, dtype=dtype)
         return array
 
-    def update(self, optimizer, weight, grad, coefs):
-        _update_kernel(weight.shape[0])(weight, grad, optimizer.kernel_state(), coefs, 0)
+    def compiled_update(self, optimizer, weight, grad):
+        """Step optimizer.t of the optimizer's formula, compiled."""
+        _update_kernel(weight.shape[0])(weight, grad, kernel_state(optimizer),
+                                        step_scalars(optimizer, optimizer.t), 0)
 
-    def train_steps(self, model, optimizer, data, starts, block_size, grad_method, losses):
-        """The kernels of step_kernels: one compiled call, or step by step from here."""
-        weight = model.weight
-        vocab_size, n_positions = weight.shape[0], starts.shape[1] * block_size
-        method = GRAD_METHODS[grad_method]
+    def run_steps(self, model, optimizer, data, batch_size, block_size, rng, losses):
+        """The README's loop fused: the batches drawn as get_batch draws them, then the kernels
+        of step_kernels, in one compiled call or step by step from here."""
+        weight, starts = model.weight, batches_starts(len(data), block_size, batch_size, rng,
+                                                      len(losses))
+        vocab_size, n_positions = weight.shape[0], batch_size * block_size
+        method = GRAD_KERNELS[model.grad_method]
         grad = self._array("grad", weight.shape, weight.dtype)
         x = self._array("x", (n_positions,), np.int64)
         y = self._array("y", (n_positions,), np.int64)
         counts = self._array("counts", method.counts_shape(vocab_size), np.int32)
-        state, coefs = optimizer.kernel_state(), optimizer.coefficients(len(starts))
-        kernels = step_kernels(n_positions, vocab_size, grad_method)
+        state, scalars = kernel_state(optimizer), step_scalars(optimizer, optimizer.t + 1,
+                                                               len(losses))
+        kernels = step_kernels(n_positions, vocab_size, model.grad_method)
         if kernels.loop is not None:
-            done = kernels.loop(weight, grad, state, coefs, data, starts, block_size,
+            done = kernels.loop(weight, grad, state, scalars, data, starts, block_size,
                                 method.batch(x, y, counts), losses)
         else:
-            done = self._stepwise(kernels.update, weight, grad, state, coefs, losses, lambda s: (
+            done = self._stepwise(kernels.update, weight, grad, state, scalars, losses, lambda s: (
                 kernels.fill(data, starts[s], block_size, x, y),
                 kernels.loss_grad(weight, x, y, grad, np.empty(vocab_size), counts))[1])
-        optimizer.advance(done)
+        optimizer.t += done
         return done
 
     def full_batch_steps(self, model, optimizer, counts, losses):
         weight = model.weight
         grad = self._array("grad", weight.shape, weight.dtype)
-        state, coefs = optimizer.kernel_state(), optimizer.coefficients(len(losses))
+        state, scalars = kernel_state(optimizer), step_scalars(optimizer, optimizer.t + 1,
+                                                               len(losses))
         kernels = full_batch_kernels(weight.shape[0])
         if kernels.loop is not None:
-            done = kernels.loop(weight, grad, state, coefs, counts, losses)
+            done = kernels.loop(weight, grad, state, scalars, counts, losses)
         else:
             n_positions, row_losses = int(counts.sum()), np.empty(weight.shape[0])
-            done = self._stepwise(kernels.update, weight, grad, state, coefs, losses, lambda s: (
+            done = self._stepwise(kernels.update, weight, grad, state, scalars, losses, lambda s: (
                 kernels.loss_grad(weight, counts, n_positions, grad, row_losses)))
-        optimizer.advance(done)
+        optimizer.t += done
         return done
 
     @staticmethod
-    def _stepwise(update, weight, grad, state, coefs, losses, loss_and_grad):
+    def _stepwise(update, weight, grad, state, scalars, losses, loss_and_grad):
         """loss_and_grad(s) then the update, step by step; stops at a non-finite loss."""
         for s in range(len(losses)):
             losses[s] = loss_and_grad(s)
             if not np.isfinite(losses[s]):
                 return s
-            update(weight, grad, state, coefs, s)
+            update(weight, grad, state, scalars, s)
         return len(losses)
 
     def batch_losses(self, weight, data, starts, block_size):

@@ -1,12 +1,14 @@
-"""The NumPy engine: the model's math layer by layer, as npbigram.ops writes it. The reference
-every compiled kernel is tested against."""
+"""The NumPy engine: the model's math layer by layer, as npbigram.ops writes it, and training
+as the README's loop (get_batch, model(x, y), model.backward(), opt.step(), the optimizer's
+formula in NumPy). The reference every compiled kernel is tested against."""
 
 import math
 
 import numpy as np
 
 from .. import ops
-from ..data.corpus import windows
+from ..data.corpus import get_batch, windows
+from ..model import NonFiniteLoss
 
 
 class NumpyEngine:
@@ -49,29 +51,30 @@ class NumpyEngine:
         dlogits = ops.cross_entropy_backward(probs, y)  # (N,C)
         return ops.embedding_backward(dlogits, x, vocab_size)  # (V,C)
 
-    def update(self, optimizer, weight, grad, coefs):
-        """optimizer.reference_update with the first row of coefs."""
-        optimizer.reference_update(weight, grad, optimizer.coefficients_at(coefs, 0))
+    compiled_update = None  # Optimizer.step runs its NumPy formula
 
-    def train_steps(self, model, optimizer, data, starts, block_size, grad_method, losses):
-        for s in range(len(starts)):
-            x, y = windows(data, starts[s], block_size)
-            _, losses[s], saved = self.forward(model.weight, x.reshape(-1), y.reshape(-1),
-                                               grad_method, return_logits=False)
-            if not math.isfinite(losses[s]):
+    def run_steps(self, model, optimizer, data, batch_size, block_size, rng, losses):
+        """The README's training loop, step after step; losses[s] is step s's batch loss.
+        Stops before the update of a step whose loss is not finite; returns the steps done."""
+        for s in range(len(losses)):
+            xb, yb = get_batch(data, block_size, batch_size, rng)
+            try:
+                _, losses[s] = model(xb, yb, return_logits=False)
+            except NonFiniteLoss as diverged:
+                losses[s] = diverged.loss
                 return s
-            self.update(optimizer, model.weight, self.backward(saved), optimizer.coefficients())
-            optimizer.advance(1)
-        return len(starts)
+            model.backward()
+            optimizer.step()
+        return len(losses)
 
     def full_batch_steps(self, model, optimizer, counts, losses):
+        """Steps on the exact gradient of the split whose pair counts are `counts`."""
         for s in range(len(losses)):
             losses[s] = ops.loss_from_counts(model.weight, counts)
             if not math.isfinite(losses[s]):
                 return s
-            grad = ops.counts_backward(ops.softmax(model.weight), counts)
-            self.update(optimizer, model.weight, grad, optimizer.coefficients())
-            optimizer.advance(1)
+            model.grad = ops.counts_backward(ops.softmax(model.weight), counts)
+            optimizer.step()
         return len(losses)
 
     def batch_losses(self, weight, data, starts, block_size):

@@ -1,27 +1,75 @@
-"""The optimizers' updates, element by element, compiled: each is its optimizer's
-reference_update (npbigram/optim/) written per entry with the same float rounding, so both
-backends give the same bits. Coefficients arrive already rounded to the weight's dtype.
+"""The optimizers' updates (npbigram/optim/), element by element, compiled: each is its
+optimizer's formula written per entry with the same float rounding, so both backends give the
+same bits.
 
-UPDATE_RULES maps the field names of each optimizer's Coefficients to its rows kernel;
-update_rows picks from it at compile time by the fields of the coefficients' record type, so a
-loop compiled for AdamW contains AdamW's update only. Every rule takes (weight, grad, state,
-coefs, s, first_row, end_row): state the optimizer's kernel_state() tuple, coefs its
-coefficients() record array and s the row of it to use.
+UPDATE_RULES, by optimizer kind: the scalars its rows kernel reads at step t (computed here in
+Python float64, as the formula computes them, then rounded to the weight's dtype: never
+beta**t inside a kernel), the state arrays it updates, and the rows kernel. A step's scalars
+reach a kernel as a row of a record array (a compiled kernel receives one faster than a
+tuple); update_rows picks the rows kernel at compile time by the record's field names, so a
+loop compiled for AdamW contains AdamW's update only. Every rows kernel takes (weight, grad,
+state, scalars, s, first_row, end_row): s the row of scalars to use.
 """
 
+import functools
+import math
+from collections import namedtuple
+
+import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from ..optim.adamw import AdamWCoefficients
-from ..optim.sgd import SGDCoefficients
 from .fastmath import ROW_GROUPS, group_rows, sqrt
 from .runtime import JIT as jit
 
+# AdamW's scalars at step t, named as in its formula
+AdamWScalars = namedtuple("AdamWScalars", [
+    "decay",                 # 1 - lr wd
+    "one_minus_beta1",       # 1 - beta1
+    "beta2",
+    "one_minus_beta2",       # 1 - beta2
+    "step_size",             # lr / (1 - beta1^t)
+    "bias_correction2_sqrt",  # sqrt(1 - beta2^t)
+    "eps",
+])
+SGDScalars = namedtuple("SGDScalars", [
+    "lr",
+    "weight_decay",
+    "momentum",
+    "one_minus_dampening",  # 1 - dampening
+    "nesterov",             # 1 or 0
+    "first_step",           # 1 at t = 1 (the momentum buffer starts as d), else 0
+])
+
+
+def adamw_scalars(opt, t):
+    beta1, beta2 = opt.betas
+    return AdamWScalars(
+        decay=1.0 - opt.lr * opt.weight_decay, one_minus_beta1=1.0 - beta1, beta2=beta2,
+        one_minus_beta2=1.0 - beta2, step_size=opt.lr / (1.0 - beta1 ** t),
+        bias_correction2_sqrt=math.sqrt(1.0 - beta2 ** t), eps=opt.eps)
+
+
+def sgd_scalars(opt, t):
+    return SGDScalars(lr=opt.lr, weight_decay=opt.weight_decay, momentum=opt.momentum,
+                      one_minus_dampening=1.0 - opt.dampening, nesterov=float(opt.nesterov),
+                      first_step=float(t == 1))
+
+
+def adamw_state(opt):
+    return opt.state["m"], opt.state["v"]
+
+
+def sgd_state(opt):
+    """(b,), or an empty placeholder without momentum."""
+    empty = np.empty((0, 0), dtype=opt.model.weight.dtype)
+    return (opt.state.get("momentum_buffer", empty),)
+
 
 @njit(inline="always", **jit)
-def adamw_rows(weight, grad, state, coefs, s, first_row, end_row):
+def adamw_rows(weight, grad, state, scalars, s, first_row, end_row):
     m, v = state
-    c = coefs[s]
+    c = scalars[s]
     decay, one_minus_beta1, beta2 = c.decay, c.one_minus_beta1, c.beta2
     one_minus_beta2, step_size = c.one_minus_beta2, c.step_size
     bias_correction2_sqrt, eps = c.bias_correction2_sqrt, c.eps
@@ -37,9 +85,9 @@ def adamw_rows(weight, grad, state, coefs, s, first_row, end_row):
 
 
 @njit(inline="always", **jit)
-def sgd_rows(weight, grad, state, coefs, s, first_row, end_row):
+def sgd_rows(weight, grad, state, scalars, s, first_row, end_row):
     (buffer,) = state  # (V,C) with momentum, else empty and unread
-    c = coefs[s]
+    c = scalars[s]
     lr, weight_decay, momentum = c.lr, c.weight_decay, c.momentum
     one_minus_dampening = c.one_minus_dampening
     nesterov, first_step = c.nesterov != 0, c.first_step != 0
@@ -55,31 +103,55 @@ def sgd_rows(weight, grad, state, coefs, s, first_row, end_row):
             weight[i, j] = weight[i, j] - lr * d
 
 
-UPDATE_RULES = {AdamWCoefficients._fields: adamw_rows, SGDCoefficients._fields: sgd_rows}
+# Scalars: the namedtuple class of the scalars, scalars(optimizer, t) its values at step t,
+# state(optimizer) the arrays it updates, rows the kernel
+UpdateRule = namedtuple("UpdateRule", "Scalars scalars state rows")
+UPDATE_RULES = {"adamw": UpdateRule(AdamWScalars, adamw_scalars, adamw_state, adamw_rows),
+                "sgd": UpdateRule(SGDScalars, sgd_scalars, sgd_state, sgd_rows)}
+ROWS_BY_FIELDS = {rule.Scalars._fields: rule.rows for rule in UPDATE_RULES.values()}
 
 
-def update_rows(weight, grad, state, coefs, s, first_row, end_row):
-    """The update of coefs' optimizer (UPDATE_RULES) on rows first_row..end_row-1."""
+def step_scalars(optimizer, first_step, steps=1):
+    """The scalars of steps first_step .. first_step + steps - 1: a (steps,) record array,
+    every field in the weight's dtype, so each scalar is rounded as the formula's NumPy
+    arithmetic rounds it."""
+    rule = UPDATE_RULES[optimizer.kind]
+    return np.array([rule.scalars(optimizer, t) for t in range(first_step, first_step + steps)],
+                    dtype=_record_dtype(rule.Scalars, optimizer.model.weight.dtype))
+
+
+def kernel_state(optimizer):
+    """The optimizer's state arrays as its rows kernel takes them: a tuple, in order."""
+    return UPDATE_RULES[optimizer.kind].state(optimizer)
+
+
+@functools.cache
+def _record_dtype(Scalars, weight_dtype):
+    return np.dtype([(name, weight_dtype) for name in Scalars._fields])
+
+
+def update_rows(weight, grad, state, scalars, s, first_row, end_row):
+    """The update of scalars' optimizer (ROWS_BY_FIELDS) on rows first_row..end_row-1."""
 
 
 @overload(update_rows, inline="always")
-def _update_rows(weight, grad, state, coefs, s, first_row, end_row):
-    rule = UPDATE_RULES[tuple(coefs.dtype.fields)]
+def _update_rows(weight, grad, state, scalars, s, first_row, end_row):
+    rule = ROWS_BY_FIELDS[tuple(scalars.dtype.fields)]
 
-    def apply(weight, grad, state, coefs, s, first_row, end_row):
-        rule(weight, grad, state, coefs, s, first_row, end_row)
+    def apply(weight, grad, state, scalars, s, first_row, end_row):
+        rule(weight, grad, state, scalars, s, first_row, end_row)
     return apply
 
 
 @njit(**jit)
-def update_serial(weight, grad, state, coefs, s):
-    """Update every row with coefficients row s."""
-    update_rows(weight, grad, state, coefs, s, 0, weight.shape[0])
+def update_serial(weight, grad, state, scalars, s):
+    """Update every row with the scalars of row s."""
+    update_rows(weight, grad, state, scalars, s, 0, weight.shape[0])
 
 
 @njit(parallel=True, **jit)
-def update_parallel(weight, grad, state, coefs, s):
+def update_parallel(weight, grad, state, scalars, s):
     """update_serial with the rows split over threads: every entry gets the same arithmetic."""
     for g in prange(ROW_GROUPS):
         first_row, end_row = group_rows(g, weight.shape[0])
-        update_rows(weight, grad, state, coefs, s, first_row, end_row)
+        update_rows(weight, grad, state, scalars, s, first_row, end_row)

@@ -1,65 +1,60 @@
-"""What every optimizer shares: the step counter, the state arrays, the coefficient table the
-compiled kernels read, and the checkpoint's state dict.
+"""What an optimizer is: hyperparameters, a step counter t, state arrays, and step().
 
-A subclass (one module each) sets `kind`, `hyperparameters` (the names saved in checkpoints),
-`Coefficients` (a namedtuple naming the scalars its update needs at step t, computed by
-`step_coefficients(t)`), fills `self.state` with its arrays, and writes the update once in NumPy
-in `reference_update`. Its numba kernel is registered under its Coefficients' field names in
-npbigram/engine/update_kernels.py.
+A subclass (one module each) sets `kind` and writes three things beside its formula:
+`check_hyperparameters(...)`, whose signature gives the hyperparameters' names and torch's
+defaults and which returns them checked; `state_names(hyperparameters)`, the (V,C) arrays the
+update carries from step to step; and `update(weight, g)`, the formula of step t in NumPy.
+The numba engine runs the same formula compiled (npbigram/engine/update_kernels.py).
 """
 
-import functools
+import inspect
 
 import numpy as np
 
 
 class Optimizer:
     kind = None
-    hyperparameters = ()
-    Coefficients = None
 
-    def __init__(self, model):
+    def __init__(self, model, *args, **kwargs):
+        """Optimizer(model, **hyperparameters): those of check_hyperparameters, its defaults
+        where not given."""
         self.model = model
         self.t = 0  # steps taken
-        self.state = {}  # name -> array (V,C): everything the update carries from step to step
+        hyperparameters = self.check_hyperparameters(*args, **kwargs)
+        for name, value in hyperparameters.items():
+            setattr(self, name, value)  # self.lr, ...
+        # name -> array (V,C): everything the update carries from step to step
+        self.state = {name: np.zeros_like(model.weight)
+                      for name in self.state_names(hyperparameters)}
+
+    @classmethod
+    def hyperparameter_names(cls):
+        """The names check_hyperparameters takes, in order."""
+        return tuple(inspect.signature(cls.check_hyperparameters).parameters)
 
     def step(self):
-        """One update of model.weight from model.grad, on the model's engine."""
-        if self.model.grad is None:
+        """One update of model.weight from model.grad: step t + 1 of the formula (the numba
+        engine runs its compiled twin, which gives the same bits)."""
+        weight, grad = self.model.weight, self.model.grad
+        if grad is None:
             raise RuntimeError("no gradient: call model.backward() before opt.step()")
-        self.model.engine.update(self, self.model.weight, self.model.grad, self.coefficients())
-        self.advance(1)
-
-    def coefficients(self, steps=1):
-        """The coefficients of the next `steps` steps (t+1 .. t+steps): a (steps,) structured
-        array with the fields of Coefficients in the weight's dtype, so the scalars are
-        rounded as the weight's arithmetic rounds them and NumPy and the kernels give the
-        same bits. (A record array costs a compiled kernel less to receive than a tuple.)"""
-        return np.array([self.step_coefficients(self.t + s) for s in range(1, steps + 1)],
-                        dtype=coefficient_dtype(self.Coefficients, self.model.weight.dtype))
-
-    def coefficients_at(self, coefs, s):
-        """Row s of a coefficients() table as Coefficients of Python floats (exact values of
-        the rounded scalars), for reference_update."""
-        return self.Coefficients(*coefs[s].tolist())
-
-    def kernel_state(self):
-        """The state arrays as the compiled update kernel takes them: a tuple, in order."""
-        return tuple(self.state.values())
-
-    def advance(self, steps):
-        """Count `steps` updates that a compiled loop applied with coefficients(steps)."""
-        self.t += steps
+        self.t += 1
+        compiled_update = self.model.engine.compiled_update
+        if compiled_update is None:
+            self.update(weight, grad)
+        else:
+            compiled_update(self, weight, grad)
 
     def state_dict(self):
         """kind, t, the hyperparameters, and every state array under its own name."""
         return {"kind": self.kind, "t": self.t,
-                **{name: getattr(self, name) for name in self.hyperparameters}, **self.state}
+                **{name: getattr(self, name) for name in self.hyperparameter_names()},
+                **self.state}
 
     def load_state_dict(self, state):
         if state.get("kind") != self.kind:
             raise ValueError(f"optimizer state is for {state.get('kind')!r}, not {self.kind!r}")
-        hyperparameters = {name: _plain(state[name]) for name in self.hyperparameters
+        hyperparameters = {name: _plain(state[name]) for name in self.hyperparameter_names()
                            if name in state}
         self.__init__(self.model, **hyperparameters)  # the state arrays this optimizer needs
         missing = sorted(set(self.state) - set(state))
@@ -71,12 +66,6 @@ class Optimizer:
                                  f"{self.model.weight.shape}")
             self.state[name] = np.array(state[name], dtype=self.model.weight.dtype)
         self.t = int(state["t"])
-
-
-@functools.cache
-def coefficient_dtype(coefficients, weight_dtype):
-    """The record dtype of a Coefficients namedtuple class, every field of weight_dtype."""
-    return np.dtype([(name, weight_dtype) for name in coefficients._fields])
 
 
 def _plain(value):

@@ -7,66 +7,48 @@ torch's defaults (all off) and errors. At step t with gradient g:
     W <- W - lr d
 """
 
-from collections import namedtuple
-
 import numpy as np
 
 from ..utils.checks import check_non_negative, check_positive
 from .base import Optimizer
-
-SGDCoefficients = namedtuple("SGDCoefficients", [
-    "lr",
-    "weight_decay",
-    "momentum",
-    "one_minus_dampening",  # 1 - dampening
-    "nesterov",             # 1 or 0
-    "first_step",           # 1 at t = 1 (the momentum buffer starts as d), else 0
-])
 
 
 class SGD(Optimizer):
     """torch.optim.SGD: state momentum_buffer (V,C) when momentum != 0."""
 
     kind = "sgd"
-    hyperparameters = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
-    Coefficients = SGDCoefficients
 
-    def __init__(self, model, lr=1e-2, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0):
-        super().__init__(model)
-        self.lr = check_positive(lr, "learning rate")
-        self.momentum = check_non_negative(momentum, "momentum")
-        self.dampening = check_non_negative(dampening, "dampening")
-        self.weight_decay = check_non_negative(weight_decay, "weight_decay")
+    @staticmethod
+    def check_hyperparameters(lr=1e-2, momentum=0.0, dampening=0.0, nesterov=False,
+                              weight_decay=0.0):
+        """torch.optim.SGD's defaults and checks: {name: value}."""
+        lr = check_positive(lr, "learning rate")
+        momentum = check_non_negative(momentum, "momentum")
+        dampening = check_non_negative(dampening, "dampening")
+        weight_decay = check_non_negative(weight_decay, "weight_decay")
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
-        if nesterov and (self.momentum <= 0 or self.dampening != 0):
+        if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        self.nesterov = bool(nesterov)
-        if self.momentum != 0:
-            self.state = {"momentum_buffer": np.zeros_like(model.weight)}  # b (V,C)
+        return {"lr": lr, "momentum": momentum, "dampening": dampening,
+                "nesterov": bool(nesterov), "weight_decay": weight_decay}
 
-    def step_coefficients(self, t):
-        return SGDCoefficients(lr=self.lr, weight_decay=self.weight_decay,
-                               momentum=self.momentum, one_minus_dampening=1.0 - self.dampening,
-                               nesterov=float(self.nesterov), first_step=float(t == 1))
+    @staticmethod
+    def state_names(hyperparameters):
+        return ("momentum_buffer",) if hyperparameters["momentum"] != 0 else ()  # b (V,C)
 
-    def kernel_state(self):
-        """(b,), or an empty placeholder without momentum."""
-        empty = np.empty((0, 0), dtype=self.model.weight.dtype)
-        return (self.state.get("momentum_buffer", empty),)
-
-    def reference_update(self, weight, g, c):
-        """The formula above in NumPy, in place; c: this step's coefficients."""
+    def update(self, weight, g):
+        """Step self.t of the formula above, in place."""
+        lr, momentum, dampening, wd = self.lr, self.momentum, self.dampening, self.weight_decay
         d = g
-        if c.weight_decay != 0:
-            d = d + c.weight_decay * weight
-        if c.momentum != 0:
+        if wd != 0:
+            d = d + wd * weight
+        if momentum != 0:
             b = self.state["momentum_buffer"]
-            if c.first_step:
+            if self.t == 1:
                 b[...] = d
             else:
-                b *= c.momentum
-                b += c.one_minus_dampening * d
-            d = d + c.momentum * b if c.nesterov else b
-        weight -= c.lr * d
+                b *= momentum
+                b += (1 - dampening) * d
+            d = d + momentum * b if self.nesterov else b
+        weight -= lr * d
