@@ -20,7 +20,7 @@ def test_suite_runs_its_smallest_configuration(tmp_path):
     data.write_text(TEXT)
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--sizes", "32x8",
+        [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--sizes", "32x8",
          "--vocabs", "65", "--threads", "1", "--seed-iters", "20", "--data", str(data),
          "--out", str(out)],
         capture_output=True, text=True, timeout=600)
