@@ -2,13 +2,12 @@
 
     python benchmarks/measure_step.py --impl numba --batch-size 512 --block-size 64 --vocab 65
 
-A tiny model's step runs first (imports, JIT compilation, a compiler's one-time setup: timed as
-tiny_first_call_s), then the model at the measured size: its first call timed on its own
-(first_call_s; compile_s for the compiled peers), a --warmup, then calls timed one by one until
-both --min-repeats and --budget seconds (or --max-repeats). Peak memory: the VmHWM over the
-timed calls (reset after the warm-up, so JIT compilation does not count) minus the resident set
-before the model was built. benchmarks/README.md says what each step runs. The last line of
-stdout is one JSON object: step times, repeats, first-call times, peak memory, warnings.
+IMPLEMENTATIONS is the table of what can be timed. A tiny model's step runs first (imports,
+compilation: tiny_first_call_s), then the measured size: its first call (first_call_s; compile_s
+for the compiled peers), a --warmup, then calls timed one by one (benchmarks/README.md, "How it
+is measured"). The last line of stdout is one JSON object: step times, repeats, first-call
+times, peak memory (VmHWM over the timed calls minus the resident set before the model) and
+the warnings the implementation raised.
 """
 
 import argparse

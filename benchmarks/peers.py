@@ -69,6 +69,7 @@ def build(impl, vocab_size, threads, xb, yb, weight=None):
 
 def _torch_peer(compiled, vocab_size, threads, xb, yb, weight):
     import torch
+
     from npbigram.reference_torch import BigramLanguageModel
 
     torch.set_num_threads(threads)

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from npbigram.data.download import DEFAULT_DATA_PATH, ensure_dataset
+from npbigram import ensure_dataset
+from npbigram.data.download import DEFAULT_DATA_PATH
 
 HERE = Path(__file__).resolve().parent
 

@@ -52,6 +52,7 @@ def test_suite_runs_its_smallest_configuration(tmp_path):
     assert floor["memory_bytes"] == 7 * 4 * 65 * 65
     groups = [f["group"] for f in results["figures"]]
     assert len(groups) == 18 + 19 and len(set(groups)) == 2
+    assert all(f["requirement"] for f in results["figures"])  # each target says what it asks
     assert results["machine"]["cores"] >= 1
 
     markdown = (out / "results.md").read_text()
