@@ -32,7 +32,7 @@ from report import derive_figures, render_markdown
 
 from npbigram import DatasetError, ensure_dataset
 from npbigram.data.download import DEFAULT_DATA_PATH
-from npbigram.utils.files import atomic_output
+from npbigram.utils.files import atomic_output, atomic_write_bytes
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -362,11 +362,6 @@ def parse_args(argv=None):
     return args
 
 
-def write_text(path, text):
-    with atomic_output(path) as f:
-        f.write(text.encode())
-
-
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
@@ -400,8 +395,8 @@ def main(argv=None):
     results["figures"] = derive_figures(results)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_text(args.out / "results.json", json.dumps(results, indent=2) + "\n")
-    write_text(args.out / "results.md", render_markdown(results))
+    atomic_write_bytes(args.out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    atomic_write_bytes(args.out / "results.md", render_markdown(results).encode())
     with atomic_output(args.out / "tokens_per_s.png") as f:
         render_plot(results, f)
     print(f"wrote {args.out}/results.md, results.json, tokens_per_s.png "
