@@ -2,31 +2,14 @@
 
     NUMBA_NUM_THREADS=2 python benchmarks/floors.py --configs 32x8x65 512x64x65 ...
 
-A step of any implementation must at least
-- compute its exponentials. The softmax of a row of W is needed only for the rows the batch
-  reads, and W does not change within a step, so the fewest exponentials a step can compute is
-  E = (distinct input ids in the batch) × V: one softmax row per distinct row, not per position
-  (npbigram's kernels compute exactly these; PyTorch and JAX compute B·T·V). The exp floor is
-  the time of a compiled, vectorized loop evaluating npbigram's polynomial float32 exp
-  (exp_f32) E times: it reads E arguments from a (rows, V) float32 array of shifted logits in
-  [-10, 0] and adds each result into a (V,) accumulator (so no result can be optimized away);
-- move AdamW's bytes: read W, g, m, v and write W, m, v, all (V, V) float32, 7·4·V² bytes.
-  The memory floor is the time of a streaming kernel with exactly that pattern and a few flops
-  per element. At small V the arrays sit in the caches, so it is the caches' speed, not DRAM's;
-- read its batch: the B·T input ids and B·T targets, int64 as measure_step makes them. The
-  batch floor is the time of a loop summing both arrays. (At small V and large B·T it is the
-  only floor that grows with the batch.)
-
-Each floor is timed serially and with numba's parallel loop (NUMBA_NUM_THREADS threads), with
-many repetitions inside one compiled call (so Python's call overhead does not count), and the faster
-variant's minimum over calls is the floor. The step's floor is the largest of the three (they
-can overlap, so their sum would not be a bound); the fraction of the limit an implementation
-reaches is floor / its median step time (≤ 1 unless the floor was measured under more load
-than the step). The batch is measure_step's (same seed), so E is the batch the API steps train
-on; the Trainer samples a new batch each step, with as many distinct ids on average.
-
-The last line of stdout is one JSON object: {"status": "ok", "exp": name, "threads": n,
-"floors": [one row per config]}.
+What any step must at least do: E = (distinct input ids of the batch) x V exponentials (W does
+not change within a step: one softmax row per distinct row), timed as npbigram's float32 exp in
+a vectorized loop; AdamW's bytes (read W, g, m, v, write W, m, v: 7·4·V²), timed as a streaming
+kernel with that pattern; reading the batch (B·T ids and targets, int64), timed as a summing
+loop. Each is the faster of a serial and a numba-parallel loop, many repetitions inside one
+compiled call, minimum over calls; the step's floor is the largest of the three (they can
+overlap: their sum is no bound). benchmarks/README.md says more. The last line of stdout is one
+JSON object: {"status": "ok", "exp": name, "threads": n, "floors": [one row per config]}.
 """
 
 import argparse
@@ -37,7 +20,7 @@ import sys
 import time
 
 import numpy as np
-from measure_step import make_inputs
+from measure_step import make_inputs, parse_dims
 from numba import get_num_threads, njit, prange
 
 # where npbigram's vectorizable float32 exp lives: the one place to change when it moves
@@ -190,17 +173,9 @@ def measure(configs):
             "floors": floors}
 
 
-def parse_config(text):
-    try:
-        b, t, v = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected BxTxV such as 32x8x65, got {text!r}") from None
-    return b, t, v
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", type=parse_config, required=True,
+    parser.add_argument("--configs", nargs="+", type=parse_dims("32x8x65"), required=True,
                         metavar="BxTxV")
     args = parser.parse_args(argv)
     try:

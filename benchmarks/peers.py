@@ -1,30 +1,13 @@
 """The peers: bigram.py's training step in the CPU tools a user would try instead of npbigram.
 
-Every peer runs the same step as the others in measure_step.py: one AdamW step (lr 1e-2,
-β 0.9/0.999, ε 1e-8, weight decay 0.01: torch.optim.AdamW's defaults) of the float32 (V, V)
-bigram table on a (B, T) batch already in memory, loss = mean cross-entropy of the next token.
-
-- torch: PyTorch eager, bigram.py's model (npbigram.reference_torch) and step:
-  `model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`.
-- torch-compile: the same model and step with PyTorch's compiler (inductor, C++/OpenMP on the
-  CPU): `torch.compile(model, dynamic=False)` compiles the forward and cross-entropy, and
-  AOTAutograd their backward, which `loss.backward()` runs; the optimizer step is compiled as in
-  PyTorch's recipe "(beta) Compiling the optimizer with torch.compile":
-  `torch.compile(lambda: opt.step(), fullgraph=False, dynamic=False)`.
-- jax: `jax.jit` (buffers of the weight and optimizer state donated) of `jax.value_and_grad`
-  of the loss, `optax.adamw(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01)`'s update and
-  `optax.apply_updates`. The batch is an argument of the jitted function, not closed over (XLA
-  would constant-fold a captured batch). The embedding is flax's `jnp.take(W, xb, axis=0)`. The
-  step returns the new weight, state and loss, and waits for them (`jax.block_until_ready`):
-  JAX dispatches asynchronously.
-
-The torch peers return bigram.py's logits from the forward (the model does); the jitted JAX step
-returns the loss only, as a JAX training step is written, so XLA may fuse the logits away.
-
-Thread count: torch.set_num_threads for both torch peers (inductor's kernels take it at compile
-time); for XLA, whose CPU client has no thread setting of its own, PJRT_NPROC, the size of its
-CPU thread pool, which must be in the environment before jax starts its backend (XLA splits its
-large loop fusions into that many parts: none with PJRT_NPROC=1, 2 with 2).
+Each runs one AdamW step (lr 1e-2, β 0.9/0.999, ε 1e-8, weight decay 0.01: torch.optim.AdamW's
+defaults) of the float32 (V, V) table on a (B, T) batch already in memory, loss = mean
+cross-entropy of the next token: PyTorch eager (bigram.py's model, npbigram.reference_torch, and
+step), torch.compile (the model, and the optimizer step as in PyTorch's recipe "(beta) Compiling
+the optimizer with torch.compile"), and JAX (jax.jit of value_and_grad and optax.adamw, the
+batch an argument so XLA cannot constant-fold it, waiting on its results: JAX dispatches
+asynchronously). Threads: torch.set_num_threads; for XLA, PJRT_NPROC, its CPU thread pool's
+size, read when jax starts its backend. benchmarks/README.md says more.
 """
 
 import importlib.util
@@ -86,6 +69,7 @@ def build(impl, vocab_size, threads, xb, yb, weight=None):
 
 def _torch_peer(compiled, vocab_size, threads, xb, yb, weight):
     import torch
+
     from npbigram.reference_torch import BigramLanguageModel
 
     torch.set_num_threads(threads)

@@ -4,22 +4,7 @@ flat), and training from the prepared folder beside training from the text in me
     python benchmarks/prepare_bench.py [--sizes 100MB,1GB,2GB] [--dask] [--tokenizer char]
                                        [--tmp DIR] [--json FILE]
 
-Each corpus is tinyshakespeare repeated (90x = 100 MB, 900x = 1 GB, 1800x = 2 GB), written into
-a temporary directory, so it is read from the page cache. prepare runs in a fresh child
-process, which reports the seconds prepare took and its own peak resident memory (VmHWM of
-/proc/self/status: page cache is not counted). The child's whole wall time, with Python's
-start and the JIT cache load, is reported beside it, and its CPU time (user + system, with its
-threads and, for Dask, its worker processes): on a shared machine the wall times vary with
-the load, the CPU times much less. --dask then prepares the largest corpus
-cut into 8 shards on a local Dask cluster (2 worker processes of 1 thread, on 127.0.0.1),
-checks that train.bin, val.bin and the counts are the local run's byte for byte, and reports
-the client's and the workers' peak memory. The load average is printed before each run (the
-machine may be shared). Corpora and outputs are deleted at the end.
-
-After each prepare, `npbigram train --data DIR --full-batch` and a 300-step minibatch
-`npbigram train --data DIR` run as whole processes (wall time, peak memory, the full-batch
-model's distance from the optimum), and, up to --in-memory-max (default 100MB), the same
-full-batch job on the text file itself, the in-memory path.
+benchmarks/README.md ("Corpora larger than memory") says how each number is taken.
 """
 
 import argparse
@@ -28,13 +13,15 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from npbigram.data.download import DEFAULT_DATA_PATH, ensure_dataset
+from npbigram import ensure_dataset
+from npbigram.data.download import DEFAULT_DATA_PATH
 
 HERE = Path(__file__).resolve().parent
 
@@ -250,8 +237,7 @@ def _remove_contents(folder):
     """Delete the corpora and outputs as soon as they are measured: gigabytes each."""
     for path in folder.iterdir():
         if path.is_dir():
-            _remove_contents(path)
-            path.rmdir()
+            shutil.rmtree(path)
         else:
             path.unlink()
 

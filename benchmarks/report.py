@@ -1,35 +1,234 @@
-"""Turn run.py's results into the markdown tables and the plot (the targets: figures.py)."""
+"""One run's results read: its targets (targets(): what is measured, the target, the requirement
+it checks) and results.md's tables; the plot is plot.py's. Ratios are of one run's medians."""
 
+from functools import partial
 from pathlib import Path
 
-from matplotlib.figure import Figure
 from peers import COMPILED, PEERS
-from results import (
-    TORCH,
-    Lookup,
-    format_mib,
-    format_percent,
-    format_rate,
-    format_ratio,
-    format_seconds,
-    ok,
-)
+
+
+class Lookup:
+    """One run's rows: row((impl, B, T, V[, threads])) is a step's, row(("seed", job,
+    cache)) a seed job's."""
+
+    def __init__(self, results):
+        self.threads = results["settings"]["threads"]
+        self.steps = {(r["impl"], r["batch_size"], r["block_size"], r["vocab_size"],
+                       r["threads"]): r for r in results["steps"]}
+        self.seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
+        self.floors_status = results.get("floors") or {}
+        self.floors = {(f["batch_size"], f["block_size"], f["vocab_size"]): f
+                       for f in self.floors_status.get("floors", [])}
+
+    def row(self, key):
+        return self.seed.get(key[1:]) if key[0] == "seed" else self.step(*key)
+
+    def step(self, impl, b, t, v, threads=None):
+        return self.steps.get((impl, b, t, v, threads or self.threads))
+
+    def best_peer(self, b, t, v):
+        """The peer row with the smallest median step at this size; where no peer was
+        measured, a row saying why (status 'missing'), or None if no peer was tried."""
+        tried = [row for row in (self.step(impl, b, t, v) for impl in PEERS) if row is not None]
+        if measured := [row for row in tried if ok(row)]:
+            return min(measured, key=lambda row: row["median_s"])
+        return {"impl": "best peer", "short": "best peer", "label": "every peer",
+                "status": "missing",
+                "reason": "; ".join(why_missing(row) for row in tried)} if tried else None
+
+    def limit_fraction(self, row):
+        """The hardware floor / the row's median step time, or None without both."""
+        floor = ok(row) and row["threads"] == self.threads and self.floors.get(
+            (row["batch_size"], row["block_size"], row["vocab_size"]))
+        return floor["floor_s"] / row["median_s"] if floor else None
+
+
+def ok(row):
+    return row is not None and row.get("status") == "ok"
+
+
+def why_missing(row):
+    if row is None:
+        return "not measured in this run"
+    reason = f" ({row['reason']})" if row.get("reason") else ""
+    return f"{row['label']}: {row['status']}{reason}"
+
+
+def format_scaled(x, units):
+    """x to 3 digits in the first of units ((scale, name), largest first) it reaches, else in
+    the last."""
+    scale, name = next(((scale, name) for scale, name in units if x >= scale), units[-1])
+    return f"{x / scale:.3g}{name}"
+
+
+def format_seconds(s):
+    return format_scaled(s, ((1, " s"), (1e-3, " ms"), (1e-6, " µs")))
+
+
+def format_rate(r):
+    return format_scaled(r, ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")))
+
+
+def format_ratio(r):
+    return f"{r:,.0f}×" if r >= 100 else f"{r:.3g}×"
+
+
+def format_percent(fraction):
+    return f"{100 * fraction:.2g}%" if fraction < 0.1 else f"{100 * fraction:.0f}%"
+
+
+def format_mib(n_bytes):
+    mib = n_bytes / 2**20
+    return f"{mib:,.1f}" if mib < 10 else f"{mib:,.0f}"
+
+
+# the targets: the kinds of figure, then the table of targets
+
+
+def ratio(look, name, target, base, new, key, names=("PyTorch", "npbigram"), inverse=False):
+    """How many times smaller row new's `key` is than row base's (keys for look.row, or
+    rows); met when at least `target` (with inverse, how many times larger, met when at most
+    `target`). The note gives both values, each after its name in `names` (base's, new's)."""
+    base, new = (look.row(r) if isinstance(r, tuple) else r for r in (base, new))
+    figure = {"name": name, "target": f"{'≤' if inverse else '≥'} {target:g}×", "value": None,
+              "met": None}
+    if not (ok(base) and ok(new)):
+        missing = dict.fromkeys(why_missing(row) for row in (base, new) if not ok(row))
+        return {**figure, "text": "n/a", "note": "; ".join(missing)}
+    value = new[key] / base[key] if inverse else base[key] / new[key]
+    shown = [format_seconds(row[key]) if key.endswith("_s") else f"{format_mib(row[key])} MiB"
+             for row in (base, new)]
+    note = ", ".join(f"{who} {text}" for who, text in zip(names, shown, strict=True))
+    return {**figure, "value": value, "text": format_ratio(value),
+            "met": value <= target if inverse else value >= target, "note": note}
+
+
+def versus_best_peer(look, name, target, impl, b, t, v):
+    """How many times faster than the best peer impl's step is; the note adds the fraction of
+    the hardware floor's limit it reaches and the peers that were not compared."""
+    peer, row = look.best_peer(b, t, v), look.step(impl, b, t, v)
+    figure = ratio(look, f"{name}: vs the best peer", target, peer, row, "median_s",
+                   (f"best peer ({peer['short']})" if ok(peer) else "best peer", "npbigram"))
+    if (fraction := look.limit_fraction(row)) is not None:
+        figure["note"] += f"; npbigram at {format_percent(fraction)} of the hardware limit"
+    absent = [r for r in (look.step(p, b, t, v) for p in PEERS) if r is not None and not ok(r)]
+    if ok(peer) and absent:  # the best of fewer peers: say which ones are missing
+        figure["note"] += "; not compared: " + ", ".join(f"{r['short']} ({r['status']})"
+                                                          for r in absent)
+    return figure
+
+
+def bandwidth_fraction(look, name, target, impl, b, t, v):
+    """AdamW's bytes at the streaming kernel's measured bandwidth / impl's step time: the
+    fraction of the machine's bandwidth the step reaches if it moved only those bytes."""
+    figure = {"name": name, "target": "reported", "value": None, "met": None}
+    row, floor = look.step(impl, b, t, v), look.floors.get((b, t, v))
+    if not ok(row) or floor is None:
+        return {**figure, "text": "n/a",
+                "note": why_missing(row) if not ok(row) else "no hardware floor in this run"}
+    fraction, rate = floor["memory_s"] / row["median_s"], floor["bandwidth_bytes_per_s"] / 1e9
+    return {**figure, "value": fraction, "text": format_percent(fraction),
+            "note": f"{floor['memory_bytes'] / 1e6:,.0f} MB at {rate:.3g} GB/s = "
+                    f"{format_seconds(floor['memory_s'])}; step {format_seconds(row['median_s'])}"}
+
+
+def at_most(look, name, limit, row, key):
+    figure = {"name": name, "target": f"≤ {limit / 1e9:g} GB", "value": None, "met": None}
+    if not ok(row := look.row(row)):
+        return {**figure, "text": "n/a", "note": why_missing(row)}
+    return {**figure, "value": row[key], "text": f"{row[key] / 1e9:.2f} GB",
+            "met": row[key] <= limit, "note": ""}
+
+
+BEST_PEER, ENGINE = "Against the best peer", "The engine's targets: against PyTorch eager"
+PEER_SIZES = [(32, 8, 65), (512, 64, 65), (4096, 256, 65), (32, 8, 4096)]  # (B, T, V)
+FAST_PATHS = [("public API, return_logits=False", "numba-nologits"),
+              ("Trainer loop", "numba-loop")]
+LOGITS_PATH = ("public API returning the logits", "numba")
+ENGINE_PATHS = [("public API", "numba", "numba-pair-counts"),  # (path, gather/scatter, pair-counts)
+                ("public API, return_logits=False", "numba-nologits",
+                 "numba-pair-counts-nologits"),
+                ("Trainer loop", "numba-loop", "numba-loop-pair-counts")]
+TORCH, COLD, WARM = ("seed", "torch", "-"), ("seed", "numba", "cold"), ("seed", "numba", "warm")
+SEED_JOB = "npbigram train vs PyTorch bigram.py"
+
+
+def targets(n):
+    """The targets of a run on n threads, in the order of the tables: (group, what is measured,
+    the target, measure(look, what, target) giving its figure, the requirement it checks)."""
+    return [
+        *((BEST_PEER, f"{path}, B={b} T={t} V={v}", 3 if v == 4096 else 5,
+           partial(versus_best_peer, impl=impl, b=b, t=t, v=v),
+           "never writing the logits: 5× the fastest CPU peer, 3× where AdamW's bytes bound it")
+          for path, impl in FAST_PATHS for b, t, v in PEER_SIZES),
+        *((BEST_PEER, f"{LOGITS_PATH[0]}, B={b} T={t} V={v}", 2,
+           partial(versus_best_peer, impl=LOGITS_PATH[1], b=b, t=t, v=v),
+           "the default public API, which returns the logits, beats the fastest peer 2×")
+          for b, t, v in PEER_SIZES),
+        *((BEST_PEER, f"{path}, B=32 T=8 V=4096: fraction of the measured bandwidth",
+           None, partial(bandwidth_fraction, impl=impl, b=32, t=8, v=4096),
+           "reported: how near AdamW's memory traffic comes to the bandwidth measured")
+          for path, impl in [*FAST_PATHS, LOGITS_PATH]),
+        (BEST_PEER, f"seed job, first run with an empty JIT cache, whole process: {SEED_JOB}",
+         2.5, partial(ratio, base=TORCH, new=COLD, key="wall_s"), "first run 2.5× sooner"),
+        (BEST_PEER, f"seed job, warm JIT cache, whole process: {SEED_JOB}", 15,
+         partial(ratio, base=TORCH, new=WARM, key="wall_s"), "warm run 15× sooner"),
+        (BEST_PEER, "seed job, training time npbigram train reports: cold run / warm run",
+         3, partial(ratio, base=WARM, new=COLD, key="loop_s", names=("warm", "cold"),
+                    inverse=True), "compiling costs at most 3× the warm training time"),
+        *((ENGINE, f"one step through the {path}, B={b} T={t} V=65: numba vs PyTorch",
+           target, partial(ratio, base=("torch", b, t, 65), new=(impl, b, t, 65),
+                           key="median_s"),
+           "the numba step 5× PyTorch eager's at bigram.py's size, 10× at 2^20 tokens")
+          for path, impl, _ in ENGINE_PATHS[:2]
+          for b, t, target in [(32, 8, 5), (4096, 256, 10)]),
+        (ENGINE, f"seed job, whole process, warm JIT cache: {SEED_JOB}", 4,
+         partial(ratio, base=TORCH, new=WARM, key="wall_s"), "warm run 4× sooner"),
+        (ENGINE, f"seed job, training loop: {SEED_JOB}", 25,
+         partial(ratio, base=TORCH, new=WARM, key="loop_s"), "training steps 25× faster"),
+        (ENGINE, "seed job, cold first run (empty JIT cache) vs PyTorch bigram.py's whole "
+         "job", 1, partial(ratio, base=TORCH, new=COLD, key="wall_s"),
+         "a first run, compiling every kernel, no slower than PyTorch's"),
+        *(target for path, gather, pairs in ENGINE_PATHS for target in [
+            (ENGINE, f"pair-counts step at 2^20 tokens (B=4096 T=256 V=65), {path}: vs "
+             "PyTorch", 200, partial(ratio, base=("torch", 4096, 256, 65),
+                                     new=(pairs, 4096, 256, 65), key="median_s"),
+             "at small V and 2^20 tokens the pair-counts gradient 200× PyTorch's step"),
+            (ENGINE, f"gather/scatter at 2^20 tokens, V=65, {path}: {n} threads vs 1", 1.7,
+             partial(ratio, base=(gather, 4096, 256, 65, 1) if n > 1 else None,
+                     new=(gather, 4096, 256, 65), key="median_s",
+                     names=("1 thread", f"{n} threads")),
+             "the step scales with threads: 1.7× on two"),
+            (ENGINE, f"peak memory, V=4096, 65,536 tokens/step, gather/scatter, {path}: "
+             "PyTorch's / npbigram's", 10, partial(ratio, base=("torch", 512, 128, 4096),
+                                                   new=(gather, 512, 128, 4096),
+                                                   key="peak_mem_bytes"),
+             "a step needs a tenth of PyTorch's memory"),
+            (ENGINE, f"whole-process peak RSS, V=4096, 2^20 tokens/step, gather/scatter, "
+             f"{path}", 2e9, partial(at_most, row=(gather, 4096, 256, 4096),
+                                     key="process_peak_rss_bytes"),
+             "training at 2^20 tokens per step with V = 4096 fits in 2 GB")]),
+    ]
+
+
+def derive_figures(results):
+    """Each target's figure {group, name, target, value, text, met, note, requirement}."""
+    look = Lookup(results)
+    return [{"group": group, **measure(look, what, target), "requirement": requirement}
+            for group, what, target, measure, requirement in targets(look.threads)]
 
 
 class Notes:
     """Numbered notes for table cells that cannot hold the whole reason."""
 
     def __init__(self):
-        self.texts = []
+        self.texts = {}  # text -> its number
 
     def ref(self, text):
-        if text not in self.texts:
-            self.texts.append(text)
-        return f"[{self.texts.index(text) + 1}]"
+        return f"[{self.texts.setdefault(text, len(self.texts) + 1)}]"
 
     def cell(self, row):
-        """'skipped [2]' for a row that was not measured; a peer that is not installed says
-        how to install it in the cell itself."""
+        """'skipped [2]' for a row not measured; a peer not installed says how to install it."""
         if not row.get("reason"):
             return row["status"]
         if row["status"] == "not installed":
@@ -41,42 +240,33 @@ class Notes:
         return "".join(" " + self.ref(f"{row['label']} warned: {w}")
                        for w in row.get("warnings", []))
 
-    def markdown(self):
-        return "\n".join(f"{i}. {text}" for i, text in enumerate(self.texts, 1))
-
 
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-# ----------------------------------------------------------------------------------------------
-# markdown
+# results.md: the machine, the targets, then one section per table (SECTIONS)
 
 
 def render_markdown(results):
-    look = Lookup(results)
-    notes = Notes()
+    look, notes = Lookup(results), Notes()
     parts = ["# npbigram benchmarks", machine_paragraph(results), "## Targets"]
     for group in dict.fromkeys(f["group"] for f in results["figures"]):
-        parts += [f"### {group}",
-                  figures_table([f for f in results["figures"] if f["group"] == group])]
-    parts += ["## One training step", steps_intro(), steps_table(results, look, notes),
-              "## Distance from the hardware floor", floors_intro(look),
-              floors_table(results, look, notes), limits_table(results, look, notes)]
-    compile_rows = compile_table(results, look, notes)
-    if compile_rows:
-        parts += ["## Compile times of the peers", compile_intro(), compile_rows]
-    parts += ["## Peak memory of one step", memory_intro(), memory_table(results, look, notes)]
-    scaling = scaling_table(results, look, notes)
-    if scaling:
-        parts += ["## Threads", (f"The threaded implementations on 1 thread and on "
-                                 f"{look.threads}, same sizes, median step time."), scaling]
-    if results["seed_job"]:
-        parts += ["## Seed job", seed_intro(results), seed_table(results, look, notes)]
+        parts += [f"### {group}", table(["figure", "target", "measured", "met", "detail"], [
+            (f["name"], f["target"], f["text"], {True: "yes", False: "**no**", None: "-"}[f["met"]],
+             f["note"]) for f in results["figures"] if f["group"] == group])]
+    s, floors = results["settings"], look.floors_status
+    missing = f" **Not measured in this run**: {floors.get('reason', 'no floors in the results')}."
+    fields = {"threads": look.threads, "exp": floors.get("exp", "exp_f32"),
+              "missing": "" if floors.get("status") == "ok" else missing,
+              "seed_iters": s["seed_iters"], "seed_repeats": s["seed_repeats"],
+              "seed_data": s["seed_data"] and Path(s["seed_data"]).name}
+    for heading, section_table, intro in SECTIONS:  # in this order: the notes are numbered
+        if body := section_table(results, look, notes):
+            parts += [heading, intro.format(**fields), body]
     if notes.texts:
-        parts += ["## Notes", notes.markdown()]
+        parts += ["## Notes", "\n".join(f"{i}. {text}" for i, text in enumerate(notes.texts, 1))]
     return "\n\n".join(parts) + "\n"
 
 
@@ -96,22 +286,9 @@ def machine_paragraph(results):
             f"{results['duration_s']:.0f} s, command `{results['command']}`.{quick}")
 
 
-def figures_table(figures):
-    rows = [(f["name"], f["target"], f["text"],
-             {True: "yes", False: "**no**", None: "-"}[f["met"]], f["note"]) for f in figures]
-    return table(["figure", "target", "measured", "met", "detail"], rows)
-
-
 def impl_columns(results):
     """(impl, short name, label) of the implementations in this run, in table order."""
-    seen = {}
-    for row in results["steps"]:
-        seen.setdefault(row["impl"], (row["impl"], row["short"], row["label"]))
-    return list(seen.values())
-
-
-def columns_key(impls):
-    return "Columns: " + "; ".join(f"**{short}**: {label}" for _, short, label in impls) + "."
+    return list({r["impl"]: (r["impl"], r["short"], r["label"]) for r in results["steps"]}.values())
 
 
 def size_keys(results, threads):
@@ -124,45 +301,13 @@ def size_table(results, look, format_cell, before=(), after=()):
     """One row per size, one column per implementation, cells from format_cell(row); before
     and after: (header, cell(b, t, v)) columns around the implementations'."""
     impls = impl_columns(results)
-    rows = []
-    for v, b, t in size_keys(results, look.threads):
-        rows.append([v, f"{b}×{t}", f"{b * t:,}"]
-                    + [cell(b, t, v) for _, cell in before]
-                    + [format_cell(look.step(impl, b, t, v)) for impl, _, _ in impls]
-                    + [cell(b, t, v) for _, cell in after])
+    rows = [[v, f"{b}×{t}", f"{b * t:,}", *(cell(b, t, v) for _, cell in before),
+             *(format_cell(look.step(impl, b, t, v)) for impl, _, _ in impls),
+             *(cell(b, t, v) for _, cell in after)] for v, b, t in size_keys(results, look.threads)]
     header = ["V", "B×T", "tokens/step", *(h for h, _ in before),
               *(short for _, short, _ in impls), *(h for h, _ in after)]
-    return "\n\n".join([columns_key(impls), table(header, rows)])
-
-
-def best_peer_cell(look, notes):
-    """The 'best peer' column: which peer was fastest at the size, and its step time."""
-    def cell(b, t, v):
-        peer = look.best_peer(b, t, v)
-        if peer is None:
-            return "-"
-        if not ok(peer):
-            return notes.cell(peer)
-        return f"{peer['short']} {format_seconds(peer['median_s'])}"
-
-    return "best peer", cell
-
-
-def steps_intro():
-    return ("npbigram's public API: `model(xb, yb); model.backward(); opt.step()` on a batch "
-            "already in memory; no-logits: the same with `model(xb, yb, return_logits=False)`, "
-            "which returns (None, loss) and never writes the (B·T, V) logits. Trainer loop: "
-            "`Trainer.train_steps(k)` as `npbigram train` runs it, batch sampling included, k "
-            "steps per compiled call. The peers (`benchmarks/peers.py`), each on a batch "
-            "already in memory: PyTorch eager runs bigram.py's "
-            "`model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`; "
-            "torch.compile the same with the model and the optimizer step compiled; JAX one "
-            "`jax.jit`ted function: `value_and_grad` of the loss, `optax.adamw`'s update. "
-            "AdamW (lr 1e-2, β 0.9/0.999, ε 1e-8, weight decay 0.01), float32, uniform "
-            "random token ids. A cell is the median time of one step after warm-up "
-            "(compilation excluded), tokens/s, and for npbigram how many times faster than "
-            "the best peer at the same size (the fastest of the peers, named in the last "
-            "column). *floor*: the hardware floor of the step (next section).")
+    key = "Columns: " + "; ".join(f"**{short}**: {label}" for _, short, label in impls) + "."
+    return "\n\n".join([key, table(header, rows)])
 
 
 def steps_table(results, look, notes):
@@ -176,132 +321,71 @@ def steps_table(results, look, notes):
                 f"{versus}{notes.warned(row)}")
 
     def floor_cell(b, t, v):
-        floor = look.floor(b, t, v)
+        floor = look.floors.get((b, t, v))
         return f"{format_seconds(floor['floor_s'])} ({floor['bound']})" if floor else "-"
 
+    def best_peer_cell(b, t, v):
+        if (peer := look.best_peer(b, t, v)) is None:
+            return "-"
+        return notes.cell(peer) if not ok(peer) else (
+            f"{peer['short']} {format_seconds(peer['median_s'])}")
+
     return size_table(results, look, cell, before=[("floor", floor_cell)],
-                      after=[best_peer_cell(look, notes)])
+                      after=[("best peer", best_peer_cell)])
 
 
-def floors_intro(look):
-    status = look.floors_status
-    reason = status.get("reason", "no floors in the results")
-    missing = "" if status.get("status") == "ok" else f" **Not measured in this run**: {reason}."
-    return ("What any step must at least do, timed on this machine in the same run "
-            "(`benchmarks/floors.py`). *Exponentials*: one softmax row for each distinct input "
-            "id of the batch (W does not change within a step), E = distinct ids × V, timed as "
-            f"a vectorized loop of npbigram's float32 exp (`{status.get('exp', 'exp_f32')}`). "
-            "*AdamW bytes*: AdamW reads W, g, m, v and writes W, m, v, 7 × 4·V² bytes, timed as "
-            "a streaming kernel with that pattern (at small V the arrays fit in the caches). "
-            "*Batch bytes*: reading the B·T int64 ids and targets, timed as a loop summing them. "
-            "Each is the faster of a serial and a parallel loop, the minimum over timed calls; "
-            "the step's floor is the largest of the three. The second table gives, for each "
-            "implementation, floor / median step time: the fraction of the limit it reaches "
-            f"(100% is the hardware's limit).{missing}")
+def floors_tables(results, look, notes):
+    """The floors at each size, then each implementation's fraction of its size's limit."""
+    rows = [[v, f"{b}×{t}", f"{f['distinct_rows']:,} × {v:,} = {f['exp_count']:,}",
+             format_seconds(f["exp_s"]), f"{f['memory_bytes'] / 1e6:,.3g} MB",
+             format_seconds(f["memory_s"]), f"{f['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s",
+             f"{f['batch_bytes'] / 1e6:,.3g} MB", format_seconds(f["batch_s"]),
+             f"{format_seconds(f['floor_s'])} ({f['bound']})"]
+            for v, b, t in size_keys(results, look.threads) if (f := look.floors.get((b, t, v)))]
 
-
-def floors_table(results, look, notes):
-    rows = []
-    for v, b, t in size_keys(results, look.threads):
-        f = look.floor(b, t, v)
-        if f is None:
-            continue
-        rows.append([v, f"{b}×{t}", f"{f['distinct_rows']:,} × {v:,} = {f['exp_count']:,}",
-                     format_seconds(f["exp_s"]), f"{f['memory_bytes'] / 1e6:,.3g} MB",
-                     format_seconds(f["memory_s"]),
-                     f"{f['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s",
-                     f"{f['batch_bytes'] / 1e6:,.3g} MB", format_seconds(f["batch_s"]),
-                     f"{format_seconds(f['floor_s'])} ({f['bound']})"])
-    return table(["V", "B×T", "exponentials E", "exp floor", "AdamW bytes", "AdamW floor",
-                  "AdamW bandwidth", "batch bytes", "batch floor", "floor"], rows)
-
-
-def limits_table(results, look, notes):
-    def cell(row):
-        fraction = look.limit_fraction(row)
-        if fraction is not None:
+    def limit_cell(row):
+        if (fraction := look.limit_fraction(row)) is not None:
             return format_percent(fraction)
         return notes.cell(row) if row is not None and not ok(row) else "-"
 
-    return size_table(results, look, cell)
-
-
-def compile_intro():
-    return ("The compiled peers' first call at each size, a compilation from scratch (an empty "
-            "inductor cache for torch.compile; JAX's persistent cache is off): *compile* is "
-            "that call, in a process where a tiny model (V = 2) already compiled once; "
-            "*first compile in the process* is the tiny model's, which also pays the "
-            "compiler's imports and one-time setup. *steps to repay* is compile / the step's "
-            "median: how many steps the compilation costs.")
+    return "\n\n".join([table(["V", "B×T", "exponentials E", "exp floor", "AdamW bytes",
+                               "AdamW floor", "AdamW bandwidth", "batch bytes", "batch floor",
+                               "floor"], rows), size_table(results, look, limit_cell)])
 
 
 def compile_table(results, look, notes):
     rows = []
-    for row in results["steps"]:
-        if row["impl"] not in COMPILED or row["threads"] != look.threads:
-            continue
+    for row in [row for row in results["steps"]
+                if row["impl"] in COMPILED and row["threads"] == look.threads]:
         size = [row["short"], row["vocab_size"], f"{row['batch_size']}×{row['block_size']}"]
-        if not ok(row):
-            rows.append([*size, notes.cell(row), "-", "-", "-"])
-            continue
-        rows.append([*size, format_seconds(row["compile_s"]),
-                     format_seconds(row["tiny_first_call_s"]), format_seconds(row["median_s"]),
-                     f"{row['compile_s'] / row['median_s']:,.0f}"])
-    if not rows:
-        return None
-    return table(["peer", "V", "B×T", "compile", "first compile in the process", "step",
-                  "steps to repay"], rows)
-
-
-def memory_intro():
-    return ("MiB the training needs: the peak resident set over the timed steps minus the "
-            "resident set before the model was built (after the interpreter, the libraries, "
-            "the batch or token stream, and a tiny model's step, so compilers are loaded). The "
-            "model, its gradient, the optimizer state and each step's temporaries count; JIT "
-            "compilation's transient memory does not.")
+        rows.append([*size, notes.cell(row), "-", "-", "-"] if not ok(row) else [
+            *size, format_seconds(row["compile_s"]), format_seconds(row["tiny_first_call_s"]),
+            format_seconds(row["median_s"]), f"{row['compile_s'] / row['median_s']:,.0f}"])
+    return rows and table(["peer", "V", "B×T", "compile", "first compile in the process", "step",
+                           "steps to repay"], rows)
 
 
 def memory_table(results, look, notes):
-    def cell(row):
-        return format_mib(row["peak_mem_bytes"]) if ok(row) else notes.cell(row)
-
-    return size_table(results, look, cell)
+    return size_table(results, look,
+                      lambda row: format_mib(row["peak_mem_bytes"]) if ok(row) else notes.cell(row))
 
 
 def scaling_table(results, look, notes):
     """Rows of the implementations timed on 1 thread, beside the same size on look.threads."""
     rows = []
-    for one in results["steps"]:
-        if one["threads"] != 1 or look.threads == 1:
-            continue
+    for one in [row for row in results["steps"] if row["threads"] == 1 < look.threads]:
         many = look.step(one["impl"], one["batch_size"], one["block_size"], one["vocab_size"])
-        cells = [one["short"], f"{one['batch_size']}×{one['block_size']}", one["vocab_size"]]
-        cells += [format_seconds(row["median_s"]) if ok(row) else notes.cell(row)
-                  for row in (one, many)]
-        cells.append(format_ratio(one["median_s"] / many["median_s"]) if ok(one) and ok(many)
-                     else "-")
-        rows.append(cells)
-    if not rows:
-        return None
-    return table(["implementation", "B×T", "V", "1 thread", f"{look.threads} threads",
-                  "speed-up"], rows)
-
-
-def seed_intro(results):
-    s = results["settings"]
-    return (f"bigram.py's whole job ({s['seed_iters']} steps of B=32, T=8 on "
-            f"`{Path(s['seed_data']).name}`, an evaluation every 300 steps, a 500-character "
-            "sample) as one process: "
-            "`python -m npbigram train` against `benchmarks/bigram_torch.py`. Whole process: "
-            "wall time from start to exit, interpreter and imports included. Training loop: the "
-            "time the job itself reports for its training steps. A cold run starts with an "
-            "empty numba cache (NUMBA_CACHE_DIR), the warm run after it reuses it. Median of "
-            f"{s['seed_repeats']} run(s).")
+        rows.append([one["short"], f"{one['batch_size']}×{one['block_size']}", one["vocab_size"],
+                     *(format_seconds(row["median_s"]) if ok(row) else notes.cell(row)
+                       for row in (one, many)),
+                     format_ratio(one["median_s"] / many["median_s"]) if ok(one) and ok(many)
+                     else "-"])
+    return rows and table(["implementation", "B×T", "V", "1 thread", f"{look.threads} threads",
+                           "speed-up"], rows)
 
 
 def seed_table(results, look, notes):
-    torch_row = look.seed.get((TORCH, "-"))
-    rows = []
+    torch_row, rows = look.seed.get(("torch", "-")), []
     for row in results["seed_job"]:
         if not ok(row):
             rows.append([row["label"], row["cache"], notes.cell(row)] + ["-"] * 5)
@@ -311,59 +395,55 @@ def seed_table(results, look, notes):
         rows.append([row["label"], row["cache"], format_seconds(row["wall_s"]),
                      format_seconds(row["loop_s"]), format_rate(row["loop_tokens_per_s"]),
                      format_mib(row["peak_rss_bytes"]), *versus])
-    return table(["implementation", "JIT cache", "whole process", "training loop",
-                  "loop tokens/s", "peak RSS MiB", "whole process vs PyTorch",
-                  "loop vs PyTorch"], rows)
+    return rows and table(["implementation", "JIT cache", "whole process", "training loop",
+                           "loop tokens/s", "peak RSS MiB", "whole process vs PyTorch",
+                           "loop vs PyTorch"], rows)
 
 
-# ----------------------------------------------------------------------------------------------
-# plot
-
-OUR_COLORS = ["tab:blue", "tab:cyan", "tab:green", "tab:olive", "tab:orange", "tab:pink",
-              "tab:gray"]
-PEER_COLORS = ["tab:red", "tab:purple", "tab:brown"]
-
-
-def render_plot(results, file):
-    """tokens/s against tokens per step, log-log, one panel per vocabulary size: every
-    implementation (the peers dash-dotted), the best peer at each size (thick dashed) and the
-    hardware floor (dotted)."""
-    look = Lookup(results)
-    rows = [r for r in results["steps"] if r["threads"] == look.threads and ok(r)]
-    vocabs = sorted({r["vocab_size"] for r in results["steps"]})
-    fig = Figure(figsize=(max(11.5, 4.2 * len(vocabs)), 6.4), layout="constrained")
-    axes = fig.subplots(1, len(vocabs), sharey=True, squeeze=False)[0]
-    impls = [impl for impl, _, _ in impl_columns(results)]
-    ours = [impl for impl in impls if impl not in PEERS]
-    colors = {**dict(zip(ours, OUR_COLORS * 2)),
-              **dict(zip([impl for impl in impls if impl in PEERS], PEER_COLORS * 2))}
-    legend = {}
-    for ax, v in zip(axes, vocabs, strict=True):
-        sizes = sorted((b * t, b, t) for vv, b, t in size_keys(results, look.threads) if vv == v)
-        for impl, _, label in impl_columns(results):
-            points = sorted((r["tokens"], r["tokens_per_s"]) for r in rows
-                            if r["impl"] == impl and r["vocab_size"] == v)
-            if points:
-                legend[label], = ax.plot(*zip(*points, strict=True), marker="o",
-                                         color=colors[impl],
-                                         linestyle="-." if impl in PEERS else "-")
-        best = [(tokens, tokens / peer["median_s"]) for tokens, b, t in sizes
-                if ok(peer := look.best_peer(b, t, v))]
-        floor = [(tokens, tokens / f["floor_s"]) for tokens, b, t in sizes
-                 if (f := look.floor(b, t, v))]
-        for label, points, style in [
-                ("best peer at each size", best,
-                 {"color": "black", "linestyle": "--", "linewidth": 2.5, "alpha": 0.4}),
-                ("hardware floor (floors.py)", floor,
-                 {"color": "black", "linestyle": ":", "linewidth": 1.5})]:
-            if points:
-                legend[label], = ax.plot(*zip(*points, strict=True), **style)
-        ax.set(xscale="log", yscale="log", title=f"V = {v}", xlabel="tokens per step (B×T)")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("training tokens per second")
-    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=2,
-               fontsize="small")
-    m = results["machine"]
-    fig.suptitle(f"npbigram training step, {look.threads} thread(s): {m['cpu']}, "
-                 f"{m['cores']} cores")
-    fig.savefig(file, format="png", dpi=110)
+SECTIONS = [  # (heading, table(results, look, notes): empty to leave it out, intro with {fields})
+    ("## One training step", steps_table,
+     "npbigram's public API: `model(xb, yb); model.backward(); opt.step()` on a batch already in "
+     "memory; no-logits: the same with `model(xb, yb, return_logits=False)`, which returns (None, "
+     "loss) and never writes the (B·T, V) logits. Trainer loop: `Trainer.train_steps(k)` as "
+     "`npbigram train` runs it, batch sampling included, k steps per compiled call. The peers "
+     "(`benchmarks/peers.py`), each on a batch already in memory: PyTorch eager runs bigram.py's "
+     "`model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`; "
+     "torch.compile the same with the model and the optimizer step compiled; JAX one `jax.jit`ted "
+     "function: `value_and_grad` of the loss, `optax.adamw`'s update. AdamW (lr 1e-2, β "
+     "0.9/0.999, ε 1e-8, weight decay 0.01), float32, uniform random token ids. A cell is the "
+     "median time of one step after warm-up (compilation excluded), tokens/s, and for npbigram "
+     "how many times faster than the best peer at the same size (the fastest of the peers, named "
+     "in the last column). *floor*: the hardware floor of the step (next section)."),
+    ("## Distance from the hardware floor", floors_tables,
+     "What any step must at least do, timed on this machine in the same run "
+     "(`benchmarks/floors.py`). *Exponentials*: one softmax row for each distinct input id of the "
+     "batch (W does not change within a step), E = distinct ids × V, timed as a vectorized loop "
+     "of npbigram's float32 exp (`{exp}`). *AdamW bytes*: AdamW reads W, g, m, v and writes W, m, "
+     "v, 7 × 4·V² bytes, timed as a streaming kernel with that pattern (at small V the arrays fit "
+     "in the caches). *Batch bytes*: reading the B·T int64 ids and targets, timed as a loop "
+     "summing them. Each is the faster of a serial and a parallel loop, the minimum over timed "
+     "calls; the step's floor is the largest of the three. The second table gives, for each "
+     "implementation, floor / median step time: the fraction of the limit it reaches (100% is the "
+     "hardware's limit).{missing}"),
+    ("## Compile times of the peers", compile_table,
+     "The compiled peers' first call at each size, a compilation from scratch (an empty inductor "
+     "cache for torch.compile; JAX's persistent cache is off): *compile* is that call, in a "
+     "process where a tiny model (V = 2) already compiled once; *first compile in the process* is "
+     "the tiny model's, which also pays the compiler's imports and one-time setup. *steps to "
+     "repay* is compile / the step's median: how many steps the compilation costs."),
+    ("## Peak memory of one step", memory_table,
+     "MiB the training needs: the peak resident set over the timed steps minus the resident set "
+     "before the model was built (after the interpreter, the libraries, the batch or token "
+     "stream, and a tiny model's step, so compilers are loaded). The model, its gradient, the "
+     "optimizer state and each step's temporaries count; JIT compilation's transient memory does "
+     "not."),
+    ("## Threads", scaling_table,
+     "The threaded implementations on 1 thread and on {threads}, same sizes, median step time."),
+    ("## Seed job", seed_table,
+     "bigram.py's whole job ({seed_iters} steps of B=32, T=8 on `{seed_data}`, an evaluation "
+     "every 300 steps, a 500-character sample) as one process: `python -m npbigram train` against "
+     "`benchmarks/bigram_torch.py`. Whole process: wall time from start to exit, interpreter and "
+     "imports included. Training loop: the time the job itself reports for its training steps. A "
+     "cold run starts with an empty numba cache (NUMBA_CACHE_DIR), the warm run after it reuses "
+     "it. Median of {seed_repeats} run(s)."),
+]

@@ -20,7 +20,7 @@ def test_suite_runs_its_smallest_configuration(tmp_path):
     data.write_text(TEXT)
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--sizes", "32x8",
+        [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--sizes", "32x8",
          "--vocabs", "65", "--threads", "1", "--seed-iters", "20", "--data", str(data),
          "--out", str(out)],
         capture_output=True, text=True, timeout=600)
@@ -52,6 +52,7 @@ def test_suite_runs_its_smallest_configuration(tmp_path):
     assert floor["memory_bytes"] == 7 * 4 * 65 * 65
     groups = [f["group"] for f in results["figures"]]
     assert len(groups) == 18 + 19 and len(set(groups)) == 2
+    assert all(f["requirement"] for f in results["figures"])  # each target says what it asks
     assert results["machine"]["cores"] >= 1
 
     markdown = (out / "results.md").read_text()

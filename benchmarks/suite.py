@@ -1,12 +1,10 @@
 """npbigram's benchmark suite: one command, every implementation side by side in one run.
 
-    python benchmarks/run.py [--quick] [--out benchmarks/results]
+    python benchmarks/suite.py [--quick] [--out benchmarks/results]
 
-Writes results.md (tables), results.json (every measurement and the machine) and
-tokens_per_s.png (tokens/s against tokens per step, one line per implementation, the best peer
-and the hardware floor). Each measurement runs in a fresh process with its own thread count, so
-peak memory is its own; the hardware floors (floors.py) are measured in the same run. See
-benchmarks/README.md for what is measured and how.
+Writes results.md (report.py's tables), results.json (every measurement and the machine) and
+tokens_per_s.png (plot.py). Each measurement runs in a fresh process with its own thread count,
+so its peak memory is its own; benchmarks/README.md says what is measured and how.
 """
 
 import argparse
@@ -23,17 +21,18 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
 
-from figures import derive_figures
-from measure_step import IMPLEMENTATIONS, THREADED
+from measure_step import IMPLEMENTATIONS, parse_dims
 from peers import PEERS, install_hint
-from report import render_markdown, render_plot
+from plot import render_plot
+from report import derive_figures, render_markdown
 
-from npbigram.data.corpus import DatasetError
-from npbigram.data.download import DEFAULT_DATA_PATH, ensure_dataset
-from npbigram.utils.files import atomic_output
+from npbigram import DatasetError, ensure_dataset
+from npbigram.data.download import DEFAULT_DATA_PATH
+from npbigram.utils.files import atomic_output, atomic_write_bytes
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -54,24 +53,27 @@ VERSIONS = ("numpy", "numba", "torch", "jax", "jaxlib", "optax")  # recorded wit
 TRAINED_LINE = re.compile(r"^trained (\d+) steps in [0-9.]+ s \(([0-9,]+) tokens/s\)",
                           re.MULTILINE)
 SEED_TOKENS_PER_STEP = 32 * 8  # bigram.py's B x T
-SEED_JOBS = {  # job -> label
-    "torch": "PyTorch bigram.py (benchmarks/bigram_torch.py)",
-    "numpy": "npbigram train --backend numpy",
-    "numba": "npbigram train --backend numba",
-    "numba-pair-counts": "npbigram train --backend numba --grad pair-counts",
+SEED_JOBS = {  # job -> the flags of its `npbigram train` (None: bigram_torch.py, PyTorch's)
+    "torch": None,
+    "numpy": ["--backend", "numpy"],
+    "numba": ["--backend", "numba"],  # numba's jobs run cold, then warm
+    "numba-pair-counts": ["--backend", "numba", "--grad", "pair-counts"],
 }
 
 
-# ----------------------------------------------------------------------------------------------
 # running one child process
 
 
+@dataclass
 class Child:
     """A finished child process: exit code, output, wall time, peak RSS, why it was stopped."""
 
-    def __init__(self, returncode, stdout, stderr, wall_s, max_rss_bytes, killed):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-        self.wall_s, self.max_rss_bytes, self.killed = wall_s, max_rss_bytes, killed
+    returncode: int
+    stdout: str
+    stderr: str
+    wall_s: float
+    max_rss_bytes: int
+    killed: str | None
 
     def failure(self):
         """None if the child succeeded, else a one-line reason."""
@@ -125,12 +127,9 @@ def run_child(cmd, env, mem_cap_bytes, timeout_s=CHILD_TIMEOUT_S):
 def _rss_bytes(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
 
 
 def child_env(threads, **extra):
@@ -146,7 +145,6 @@ def _gb(n_bytes):
     return f"{n_bytes / 1e9:.1f} GB"
 
 
-# ----------------------------------------------------------------------------------------------
 # training steps
 
 
@@ -159,19 +157,18 @@ def step_configs(args):
     if args.threads > 1:  # thread scaling: the threaded implementations again on one thread
         v = 65 if 65 in args.vocabs else args.vocabs[0]
         runs += [(impl, b, t, v, 1) for b, t in args.sizes for impl in args.impls
-                 if impl in THREADED]
+                 if IMPLEMENTATIONS[impl].threaded]
     return runs
 
 
 def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache, args):
-    short, label = IMPLEMENTATIONS[impl]
-    row = {"impl": impl, "short": short, "label": label, "batch_size": batch_size,
+    row = {"impl": impl, "short": IMPLEMENTATIONS[impl].short,
+           "label": IMPLEMENTATIONS[impl].label, "batch_size": batch_size,
            "block_size": block_size, "vocab_size": vocab_size,
            "tokens": batch_size * block_size, "threads": threads}
     if impl in PEERS and install_hint(impl):
         return {**row, "status": "not installed", "reason": install_hint(impl)}
-    reason = memory_skip_reason(impl, batch_size * block_size * vocab_size, args.mem_cap)
-    if reason:
+    if reason := memory_skip_reason(impl, batch_size * block_size * vocab_size, args.mem_cap):
         return {**row, "status": "skipped", "reason": reason}
     cmd = [sys.executable, str(HERE / "measure_step.py"), "--impl", impl,
            "--batch-size", str(batch_size), "--block-size", str(block_size),
@@ -181,8 +178,7 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
         env = child_env(threads, NUMBA_CACHE_DIR=numba_cache,
                         TORCHINDUCTOR_CACHE_DIR=inductor_cache)
         child = run_child(cmd, env, args.mem_cap)
-    failure = child.failure()
-    if failure:
+    if failure := child.failure():
         return {**row, "status": "failed", "reason": failure}
     result = json.loads(child.stdout.strip().splitlines()[-1])
     if result["status"] == "ok":
@@ -198,8 +194,7 @@ def measure_floors(args, numba_cache):
     cmd = [sys.executable, str(HERE / "floors.py"), "--configs",
            *(f"{b}x{t}x{v}" for b, t, v in configs)]
     child = run_child(cmd, child_env(args.threads, NUMBA_CACHE_DIR=numba_cache), args.mem_cap)
-    failure = child.failure()
-    if failure:
+    if failure := child.failure():
         return {"status": "failed", "reason": failure}
     return json.loads(child.stdout.strip().splitlines()[-1])
 
@@ -213,47 +208,27 @@ def memory_skip_reason(impl, logits, mem_cap):
             f"over the memory cap of {_gb(mem_cap)}")
 
 
-# ----------------------------------------------------------------------------------------------
 # the seed job: bigram.py's whole training run as a process
 
 
-def seed_jobs(args, pair_counts_flag, checkpoint):
+def seed_jobs(args, checkpoint):
     """(job, cache, command) in run order for one repeat."""
     common = ["--data", str(args.data), "--max-iters", str(args.seed_iters)]
     train = [sys.executable, "-m", "npbigram", "train", *common, "--out", str(checkpoint),
              "--force"]  # each job replaces the last one's checkpoint
-    jobs = [("numpy", "-", [*train, "--backend", "numpy"]),
-            ("numba", "cold", [*train, "--backend", "numba"]),
-            ("numba", "warm", [*train, "--backend", "numba"])]
-    if TORCH:
-        jobs.insert(0, ("torch", "-", [sys.executable, str(HERE / "bigram_torch.py"), *common,
-                                       "--threads", str(args.threads)]))
-    if pair_counts_flag:
-        jobs += [("numba-pair-counts", cache, [*train, "--backend", "numba", *pair_counts_flag])
-                 for cache in ("cold", "warm")]
-    return jobs
-
-
-def pair_counts_train_flag():
-    """The train flags that select the pair-counts gradient, or None if the CLI has none."""
-    help_text = subprocess.run([sys.executable, "-m", "npbigram", "train", "--help"],
-                               capture_output=True, text=True, env=child_env(1), cwd=ROOT).stdout
-    return ["--grad", "pair-counts"] if re.search(r"--grad\b", help_text) else None
+    torch = [sys.executable, str(HERE / "bigram_torch.py"), *common, "--threads", str(args.threads)]
+    return [(job, cache, torch if flags is None else [*train, *flags])
+            for job, flags in SEED_JOBS.items() if flags is not None or TORCH
+            for cache in (("cold", "warm") if flags and "numba" in flags else ("-",))]
 
 
 def run_seed_jobs(args):
     """Each job `args.seed_repeats` times, interleaved; each cold run starts from an empty
     numba cache folder and the warm run after it reuses that folder."""
-    pair_counts_flag = pair_counts_train_flag()
-    rows = []
-    if not TORCH:
-        rows.append(seed_row("torch", "-", args.threads, status="not installed",
-                             reason=install_hint("torch")))
-    if not pair_counts_flag:
-        rows.append(seed_row("numba-pair-counts", "-", args.threads, status="unavailable",
-                             reason="`npbigram train` has no --grad flag"))
+    rows = [] if TORCH else [seed_row("torch", "-", args.threads, status="not installed",
+                                      reason=install_hint("torch"))]
     with tempfile.TemporaryDirectory(prefix="npbigram-bench-") as tmp:
-        jobs = seed_jobs(args, pair_counts_flag, Path(tmp) / "ckpt.npz")
+        jobs = seed_jobs(args, Path(tmp) / "ckpt.npz")
         runs = {(impl, cache): [] for impl, cache, _ in jobs}
         for repeat in range(args.seed_repeats):
             cache_dirs = {}
@@ -272,7 +247,10 @@ def run_seed_jobs(args):
 
 
 def seed_row(job, cache, threads, **fields):
-    return {"impl": job, "label": SEED_JOBS[job], "cache": cache, "threads": threads, **fields}
+    flags = SEED_JOBS[job]
+    label = ("PyTorch bigram.py (benchmarks/bigram_torch.py)" if flags is None
+             else " ".join(["npbigram train", *flags]))
+    return {"impl": job, "label": label, "cache": cache, "threads": threads, **fields}
 
 
 def summarize_seed_job(impl, cache, children, threads):
@@ -293,19 +271,13 @@ def summarize_seed_job(impl, cache, children, threads):
                     peak_rss_bytes=max(c.max_rss_bytes for c in children))
 
 
-# ----------------------------------------------------------------------------------------------
 # the machine
 
 
 def machine_info():
-    cpu = "unknown"
     with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
+        cpu = next((line.split(":", 1)[1].strip() for line in f
+                    if line.startswith("model name")), "unknown")
     versions = {}
     for package in VERSIONS:
         try:
@@ -314,29 +286,24 @@ def machine_info():
             versions[package] = "not installed"
     commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
                             capture_output=True, text=True, cwd=ROOT)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem_kib * 1024,
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": meminfo_kib()["MemTotal"] * 1024,
             "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), **versions,
             "npbigram_commit": commit.stdout.strip() if commit.returncode == 0 else "unknown"}
 
 
+def meminfo_kib():
+    with open("/proc/meminfo") as f:
+        return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
+
+
 def default_mem_cap():
     """Half the machine's memory, and no more than 85% of what is available now."""
-    with open("/proc/meminfo") as f:
-        kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
+    kib = meminfo_kib()
     return min(0.5 * kib["MemTotal"], 0.85 * kib["MemAvailable"]) * 1024
 
 
-# ----------------------------------------------------------------------------------------------
 # command line
-
-
-def parse_size(text):
-    try:
-        b, t = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected BxT such as 32x8, got {text!r}") from None
-    return b, t
 
 
 def build_parser():
@@ -358,7 +325,7 @@ def build_parser():
                    help=f"implementations whose steps are measured: {', '.join(IMPLEMENTATIONS)}"
                         " (default: all; the seed job always runs npbigram train and PyTorch's "
                         "bigram.py)")
-    p.add_argument("--sizes", nargs="+", type=parse_size, default=None, metavar="BxT",
+    p.add_argument("--sizes", nargs="+", type=parse_dims("32x8"), default=None, metavar="BxT",
                    help="batch shapes (default: 32x8 512x64 4096x256; quick: 32x8 512x64)")
     p.add_argument("--vocabs", nargs="+", type=int, default=None, metavar="V",
                    help="vocabulary sizes (default: 65 256 4096; quick: 65 256)")
@@ -395,17 +362,12 @@ def parse_args(argv=None):
     return args
 
 
-def write_text(path, text):
-    with atomic_output(path) as f:
-        f.write(text.encode())
-
-
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     results = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python", "benchmarks/suite.py", *(argv or sys.argv[1:])]),
         "machine": machine_info(),
         "settings": {"quick": args.quick, "threads": args.threads,
                      "sizes": [list(s) for s in args.sizes], "vocabs": args.vocabs,
@@ -433,8 +395,8 @@ def main(argv=None):
     results["figures"] = derive_figures(results)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_text(args.out / "results.json", json.dumps(results, indent=2) + "\n")
-    write_text(args.out / "results.md", render_markdown(results))
+    atomic_write_bytes(args.out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    atomic_write_bytes(args.out / "results.md", render_markdown(results).encode())
     with atomic_output(args.out / "tokens_per_s.png") as f:
         render_plot(results, f)
     print(f"wrote {args.out}/results.md, results.json, tokens_per_s.png "
