@@ -3,7 +3,7 @@ problem's size only (never by the thread count, so results never depend on it).
 
 Entering a parallel region costs tens of microseconds, so small problems run serial kernels,
 and training steps at those sizes run many per call (loops.py). The thresholds below were
-measured by benchmarks/run.py on 2 cores.
+measured by benchmarks/suite.py on 2 cores.
 """
 
 import sys
