@@ -160,8 +160,7 @@ def test_the_traced_text_of_a_byte_model_escapes_each_byte_once(tmp_path, capsys
     """It showed a byte that is not UTF-8 as '\\\\x80' (the escape escaped again)."""
     weight = np.full((256, 256), -30.0, dtype=np.float32)
     weight[10, 0x80] = weight[0x80, ord("\\")] = weight[ord("\\"), 10] = 30.0  # \n \x80 \\ \n
-    model = BigramLanguageModel(256, backend="numpy", init="zeros")
-    model.weight = weight
+    model = BigramLanguageModel.from_weight(weight, backend="numpy")
     save_checkpoint(tmp_path / "b.npz", model, tokenizer=ByteTokenizer())
     assert main(["explain", "--checkpoint", str(tmp_path / "b.npz"), "--generate", "3",
                  "--seed", "0"]) == 0

@@ -33,8 +33,7 @@ def conditional_entropy(counts):
 def test_floor_is_the_conditional_entropy_and_the_count_table_loss():
     counts = ops.pair_counts(TEXT_IDS, VOCAB)
     assert floor_loss(counts) == pytest.approx(conditional_entropy(counts), rel=1e-12)
-    model = BigramLanguageModel(VOCAB, dtype=np.float64, backend="numpy", init="zeros")
-    model.weight = count_logits(counts)
+    model = BigramLanguageModel.from_weight(count_logits(counts), backend="numpy")
     _, loss = model(TEXT_IDS[None, :-1], TEXT_IDS[None, 1:])  # the model's own loss
     assert loss == pytest.approx(floor_loss(counts), rel=1e-12)
 
@@ -48,8 +47,7 @@ def test_no_table_goes_below_the_floor_and_the_gradient_vanishes_at_the_counts()
         assert ops.loss_from_counts(rng.normal(size=(VOCAB, VOCAB)), counts) > floor
         nearby = best + 0.01 * rng.normal(size=best.shape)
         assert ops.loss_from_counts(nearby, counts) >= floor - 1e-12
-    model = BigramLanguageModel(VOCAB, dtype=np.float64, backend="numpy", init="zeros")
-    model.weight = best
+    model = BigramLanguageModel.from_weight(best, backend="numpy")
     model(TEXT_IDS[None, :-1], TEXT_IDS[None, 1:])
     np.testing.assert_allclose(model.backward(), 0, atol=1e-15)  # (n_i softmax(W_i) - C_i) / N
 

@@ -172,7 +172,7 @@ def gather_rows(weight, x, out):
 
 
 @njit(**jit)
-def count_pairs(x, y, counts):
+def count_pairs_into(x, y, counts):
     """counts[i,j] = number of positions with (x_n, y_n) = (i, j).   counts (V,V) int"""
     counts[:] = 0
     for n in range(x.size):
@@ -224,14 +224,14 @@ def counts_grad_parallel(weight, counts, n_positions, dweight, row_losses):
 @njit(**jit)
 def pair_counts_serial(weight, x, y, dweight, row_losses, counts):
     """The batch's gradient from its pair counts: counting O(N), then O(V) per row used."""
-    count_pairs(x, y, counts)
+    count_pairs_into(x, y, counts)
     return counts_grad_serial(weight, counts, x.size, dweight, row_losses)
 
 
 @njit(**jit)
 def pair_counts_parallel(weight, x, y, dweight, row_losses, counts):
     """pair_counts_serial with the rows split over threads."""
-    count_pairs(x, y, counts)
+    count_pairs_into(x, y, counts)
     return counts_grad_parallel(weight, counts, x.size, dweight, row_losses)
 
 
