@@ -11,9 +11,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from npbigram import ensure_dataset
-from npbigram.data.download import DEFAULT_DATA_PATH
-
 ROOT = Path(__file__).resolve().parent.parent
 CHILD_TIMEOUT_S = 900
 
@@ -61,7 +58,7 @@ def run_child(cmd, env, mem_cap_bytes=float("inf"), timeout_s=CHILD_TIMEOUT_S):
             while not done.wait(0.1):
                 if time.perf_counter() - start > timeout_s:
                     killed.append(f"stopped after {timeout_s} s")
-                elif _rss_bytes(proc.pid) > mem_cap_bytes:
+                elif proc_kib(f"/proc/{proc.pid}/status", "VmRSS") * 1024 > mem_cap_bytes:
                     killed.append(f"stopped above the memory cap of {gb(mem_cap_bytes)}")
                 else:
                     continue
@@ -82,10 +79,12 @@ def run_child(cmd, env, mem_cap_bytes=float("inf"), timeout_s=CHILD_TIMEOUT_S):
                      killed[0] if killed else None)
 
 
-def _rss_bytes(pid):
+def proc_kib(path, field):
+    """The kB of `field` in a /proc file of "Field: n kB" lines (/proc/meminfo, /proc/PID/status),
+    0 if the file or the field is gone (a process that exited)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        with open(path) as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
     except (OSError, StopIteration):
         return 0
 
@@ -103,6 +102,9 @@ def child_env(threads=None, **extra):
 def default_data():
     """tinyshakespeare: $NPBIGRAM_DATA, else DEFAULT_DATA_PATH in this checkout, downloaded if
     missing (DatasetError if it cannot be)."""
+    from npbigram import ensure_dataset  # not in measure_step's process, which imports proc_kib
+    from npbigram.data.download import DEFAULT_DATA_PATH
+
     env_data = os.environ.get("NPBIGRAM_DATA")
     return Path(env_data) if env_data else ensure_dataset(ROOT / DEFAULT_DATA_PATH)
 

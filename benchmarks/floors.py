@@ -2,14 +2,11 @@
 
     NUMBA_NUM_THREADS=2 python benchmarks/floors.py --configs 32x8x65 512x64x65 ...
 
-What any step must at least do: E = (distinct input ids of the batch) x V exponentials (W does
-not change within a step: one softmax row per distinct row), timed as npbigram's float32 exp in
-a vectorized loop; AdamW's bytes (read W, g, m, v, write W, m, v: 7·4·V²), timed as a streaming
-kernel with that pattern; reading the batch (B·T ids and targets, int64), timed as a summing
-loop. Each is the faster of a serial and a numba-parallel loop, many repetitions inside one
-compiled call, minimum over calls; the step's floor is the largest of the three (they can
-overlap: their sum is no bound). benchmarks/README.md says more. The last line of stdout is one
-JSON object: {"status": "ok", "exp": name, "threads": n, "floors": [one row per config]}.
+What any step must at least do (benchmarks/README.md, "Distance from the hardware floor"): E =
+(distinct input ids) x V float32 exponentials, AdamW's 7·4·V² bytes, reading the batch; each the
+faster of a serial and a numba-parallel loop, the step's floor the largest of the three (they
+can overlap: their sum is no bound). The last line of stdout is one JSON object:
+{"status": "ok", "exp": name, "threads": n, "floors": [one row per config]}.
 """
 
 import argparse

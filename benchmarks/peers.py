@@ -1,13 +1,11 @@
 """The peers: bigram.py's training step in the CPU tools a user would try instead of npbigram.
 
-Each runs one AdamW step (lr 1e-2, β 0.9/0.999, ε 1e-8, weight decay 0.01: torch.optim.AdamW's
-defaults) of the float32 (V, V) table on a (B, T) batch already in memory, loss = mean
-cross-entropy of the next token: PyTorch eager (bigram.py's model, npbigram.reference_torch, and
-step), torch.compile (the model, and the optimizer step as in PyTorch's recipe "(beta) Compiling
-the optimizer with torch.compile"), and JAX (jax.jit of value_and_grad and optax.adamw, the
-batch an argument so XLA cannot constant-fold it, waiting on its results: JAX dispatches
-asynchronously). Threads: torch.set_num_threads; for XLA, PJRT_NPROC, its CPU thread pool's
-size, read when jax starts its backend. benchmarks/README.md says more.
+Each runs one AdamW step (torch.optim.AdamW's defaults) of the float32 (V, V) table on a (B, T)
+batch in memory, loss = mean cross-entropy of the next token: PyTorch eager (bigram.py's model,
+npbigram.reference_torch, and step), torch.compile (the model, and the optimizer step as in
+PyTorch's recipe "(beta) Compiling the optimizer with torch.compile") and JAX (jax.jit of
+value_and_grad and optax.adamw; it dispatches asynchronously, so each step waits on its results).
+benchmarks/README.md ("What is compared") says more.
 """
 
 import importlib.util

@@ -19,10 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata, util
+from importlib import metadata
 from pathlib import Path
 
-from children import ROOT, child_env, default_data, gb, run_child
+from children import ROOT, child_env, default_data, gb, proc_kib, run_child
 from measure_step import IMPLEMENTATIONS, parse_dims
 from peers import PEERS, install_hint
 from plot import render_plot
@@ -43,7 +43,7 @@ QUICK_VOCABS = [65, 256]
 # logits and their gradient whole: used to skip sizes that cannot fit rather than start them.
 # torch.compile and JAX measured about 9 at V = 4096, 512x128; counted with a margin.
 BYTES_PER_LOGIT = {"numpy": 18, "torch": 18, "torch-compile": 18, "jax": 12}
-TORCH = util.find_spec("torch") is not None
+TORCH = install_hint("torch") is None
 VERSIONS = ("numpy", "numba", "torch", "jax", "jaxlib", "optax")  # recorded with the machine
 # the seed job's last report; its tokens/s has more digits than its seconds
 TRAINED_LINE = re.compile(r"^trained (\d+) steps in [0-9.]+ s \(([0-9,]+) tokens/s\)",
@@ -198,21 +198,16 @@ def machine_info():
             versions[package] = "not installed"
     commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
                             capture_output=True, text=True, cwd=ROOT)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": meminfo_kib()["MemTotal"] * 1024,
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": proc_kib("/proc/meminfo", "MemTotal") * 1024,
             "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), **versions,
             "npbigram_commit": commit.stdout.strip() if commit.returncode == 0 else "unknown"}
 
 
-def meminfo_kib():
-    with open("/proc/meminfo") as f:
-        return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
-
-
 def default_mem_cap():
     """Half the machine's memory, and no more than 85% of what is available now."""
-    kib = meminfo_kib()
-    return min(0.5 * kib["MemTotal"], 0.85 * kib["MemAvailable"]) * 1024
+    return min(0.5 * proc_kib("/proc/meminfo", "MemTotal"),
+               0.85 * proc_kib("/proc/meminfo", "MemAvailable")) * 1024
 
 
 # command line
