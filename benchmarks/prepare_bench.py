@@ -20,6 +20,8 @@ from pathlib import Path
 
 from children import child_env, default_data, run_child
 
+from npbigram.utils.files import atomic_write_bytes
+
 REPEATS = {"100MB": 90, "1GB": 900, "2GB": 1800}  # copies of tinyshakespeare (1,115,394 B)
 SHARDS = 8
 CHILD_TIMEOUT_S = 1800
@@ -66,7 +68,7 @@ def main(argv=None):
     parser.add_argument("--tokenizer", choices=("char", "byte"), default="char")
     parser.add_argument("--tmp", default=None, help="where corpora go (default: $TMPDIR)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
-    parser.add_argument("--in-memory-max", default="100MB",
+    parser.add_argument("--in-memory-max", default="100MB", choices=REPEATS,
                         help="largest size also trained from the text file in memory "
                              "(about 11 bytes of memory per character)")
     args = parser.parse_args(argv)
@@ -96,7 +98,7 @@ def main(argv=None):
                 print(f"    identical to the local run: {results[-1]['identical_to_local']}")
             _remove_contents(tmp)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        atomic_write_bytes(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
     return 0
 
 
