@@ -1,6 +1,7 @@
 """Time training steps of one implementation at one size; suite.py starts it in a fresh process.
 
-    python benchmarks/measure_step.py --impl numba --batch-size 512 --block-size 64 --vocab 65
+    python benchmarks/measure_step.py --impl numba --threads 2 \\
+        --batch-size 512 --block-size 64 --vocab 65
 
 IMPLEMENTATIONS is the table of what can be timed; benchmarks/README.md ("How it is measured")
 says how. The last line of stdout is one JSON object: step times, repeats, first-call times,
