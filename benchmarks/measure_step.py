@@ -36,6 +36,9 @@ class Implementation(NamedTuple):
     backend: str = "numba"
     grad: str = "gather-scatter"
     return_logits: bool = True
+    # peak bytes of a step per logit (N x V) where it holds them whole, 0 where it does not: a
+    # size needing more than the memory cap is skipped rather than started
+    bytes_per_logit: int = 0
 
     @property
     def threaded(self):
@@ -61,9 +64,9 @@ IMPLEMENTATIONS = {  # name -> Implementation, in table order
                                         "Trainer's compiled loop, pair-counts", "loop",
                                         grad="pair-counts"),
     "numpy": Implementation("NumPy", "npbigram NumPy reference, public API", "api",
-                            backend="numpy"),
-    **{impl: Implementation(short, label, "peer", backend=impl)
-       for impl, (short, label, _, _) in peers.PEERS.items()},
+                            backend="numpy", bytes_per_logit=18),
+    **{impl: Implementation(short, label, "peer", backend=impl, bytes_per_logit=per_logit)
+       for impl, (short, label, _, _, per_logit) in peers.PEERS.items()},
 }
 
 

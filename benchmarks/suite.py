@@ -39,10 +39,6 @@ VOCABS = [65, 256, 4096]
 MEMORY_SIZE = (512, 128, 4096)  # (B, T, V): 65,536 tokens/step, the memory comparison
 QUICK_SIZES = [(32, 8), (512, 64)]
 QUICK_VOCABS = [65, 256]
-# Peak memory of one step per logit (N x V floats), measured for the implementations that hold
-# logits and their gradient whole: used to skip sizes that cannot fit rather than start them.
-# torch.compile and JAX measured about 9 at V = 4096, 512x128; counted with a margin.
-BYTES_PER_LOGIT = {"numpy": 18, "torch": 18, "torch-compile": 18, "jax": 12}
 TORCH = install_hint("torch") is None
 VERSIONS = ("numpy", "numba", "torch", "jax", "jaxlib", "optax")  # recorded with the machine
 # the seed job's last report; its tokens/s has more digits than its seconds
@@ -112,10 +108,11 @@ def measure_floors(args, numba_cache):
 
 
 def memory_skip_reason(impl, logits, mem_cap):
-    need = BYTES_PER_LOGIT.get(impl, 0) * logits
+    per_logit = IMPLEMENTATIONS[impl].bytes_per_logit
+    need = per_logit * logits
     if need <= mem_cap:
         return None
-    return (f"would need ~{gb(need)} (~{BYTES_PER_LOGIT[impl]} bytes for each of the "
+    return (f"would need ~{gb(need)} (~{per_logit} bytes for each of the "
             f"{logits:,} logits of a step: logits, softmax and gradients held whole), "
             f"over the memory cap of {gb(mem_cap)}")
 
