@@ -1,15 +1,12 @@
 """bigram.py from "Let's build GPT", in PyTorch, as the baseline of the seed-job benchmark.
 
-The same model (one nn.Embedding(V, V)), hyperparameters, batches, evaluation, AdamW and
-generation as bigram.py, on the CPU. What differs leaves the computation alone: the text file
-comes from --data, the thread count from --threads, --max-iters can shorten the job for a smoke
-test, and the last line reports the time spent in the training steps (batch, forward, backward,
-optimizer step), as `npbigram train` does:
+    python benchmarks/bigram_torch.py --data input.txt [--threads 2] [--max-iters 3000]
 
-    trained 3000 steps in 0.361 s (664,820 tokens/s)
-
-Run: python benchmarks/bigram_torch.py --data input.txt [--threads 2]
-The model class is npbigram.reference_torch's, which the tests also compare with.
+bigram.py's model (npbigram.reference_torch's, which the tests compare with), hyperparameters,
+batches, evaluation, AdamW and generation, on the CPU. Only the text file (--data), the threads
+and the step count come from the command line; the last line reports the training steps' time
+(batch, forward, backward, optimizer step) as `npbigram train` does:
+"trained 3000 steps in 0.361 s (664,820 tokens/s)".
 """
 
 import argparse
@@ -19,14 +16,9 @@ import torch
 
 from npbigram.reference_torch import BigramLanguageModel
 
-BATCH_SIZE = 32  # sequences per batch B
-BLOCK_SIZE = 8  # tokens per sequence T
-MAX_ITERS = 3000
-EVAL_INTERVAL = 300
-LEARNING_RATE = 1e-2
-EVAL_ITERS = 200
-SEED = 1337
-SAMPLE_TOKENS = 500
+BATCH_SIZE, BLOCK_SIZE = 32, 8  # B sequences of T tokens per batch
+MAX_ITERS, EVAL_INTERVAL, EVAL_ITERS = 3000, 300, 200
+LEARNING_RATE, SEED, SAMPLE_TOKENS = 1e-2, 1337, 500
 
 
 def main(argv=None):

@@ -2,14 +2,11 @@
 
     NUMBA_NUM_THREADS=2 python benchmarks/floors.py --configs 32x8x65 512x64x65 ...
 
-What any step must at least do: E = (distinct input ids of the batch) x V exponentials (W does
-not change within a step: one softmax row per distinct row), timed as npbigram's float32 exp in
-a vectorized loop; AdamW's bytes (read W, g, m, v, write W, m, v: 7·4·V²), timed as a streaming
-kernel with that pattern; reading the batch (B·T ids and targets, int64), timed as a summing
-loop. Each is the faster of a serial and a numba-parallel loop, many repetitions inside one
-compiled call, minimum over calls; the step's floor is the largest of the three (they can
-overlap: their sum is no bound). benchmarks/README.md says more. The last line of stdout is one
-JSON object: {"status": "ok", "exp": name, "threads": n, "floors": [one row per config]}.
+What any step must at least do (benchmarks/README.md, "Distance from the hardware floor"): E =
+(distinct input ids) x V float32 exponentials, AdamW's 7·4·V² bytes, reading the batch; each the
+faster of a serial and a numba-parallel loop, the step's floor the largest of the three (they
+can overlap: their sum is no bound). The last line of stdout is one JSON object:
+{"status": "ok", "exp": name, "threads": n, "floors": [one row per config]}.
 """
 
 import argparse
@@ -18,6 +15,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 
 import numpy as np
 from measure_step import make_inputs, parse_dims
@@ -38,40 +36,33 @@ def package_exp():
     return getattr(importlib.import_module(module), name)
 
 
+def serial_and_parallel(kernel, groups=None):
+    """{"serial": kernel compiled for one thread, "parallel": with numba's parallel loops}; with
+    groups, kernel(groups, ...) runs its rows as one group serially, as `groups` in parallel."""
+    serial = njit(nogil=True, error_model="numpy")(kernel)
+    parallel = njit(parallel=True, nogil=True, error_model="numpy")(kernel)
+    if groups is None:
+        return {"serial": serial, "parallel": parallel}
+    return {"serial": partial(serial, 1), "parallel": partial(parallel, groups)}
+
+
 def exp_kernels(exp):
-    """(serial, parallel) kernels computing exp(x[i, j]) for every element of x, reps times."""
+    """Kernels computing exp(x[i, j]) for every element of x, reps times, group g's results
+    added into row g of acc."""
 
-    @njit(nogil=True, error_model="numpy")
-    def serial(x, acc, reps):
-        for _ in range(reps):
-            for i in range(x.shape[0]):
-                for j in range(x.shape[1]):
-                    acc[0, j] += exp(x[i, j])
-
-    @njit(parallel=True, nogil=True, error_model="numpy")
-    def parallel(x, acc, reps):
+    def exp_rows(groups, x, acc, reps):
         rows = x.shape[0]
         for _ in range(reps):
-            for g in prange(GROUPS):
-                for i in range(g * rows // GROUPS, (g + 1) * rows // GROUPS):
+            for g in prange(groups):
+                for i in range(g * rows // groups, (g + 1) * rows // groups):
                     for j in range(x.shape[1]):
                         acc[g, j] += exp(x[i, j])
 
-    return serial, parallel
+    return serial_and_parallel(exp_rows, GROUPS)
 
 
-@njit(nogil=True, error_model="numpy")
-def read_serial(x, y, reps):
+def read_batch(x, y, reps):
     """Reads every element of x and y, reps times; returns their sum."""
-    total = 0
-    for _ in range(reps):
-        for i in range(x.size):
-            total += x[i] + y[i]
-    return total
-
-
-@njit(parallel=True, nogil=True, error_model="numpy")
-def read_parallel(x, y, reps):
     total = 0
     for _ in range(reps):
         for i in prange(x.size):
@@ -96,7 +87,8 @@ def _stream_rows(w, g, m, v, first, end):
 
 @njit(nogil=True, error_model="numpy")
 def stream_serial(w, g, m, v, reps):
-    """AdamW's memory traffic: read W, g, m, v, write W, m, v; reps times."""
+    """AdamW's memory traffic: read W, g, m, v, write W, m, v; reps times (a serial loop over
+    the rows: faster than one group of stream_parallel's at small V)."""
     for _ in range(reps):
         _stream_rows(w, g, m, v, 0, w.shape[0])
 
@@ -109,8 +101,13 @@ def stream_parallel(w, g, m, v, reps):
             _stream_rows(w, g, m, v, k * rows // GROUPS, (k + 1) * rows // GROUPS)
 
 
+READ_BATCH = serial_and_parallel(read_batch)
+STREAM_ADAMW = {"serial": stream_serial, "parallel": stream_parallel}
+
+
 def time_kernel(kernel, *args):
-    """Minimum seconds of one repetition of kernel(*args, reps), and the reps per timed call."""
+    """Minimum seconds of one repetition of kernel(*args, reps), over timed calls of reps
+    repetitions each (about CALL_S long)."""
     kernel(*args, 1)  # compile
     t0 = time.perf_counter()
     kernel(*args, 1)
@@ -122,12 +119,12 @@ def time_kernel(kernel, *args):
         elapsed = time.perf_counter() - t0
         times.append(elapsed / reps)
         spent += elapsed
-    return min(times), reps
+    return min(times)
 
 
 def fastest(variants, *args):
     """(seconds, variant name) of the faster of {name: kernel}."""
-    return min((time_kernel(kernel, *args)[0], name) for name, kernel in variants.items())
+    return min((time_kernel(kernel, *args), name) for name, kernel in variants.items())
 
 
 def step_floors(kernels, batch_size, block_size, vocab_size):
@@ -137,11 +134,9 @@ def step_floors(kernels, batch_size, block_size, vocab_size):
     rng = np.random.default_rng(0)
     x = rng.uniform(-10, 0, size=(rows, vocab_size)).astype(np.float32)
     acc = np.zeros((GROUPS, vocab_size), dtype=np.float32)
-    exp_s, exp_variant = fastest(dict(zip(("serial", "parallel"), kernels, strict=True)),
-                                 x, acc)
+    exp_s, exp_variant = fastest(kernels, x, acc)
     xb, yb = xb.ravel(), yb.ravel()
-    batch_s, batch_variant = fastest({"serial": read_serial, "parallel": read_parallel},
-                                     xb, yb)
+    batch_s, batch_variant = fastest(READ_BATCH, xb, yb)
     return {"distinct_rows": rows, "exp_count": rows * vocab_size, "exp_s": exp_s,
             "exp_variant": exp_variant, "batch_bytes": xb.nbytes + yb.nbytes,
             "batch_s": batch_s, "batch_variant": batch_variant}
@@ -152,16 +147,14 @@ def memory_floor(vocab_size):
     w, g, m, v = (rng.standard_normal((vocab_size, vocab_size), dtype=np.float32)
                   for _ in range(4))
     np.abs(v, out=v)
-    seconds, variant = fastest({"serial": stream_serial, "parallel": stream_parallel},
-                               w, g, m, v)
+    seconds, variant = fastest(STREAM_ADAMW, w, g, m, v)
     moved = (ADAMW_ARRAYS_READ + ADAMW_ARRAYS_WRITTEN) * w.nbytes
     return {"memory_bytes": moved, "memory_s": seconds, "memory_variant": variant,
             "bandwidth_bytes_per_s": moved / seconds}
 
 
 def measure(configs):
-    exp = package_exp()
-    kernels = exp_kernels(exp)
+    kernels = exp_kernels(package_exp())
     memory = {v: memory_floor(v) for v in sorted({v for _, _, v in configs})}
     floors = []
     for b, t, v in configs:
@@ -177,12 +170,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", type=parse_dims("32x8x65"), required=True,
                         metavar="BxTxV")
-    args = parser.parse_args(argv)
-    try:
-        result = measure(args.configs)
-    except (ImportError, AttributeError) as e:  # the package's exp moved or is gone
-        result = {"status": "unavailable", "reason": f"{'.'.join(EXP_F32)}: {e}"}
-    print(json.dumps(result))
+    print(json.dumps(measure(parser.parse_args(argv).configs)))
     return 0
 
 

@@ -1,13 +1,11 @@
 """Time training steps of one implementation at one size; suite.py starts it in a fresh process.
 
-    python benchmarks/measure_step.py --impl numba --batch-size 512 --block-size 64 --vocab 65
+    python benchmarks/measure_step.py --impl numba --threads 2 \\
+        --batch-size 512 --block-size 64 --vocab 65
 
-IMPLEMENTATIONS is the table of what can be timed. A tiny model's step runs first (imports,
-compilation: tiny_first_call_s), then the measured size: its first call (first_call_s; compile_s
-for the compiled peers), a --warmup, then calls timed one by one (benchmarks/README.md, "How it
-is measured"). The last line of stdout is one JSON object: step times, repeats, first-call
-times, peak memory (VmHWM over the timed calls minus the resident set before the model) and
-the warnings the implementation raised.
+IMPLEMENTATIONS is the table of what can be timed; benchmarks/README.md ("How it is measured")
+says how. The last line of stdout is one JSON object: step times, repeats, first-call times,
+peak memory (VmHWM over the timed calls minus the resident set before the model), warnings.
 """
 
 import argparse
@@ -20,9 +18,11 @@ from typing import NamedTuple
 
 import numpy as np
 import peers
+from children import proc_kib
 
 SEED, LEARNING_RATE = peers.SEED, peers.LEARNING_RATE  # one seed and lr for every step
 STREAM_TOKENS = 1 << 20  # token stream the Trainer samples its batches from
+MAX_REPEATS = 2000  # timed calls at most
 
 
 class Implementation(NamedTuple):
@@ -36,6 +36,9 @@ class Implementation(NamedTuple):
     backend: str = "numba"
     grad: str = "gather-scatter"
     return_logits: bool = True
+    # peak bytes of a step per logit (N x V) where it holds them whole, 0 where it does not: a
+    # size needing more than the memory cap is skipped rather than started
+    bytes_per_logit: int = 0
 
     @property
     def threaded(self):
@@ -61,9 +64,9 @@ IMPLEMENTATIONS = {  # name -> Implementation, in table order
                                         "Trainer's compiled loop, pair-counts", "loop",
                                         grad="pair-counts"),
     "numpy": Implementation("NumPy", "npbigram NumPy reference, public API", "api",
-                            backend="numpy"),
-    **{impl: Implementation(short, label, "peer", backend=impl)
-       for impl, (short, label, _, _) in peers.PEERS.items()},
+                            backend="numpy", bytes_per_logit=18),
+    **{impl: Implementation(short, label, "peer", backend=impl, bytes_per_logit=per_logit)
+       for impl, (short, label, _, _, per_logit) in peers.PEERS.items()},
 }
 
 
@@ -107,20 +110,6 @@ def timed(call):
     return time.perf_counter() - t0
 
 
-def time_calls(call, budget, min_repeats, max_repeats):
-    """Seconds of each call, timed one by one: at least min_repeats, then until `budget`
-    seconds in all or max_repeats."""
-    times = []
-    while len(times) < min_repeats or (sum(times) < budget and len(times) < max_repeats):
-        times.append(timed(call))
-    return times
-
-
-def proc_status_kib(field):
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-
-
 def reset_peak_rss():
     """Set VmHWM back to the current resident set; False where the kernel does not allow it."""
     try:
@@ -139,7 +128,7 @@ def measure(args):
         tiny, _ = make_step(args.impl, 1, 1, 2, args.threads,
                             make_inputs(args.impl, 1, 1, 2, stream_tokens=64))
         tiny_first = timed(tiny)
-        baseline_kib = proc_status_kib("VmRSS")
+        baseline_kib = proc_kib("/proc/self/status", "VmRSS")
         call, steps = make_step(args.impl, args.batch_size, args.block_size, args.vocab,
                                 args.threads, inputs)
         first = timed(call)  # first allocations, kernel variants the tiny model did not need
@@ -147,9 +136,12 @@ def measure(args):
         while time.perf_counter() < warm_until:
             call()
         hwm_reset = reset_peak_rss()  # compilation's transient memory is not the training's
-        times = [t / steps for t in time_calls(call, args.budget, args.min_repeats,
-                                               args.max_repeats)]
-    peak_kib = proc_status_kib("VmHWM") - baseline_kib
+        times = []  # at least min_repeats calls, then until the budget or MAX_REPEATS
+        while len(times) < args.min_repeats or (sum(times) < args.budget
+                                                 and len(times) < MAX_REPEATS):
+            times.append(timed(call))
+    times = [t / steps for t in times]
+    peak_kib = proc_kib("/proc/self/status", "VmHWM") - baseline_kib
     compiled = {"compile_s": first} if args.impl in peers.COMPILED else {}
     return {"status": "ok", "median_s": statistics.median(times), "min_s": min(times),
             "repeats": len(times), "steps_per_call": steps, "first_call_s": first,
@@ -182,7 +174,6 @@ def main(argv=None):
     parser.add_argument("--warmup", type=float, default=0.2, help="seconds after the first call")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds of timed calls")
     parser.add_argument("--min-repeats", type=int, default=3)
-    parser.add_argument("--max-repeats", type=int, default=2000)
     print(json.dumps(measure(parser.parse_args(argv))))
     return 0
 

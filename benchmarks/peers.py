@@ -1,13 +1,11 @@
 """The peers: bigram.py's training step in the CPU tools a user would try instead of npbigram.
 
-Each runs one AdamW step (lr 1e-2, β 0.9/0.999, ε 1e-8, weight decay 0.01: torch.optim.AdamW's
-defaults) of the float32 (V, V) table on a (B, T) batch already in memory, loss = mean
-cross-entropy of the next token: PyTorch eager (bigram.py's model, npbigram.reference_torch, and
-step), torch.compile (the model, and the optimizer step as in PyTorch's recipe "(beta) Compiling
-the optimizer with torch.compile"), and JAX (jax.jit of value_and_grad and optax.adamw, the
-batch an argument so XLA cannot constant-fold it, waiting on its results: JAX dispatches
-asynchronously). Threads: torch.set_num_threads; for XLA, PJRT_NPROC, its CPU thread pool's
-size, read when jax starts its backend. benchmarks/README.md says more.
+Each runs one AdamW step (torch.optim.AdamW's defaults) of the float32 (V, V) table on a (B, T)
+batch in memory, loss = mean cross-entropy of the next token: PyTorch eager (bigram.py's model,
+npbigram.reference_torch, and step), torch.compile (the model, and the optimizer step as in
+PyTorch's recipe "(beta) Compiling the optimizer with torch.compile") and JAX (jax.jit of
+value_and_grad and optax.adamw; it dispatches asynchronously, so each step waits on its results).
+benchmarks/README.md ("What is compared") says more.
 """
 
 import importlib.util
@@ -21,22 +19,24 @@ BETAS = (0.9, 0.999)  # torch.optim.AdamW's defaults, given explicitly to optax
 EPS = 1e-8
 WEIGHT_DECAY = 0.01
 
-# impl -> (short name, label, modules it imports, how to install them)
+# impl -> (short name, label, modules it imports, how to install them, peak bytes of a step per
+# logit: the logits, their softmax and gradient held whole; torch.compile and JAX measured about
+# 9 at V = 4096, 512x128, counted with a margin)
 PEERS = {
     "torch": ("PyTorch", "PyTorch eager CPU, bigram.py's step", ("torch",),
-              "pip install torch"),
+              "pip install torch", 18),
     "torch-compile": ("torch.compile",
                       ("PyTorch torch.compile (inductor): compiled forward, loss and backward, "
-                       "compiled AdamW step"), ("torch",), "pip install torch"),
+                       "compiled AdamW step"), ("torch",), "pip install torch", 18),
     "jax": ("JAX", "JAX jax.jit of value_and_grad and optax.adamw", ("jax", "optax"),
-            "pip install -e '.[bench]'"),
+            "pip install -e '.[bench]'", 12),
 }
 COMPILED = ("torch-compile", "jax")  # their first call at a size is a compilation
 
 
 def install_hint(impl):
     """None if the peer's modules are importable, else the command that installs them."""
-    _, _, modules, hint = PEERS[impl]
+    _, _, modules, hint, _ = PEERS[impl]
     if all(importlib.util.find_spec(m) is not None for m in modules):
         return None
     return hint

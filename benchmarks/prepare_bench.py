@@ -14,16 +14,13 @@ import os
 import re
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from npbigram import ensure_dataset
-from npbigram.data.download import DEFAULT_DATA_PATH
+from children import child_env, default_data, run_child
 
-HERE = Path(__file__).resolve().parent
+from npbigram.utils.files import atomic_write_bytes
 
 REPEATS = {"100MB": 90, "1GB": 900, "2GB": 1800}  # copies of tinyshakespeare (1,115,394 B)
 SHARDS = 8
@@ -59,16 +56,6 @@ if client is not None:
 print(json.dumps(result))
 """
 
-
-# a whole `npbigram train` process, reporting its peak memory after the command's own output
-TRAIN_CHILD = """
-import json, sys
-from npbigram.cli import main
-code = main(sys.argv[1:])
-with open("/proc/self/status") as f:
-    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
-print(json.dumps({"code": code, "peak_mb": peak}))
-"""
 FLOOR_LINE = re.compile(r"([\d.]+) above the floor")
 
 
@@ -81,14 +68,14 @@ def main(argv=None):
     parser.add_argument("--tokenizer", choices=("char", "byte"), default="char")
     parser.add_argument("--tmp", default=None, help="where corpora go (default: $TMPDIR)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
-    parser.add_argument("--in-memory-max", default="100MB",
+    parser.add_argument("--in-memory-max", default="100MB", choices=REPEATS,
                         help="largest size also trained from the text file in memory "
                              "(about 11 bytes of memory per character)")
     args = parser.parse_args(argv)
     sizes = args.sizes.split(",")
     if unknown := [s for s in sizes if s not in REPEATS]:
         parser.error(f"unknown sizes {unknown}: choose from {', '.join(REPEATS)}")
-    text = ensure_dataset(_tinyshakespeare()).read_bytes()
+    text = default_data().read_bytes()
     results = []
     with tempfile.TemporaryDirectory(prefix="npbigram-prepare-bench-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
@@ -111,14 +98,8 @@ def main(argv=None):
                 print(f"    identical to the local run: {results[-1]['identical_to_local']}")
             _remove_contents(tmp)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        atomic_write_bytes(Path(args.json), (json.dumps(results, indent=2) + "\n").encode())
     return 0
-
-
-def _tinyshakespeare():
-    shared = HERE.parent.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
-    return Path(os.environ.get("NPBIGRAM_DATA") or (shared if shared.is_file() else
-                                                    HERE.parent / DEFAULT_DATA_PATH))
 
 
 def _warm_up(tmp, tokenizer):
@@ -129,10 +110,8 @@ def _warm_up(tmp, tokenizer):
                 "tokenizer": tokenizer, "dask": False})
     for data in (tmp / "out-warm", tmp / "warm.txt"):
         for flags in (["--full-batch", "--max-iters", "2"], ["--max-iters", "2"]):
-            subprocess.run([sys.executable, "-m", "npbigram", "train", "--data", str(data),
-                            "--out", str(tmp / "warm.npz"), "--force", "--sample-tokens", "0",
-                            *flags], env=_child_env(), capture_output=True, check=True,
-                           timeout=CHILD_TIMEOUT_S)
+            _train(["--data", str(data), "--out", str(tmp / "warm.npz"), "--force",
+                    "--sample-tokens", "0", *flags])
 
 
 def _write_repeated(path, text, repeats):
@@ -160,10 +139,10 @@ def _cut_into_shards(corpus, folder):
 def _measure(label, data, out, tokenizer, dask=False):
     load = os.getloadavg()[0]
     mb = sum(p.stat().st_size for p in Path(data).parent.glob(Path(data).name)) / 1e6
-    started, cpu_before = time.perf_counter(), _children_cpu_s()
-    result = _run_child({"data": str(data), "out": str(out), "tokenizer": tokenizer,
-                         "dask": dask})
-    result.update(label=label, mb=mb, wall_s=time.perf_counter() - started, load_before=load,
+    cpu_before = _children_cpu_s()
+    child = _run_child({"data": str(data), "out": str(out), "tokenizer": tokenizer, "dask": dask})
+    result = child.result()
+    result.update(label=label, mb=mb, wall_s=child.wall_s, load_before=load,
                   cpu_s=_children_cpu_s() - cpu_before, mb_per_s=mb / result["seconds"])
     extra = ""
     if dask:
@@ -186,29 +165,17 @@ def _measure_training(size, data, tmp, in_memory=False):
     results = []
     for name, flags in jobs:
         load = os.getloadavg()[0]
-        argv = ["train", "--data", str(data), "--out", str(tmp / "bench-ckpt.npz"), "--force",
-                *flags]
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", TRAIN_CHILD, *argv], env=_child_env(),
-                              capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
-        wall = time.perf_counter() - started
-        lines = done.stdout.strip().splitlines()
-        if done.returncode != 0 or not lines or json.loads(lines[-1])["code"] != 0:
-            raise RuntimeError(f"npbigram {' '.join(argv)} failed:\n{done.stderr}")
-        floor = FLOOR_LINE.search(done.stdout)
+        done = _train(["--data", str(data), "--out", str(tmp / "bench-ckpt.npz"), "--force",
+                       *flags])
+        floor, wall = FLOOR_LINE.search(done.stdout), done.wall_s
         result = {"label": f"train {name} {size} ({source})", "wall_s": wall,
-                  "peak_mb": json.loads(lines[-1])["peak_mb"], "load_before": load,
+                  "peak_mb": done.max_rss_bytes / 2**20, "load_before": load,
                   "above_floor": float(floor.group(1)) if floor else None}
         results.append(result)
         print(f"{result['label']:>44}: whole process {wall:6.2f} s, peak "
               f"{result['peak_mb']:6.0f} MB, {result['above_floor']} nats above the floor "
               f"(load average {load:.2f})", flush=True)
     return results
-
-
-def _child_env():
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])))
 
 
 def _children_cpu_s():
@@ -218,11 +185,21 @@ def _children_cpu_s():
 
 
 def _run_child(args):
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=_child_env(),
-                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"prepare failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """The prepare child (CHILD) on args, finished."""
+    return _succeeded([sys.executable, "-c", CHILD, json.dumps(args)], "prepare")
+
+
+def _train(argv):
+    """A whole `npbigram train` process on argv, finished: its wall time and peak RSS."""
+    return _succeeded([sys.executable, "-m", "npbigram", "train", *argv],
+                      " ".join(["npbigram train", *argv]))
+
+
+def _succeeded(cmd, what):
+    child = run_child(cmd, child_env(), timeout_s=CHILD_TIMEOUT_S)
+    if failure := child.failure():
+        raise RuntimeError(f"{what} failed ({failure}):\n{child.stderr}")
+    return child
 
 
 def _same_outputs(a, b):

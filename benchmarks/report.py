@@ -1,6 +1,7 @@
 """One run's results read: its targets (targets(): what is measured, the target, the requirement
 it checks) and results.md's tables; the plot is plot.py's. Ratios are of one run's medians."""
 
+import re
 from functools import partial
 from pathlib import Path
 
@@ -246,12 +247,21 @@ def table(header, rows):
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-# results.md: the machine, the targets, then one section per table (SECTIONS)
+# results.md: the machine, the targets, then one section per table (SECTIONS), the prose from
+# sections.md
+
+
+def read_sections(path=Path(__file__).with_name("sections.md")):
+    """{heading: its paragraph, lines joined by spaces} of sections.md, in order."""
+    blocks = re.split(r"^(?=#)", path.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]
+    return {heading: " ".join(filter(None, body.splitlines()))
+            for heading, _, body in (block.partition("\n") for block in blocks)}
 
 
 def render_markdown(results):
-    look, notes = Lookup(results), Notes()
-    parts = ["# npbigram benchmarks", machine_paragraph(results), "## Targets"]
+    look, notes, prose = Lookup(results), Notes(), read_sections()
+    title = next(iter(prose))  # the first section: the machine
+    parts = [title, prose[title].format(**machine_fields(results)), "## Targets"]
     for group in dict.fromkeys(f["group"] for f in results["figures"]):
         parts += [f"### {group}", table(["figure", "target", "measured", "met", "detail"], [
             (f["name"], f["target"], f["text"], {True: "yes", False: "**no**", None: "-"}[f["met"]],
@@ -262,28 +272,26 @@ def render_markdown(results):
               "missing": "" if floors.get("status") == "ok" else missing,
               "seed_iters": s["seed_iters"], "seed_repeats": s["seed_repeats"],
               "seed_data": s["seed_data"] and Path(s["seed_data"]).name}
-    for heading, section_table, intro in SECTIONS:  # in this order: the notes are numbered
+    for heading, section_table in SECTIONS.items():  # in this order: the notes are numbered
         if body := section_table(results, look, notes):
-            parts += [heading, intro.format(**fields), body]
+            parts += [heading, prose[heading].format(**fields), body]
     if notes.texts:
         parts += ["## Notes", "\n".join(f"{i}. {text}" for i, text in enumerate(notes.texts, 1))]
     return "\n\n".join(parts) + "\n"
 
 
-def machine_paragraph(results):
+QUICK = (" **Quick run** (`--quick`): small sizes and short timings, for checking the harness; "
+         "its numbers are rough.")
+
+
+def machine_fields(results):
     m, s = results["machine"], results["settings"]
     load = ", ".join(f"{x:.2f}" for x in results["load_average_start"][:1]
                      + results["load_average_end"][:1])
-    quick = (" **Quick run** (`--quick`): small sizes and short timings, for checking the "
-             "harness; its numbers are rough." if s["quick"] else "")
-    return (f"Measured {results['created']} on {m['cpu']}, {m['cores']} cores, "
-            f"{m['memory_bytes'] / 2**30:.1f} GiB RAM, {m['os']}; Python {m['python']}, "
-            f"NumPy {m['numpy']}, numba {m['numba']}, PyTorch {m['torch']}, "
-            f"JAX {m.get('jax', 'not recorded')} (jaxlib {m.get('jaxlib', 'not recorded')}), "
-            f"optax {m.get('optax', 'not recorded')}; npbigram {m['npbigram_commit']}. Every "
-            f"implementation runs with {s['threads']} thread(s) unless a table says otherwise. "
-            f"Load average (1 min) at start, end: {load}. Run time "
-            f"{results['duration_s']:.0f} s, command `{results['command']}`.{quick}")
+    return {"jax": "not recorded", "jaxlib": "not recorded", "optax": "not recorded", **m,
+            "memory_gib": m["memory_bytes"] / 2**30, "threads": s["threads"], "load": load,
+            "duration_s": results["duration_s"], "command": results["command"],
+            "created": results["created"], "quick": QUICK if s["quick"] else ""}
 
 
 def impl_columns(results):
@@ -400,50 +408,9 @@ def seed_table(results, look, notes):
                            "loop vs PyTorch"], rows)
 
 
-SECTIONS = [  # (heading, table(results, look, notes): empty to leave it out, intro with {fields})
-    ("## One training step", steps_table,
-     "npbigram's public API: `model(xb, yb); model.backward(); opt.step()` on a batch already in "
-     "memory; no-logits: the same with `model(xb, yb, return_logits=False)`, which returns (None, "
-     "loss) and never writes the (B·T, V) logits. Trainer loop: `Trainer.train_steps(k)` as "
-     "`npbigram train` runs it, batch sampling included, k steps per compiled call. The peers "
-     "(`benchmarks/peers.py`), each on a batch already in memory: PyTorch eager runs bigram.py's "
-     "`model(xb, yb); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()`; "
-     "torch.compile the same with the model and the optimizer step compiled; JAX one `jax.jit`ted "
-     "function: `value_and_grad` of the loss, `optax.adamw`'s update. AdamW (lr 1e-2, β "
-     "0.9/0.999, ε 1e-8, weight decay 0.01), float32, uniform random token ids. A cell is the "
-     "median time of one step after warm-up (compilation excluded), tokens/s, and for npbigram "
-     "how many times faster than the best peer at the same size (the fastest of the peers, named "
-     "in the last column). *floor*: the hardware floor of the step (next section)."),
-    ("## Distance from the hardware floor", floors_tables,
-     "What any step must at least do, timed on this machine in the same run "
-     "(`benchmarks/floors.py`). *Exponentials*: one softmax row for each distinct input id of the "
-     "batch (W does not change within a step), E = distinct ids × V, timed as a vectorized loop "
-     "of npbigram's float32 exp (`{exp}`). *AdamW bytes*: AdamW reads W, g, m, v and writes W, m, "
-     "v, 7 × 4·V² bytes, timed as a streaming kernel with that pattern (at small V the arrays fit "
-     "in the caches). *Batch bytes*: reading the B·T int64 ids and targets, timed as a loop "
-     "summing them. Each is the faster of a serial and a parallel loop, the minimum over timed "
-     "calls; the step's floor is the largest of the three. The second table gives, for each "
-     "implementation, floor / median step time: the fraction of the limit it reaches (100% is the "
-     "hardware's limit).{missing}"),
-    ("## Compile times of the peers", compile_table,
-     "The compiled peers' first call at each size, a compilation from scratch (an empty inductor "
-     "cache for torch.compile; JAX's persistent cache is off): *compile* is that call, in a "
-     "process where a tiny model (V = 2) already compiled once; *first compile in the process* is "
-     "the tiny model's, which also pays the compiler's imports and one-time setup. *steps to "
-     "repay* is compile / the step's median: how many steps the compilation costs."),
-    ("## Peak memory of one step", memory_table,
-     "MiB the training needs: the peak resident set over the timed steps minus the resident set "
-     "before the model was built (after the interpreter, the libraries, the batch or token "
-     "stream, and a tiny model's step, so compilers are loaded). The model, its gradient, the "
-     "optimizer state and each step's temporaries count; JIT compilation's transient memory does "
-     "not."),
-    ("## Threads", scaling_table,
-     "The threaded implementations on 1 thread and on {threads}, same sizes, median step time."),
-    ("## Seed job", seed_table,
-     "bigram.py's whole job ({seed_iters} steps of B=32, T=8 on `{seed_data}`, an evaluation "
-     "every 300 steps, a 500-character sample) as one process: `python -m npbigram train` against "
-     "`benchmarks/bigram_torch.py`. Whole process: wall time from start to exit, interpreter and "
-     "imports included. Training loop: the time the job itself reports for its training steps. A "
-     "cold run starts with an empty numba cache (NUMBA_CACHE_DIR), the warm run after it reuses "
-     "it. Median of {seed_repeats} run(s)."),
-]
+SECTIONS = {"## One training step": steps_table,  # heading -> table(results, look, notes)
+            "## Distance from the hardware floor": floors_tables,
+            "## Compile times of the peers": compile_table,
+            "## Peak memory of one step": memory_table,
+            "## Threads": scaling_table,
+            "## Seed job": seed_table}

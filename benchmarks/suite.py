@@ -14,40 +14,32 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
-from importlib import metadata, util
+from importlib import metadata
 from pathlib import Path
 
+from children import ROOT, child_env, default_data, gb, proc_kib, run_child
 from measure_step import IMPLEMENTATIONS, parse_dims
 from peers import PEERS, install_hint
 from plot import render_plot
 from report import derive_figures, render_markdown
 
-from npbigram import DatasetError, ensure_dataset
+from npbigram import DatasetError
 from npbigram.data.download import DEFAULT_DATA_PATH
 from npbigram.utils.files import atomic_output, atomic_write_bytes
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 
 SIZES = [(32, 8), (512, 64), (4096, 256)]  # (B, T)
 VOCABS = [65, 256, 4096]
 MEMORY_SIZE = (512, 128, 4096)  # (B, T, V): 65,536 tokens/step, the memory comparison
 QUICK_SIZES = [(32, 8), (512, 64)]
 QUICK_VOCABS = [65, 256]
-# Peak memory of one step per logit (N x V floats), measured for the implementations that hold
-# logits and their gradient whole: used to skip sizes that cannot fit rather than start them.
-# torch.compile and JAX measured about 9 at V = 4096, 512x128; counted with a margin.
-BYTES_PER_LOGIT = {"numpy": 18, "torch": 18, "torch-compile": 18, "jax": 12}
-CHILD_TIMEOUT_S = 900
-TORCH = util.find_spec("torch") is not None
+TORCH = install_hint("torch") is None
 VERSIONS = ("numpy", "numba", "torch", "jax", "jaxlib", "optax")  # recorded with the machine
 # the seed job's last report; its tokens/s has more digits than its seconds
 TRAINED_LINE = re.compile(r"^trained (\d+) steps in [0-9.]+ s \(([0-9,]+) tokens/s\)",
@@ -59,90 +51,6 @@ SEED_JOBS = {  # job -> the flags of its `npbigram train` (None: bigram_torch.py
     "numba": ["--backend", "numba"],  # numba's jobs run cold, then warm
     "numba-pair-counts": ["--backend", "numba", "--grad", "pair-counts"],
 }
-
-
-# running one child process
-
-
-@dataclass
-class Child:
-    """A finished child process: exit code, output, wall time, peak RSS, why it was stopped."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    wall_s: float
-    max_rss_bytes: int
-    killed: str | None
-
-    def failure(self):
-        """None if the child succeeded, else a one-line reason."""
-        if self.killed:
-            return self.killed
-        if self.returncode < 0:
-            return f"killed by {signal.Signals(-self.returncode).name}"
-        if self.returncode != 0:
-            lines = self.stderr.strip().splitlines() or ["(no output)"]
-            return f"exit status {self.returncode}: {lines[-1]}"
-        return None
-
-
-def run_child(cmd, env, mem_cap_bytes, timeout_s=CHILD_TIMEOUT_S):
-    """Run cmd to completion, timing its whole life; kill it past the memory cap or timeout.
-
-    The main thread blocks in os.wait4, so the wall time and the child's own peak RSS are
-    exact; a watchdog thread samples the child's resident set ten times a second.
-    """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
-        done = threading.Event()
-        killed = []
-
-        def watchdog():
-            while not done.wait(0.1):
-                if time.perf_counter() - start > timeout_s:
-                    killed.append(f"stopped after {timeout_s} s")
-                elif _rss_bytes(proc.pid) > mem_cap_bytes:
-                    killed.append(f"stopped above the memory cap of {_gb(mem_cap_bytes)}")
-                else:
-                    continue
-                proc.kill()
-                return
-
-        watcher = threading.Thread(target=watchdog, daemon=True)
-        watcher.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall_s = time.perf_counter() - start
-        done.set()
-        watcher.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Child(proc.returncode, out.read().decode(errors="replace"),
-                     err.read().decode(errors="replace"), wall_s, usage.ru_maxrss * 1024,
-                     killed[0] if killed else None)
-
-
-def _rss_bytes(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return 0
-
-
-def child_env(threads, **extra):
-    """The environment of a child: this checkout importable, `threads` threads everywhere
-    (PJRT_NPROC: the size of XLA's CPU thread pool)."""
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
-               PJRT_NPROC=str(threads), **extra)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def _gb(n_bytes):
-    return f"{n_bytes / 1e9:.1f} GB"
 
 
 # training steps
@@ -180,7 +88,7 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
         child = run_child(cmd, env, args.mem_cap)
     if failure := child.failure():
         return {**row, "status": "failed", "reason": failure}
-    result = json.loads(child.stdout.strip().splitlines()[-1])
+    result = child.result()
     if result["status"] == "ok":
         result["tokens_per_s"] = row["tokens"] / result["median_s"]
         result["process_peak_rss_bytes"] = child.max_rss_bytes
@@ -196,16 +104,17 @@ def measure_floors(args, numba_cache):
     child = run_child(cmd, child_env(args.threads, NUMBA_CACHE_DIR=numba_cache), args.mem_cap)
     if failure := child.failure():
         return {"status": "failed", "reason": failure}
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    return child.result()
 
 
 def memory_skip_reason(impl, logits, mem_cap):
-    need = BYTES_PER_LOGIT.get(impl, 0) * logits
+    per_logit = IMPLEMENTATIONS[impl].bytes_per_logit
+    need = per_logit * logits
     if need <= mem_cap:
         return None
-    return (f"would need ~{_gb(need)} (~{BYTES_PER_LOGIT[impl]} bytes for each of the "
+    return (f"would need ~{gb(need)} (~{per_logit} bytes for each of the "
             f"{logits:,} logits of a step: logits, softmax and gradients held whole), "
-            f"over the memory cap of {_gb(mem_cap)}")
+            f"over the memory cap of {gb(mem_cap)}")
 
 
 # the seed job: bigram.py's whole training run as a process
@@ -286,21 +195,16 @@ def machine_info():
             versions[package] = "not installed"
     commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
                             capture_output=True, text=True, cwd=ROOT)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": meminfo_kib()["MemTotal"] * 1024,
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": proc_kib("/proc/meminfo", "MemTotal") * 1024,
             "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), **versions,
             "npbigram_commit": commit.stdout.strip() if commit.returncode == 0 else "unknown"}
 
 
-def meminfo_kib():
-    with open("/proc/meminfo") as f:
-        return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
-
-
 def default_mem_cap():
     """Half the machine's memory, and no more than 85% of what is available now."""
-    kib = meminfo_kib()
-    return min(0.5 * kib["MemTotal"], 0.85 * kib["MemAvailable"]) * 1024
+    return min(0.5 * proc_kib("/proc/meminfo", "MemTotal"),
+               0.85 * proc_kib("/proc/meminfo", "MemAvailable")) * 1024
 
 
 # command line
@@ -354,9 +258,8 @@ def parse_args(argv=None):
     args.timing = ["--warmup", str(warmup), "--budget", str(budget),
                    "--min-repeats", str(min_repeats)]
     if args.data is None and not args.no_seed_job:
-        env_data = os.environ.get("NPBIGRAM_DATA")
         try:
-            args.data = Path(env_data) if env_data else ensure_dataset(ROOT / DEFAULT_DATA_PATH)
+            args.data = default_data()
         except DatasetError as e:
             parser.error(str(e))
     return args

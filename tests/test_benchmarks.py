@@ -100,3 +100,16 @@ def test_peer_steps_give_pytorch_eager_weights(peers, impl):
     assert weights[impl].dtype == np.float32
     assert np.abs(weights["torch"] - start).max() > 1e-3  # the steps moved the weights
     np.testing.assert_allclose(weights[impl], weights["torch"], rtol=1e-5, atol=1e-5)
+
+
+def test_prepare_bench_rejects_an_unknown_in_memory_size(tmp_path):
+    """A size --in-memory-max does not know is a one-line usage error before any work."""
+    data = tmp_path / "input.txt"
+    data.write_text(TEXT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "prepare_bench.py"), "--sizes", "100MB",
+         "--in-memory-max", "5GB", "--tmp", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "NPBIGRAM_DATA": str(data)})
+    assert proc.returncode == 2, proc.stderr
+    assert "--in-memory-max" in proc.stderr and "Traceback" not in proc.stderr
