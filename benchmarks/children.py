@@ -100,13 +100,17 @@ def child_env(threads=None, **extra):
 
 
 def default_data():
-    """tinyshakespeare: $NPBIGRAM_DATA, else DEFAULT_DATA_PATH in this checkout, downloaded if
-    missing (DatasetError if it cannot be)."""
+    """tinyshakespeare: $NPBIGRAM_DATA, else ../shared/data/tinyshakespeare/input.txt beside
+    this checkout when it exists (as the tests look), else DEFAULT_DATA_PATH in this checkout,
+    downloaded if missing (DatasetError if it cannot be)."""
     from npbigram import ensure_dataset  # not in measure_step's process, which imports proc_kib
     from npbigram.data.download import DEFAULT_DATA_PATH
 
+    shared = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
     env_data = os.environ.get("NPBIGRAM_DATA")
-    return Path(env_data) if env_data else ensure_dataset(ROOT / DEFAULT_DATA_PATH)
+    if env_data or shared.is_file():
+        return Path(env_data or shared)
+    return ensure_dataset(ROOT / DEFAULT_DATA_PATH)
 
 
 def gb(n_bytes):

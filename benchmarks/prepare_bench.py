@@ -20,6 +20,7 @@ from pathlib import Path
 
 from children import child_env, default_data, run_child
 
+from npbigram import DatasetError
 from npbigram.utils.files import atomic_write_bytes
 
 REPEATS = {"100MB": 90, "1GB": 900, "2GB": 1800}  # copies of tinyshakespeare (1,115,394 B)
@@ -66,6 +67,9 @@ def main(argv=None):
     parser.add_argument("--dask", action="store_true",
                         help="also prepare the largest corpus as 8 shards on a Dask cluster")
     parser.add_argument("--tokenizer", choices=("char", "byte"), default="char")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the text repeated into corpora (default: $NPBIGRAM_DATA, else "
+                             "tinyshakespeare, downloaded if missing)")
     parser.add_argument("--tmp", default=None, help="where corpora go (default: $TMPDIR)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--in-memory-max", default="100MB", choices=REPEATS,
@@ -75,7 +79,10 @@ def main(argv=None):
     sizes = args.sizes.split(",")
     if unknown := [s for s in sizes if s not in REPEATS]:
         parser.error(f"unknown sizes {unknown}: choose from {', '.join(REPEATS)}")
-    text = default_data().read_bytes()
+    try:
+        text = (args.data or default_data()).read_bytes()
+    except (DatasetError, OSError) as e:
+        parser.error(f"--data: {e}")
     results = []
     with tempfile.TemporaryDirectory(prefix="npbigram-prepare-bench-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
