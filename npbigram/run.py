@@ -98,7 +98,8 @@ def run_training(trainer, save, log=None, after_evaluation=None):
 
 
 def evaluate(trainer, stop):
-    """trainer.evaluate(stop), its progress shown (npbigram.utils.progress) when it draws batches."""
+    """trainer.evaluate(stop), its progress shown (npbigram.utils.progress) when it draws
+    batches."""
     if trainer.config.eval == "exact":
         return trainer.evaluate(stop)
     with Progress(2 * trainer.config.eval_iters, f"evaluating step {trainer.step}",

@@ -1,13 +1,13 @@
 """The training of bigram.py: sample a batch, forward, backward by hand, optimizer step, and
 the loss estimates between.
 
-Randomness comes from a stream of npbigram.randomness.streams (config.rng): by default NumPy generators
-split so that evaluations never move the training batches, or with rng "torch" bigram.py's one
-PyTorch generator in its order. The checkpoint keeps the stream's state as it was at the start
-of the step, before that step's evaluation drew, so an interrupted run resumes exactly (and
-re-evaluates the same batches). Batches are drawn as get_batch draws them (one rng.integers
-call per step), and the engine runs the steps (many per compiled call on numba), so chunking,
-interrupting and resuming never change the result.
+Randomness comes from a stream of npbigram.randomness.streams (config.rng): by default NumPy
+generators split so that evaluations never move the training batches, or with rng "torch"
+bigram.py's one PyTorch generator in its order. The checkpoint keeps the stream's state as it
+was at the start of the step, before that step's evaluation drew, so an interrupted run resumes
+exactly (and re-evaluates the same batches). Batches are drawn as get_batch draws them (one
+rng.integers call per step), and the engine runs the steps (many per compiled call on numba), so
+chunking, interrupting and resuming never change the result.
 
 full_batch: every step uses the exact gradient of the whole train split, from its pair counts
 (computed once), O(V^2) per step whatever the split's size.
@@ -138,7 +138,8 @@ class TrainConfig:
 
 
 def training_memory(config, vocab_size):
-    """What training with `config` holds at its peak, by part, for npbigram.utils.limits.check_memory.
+    """What training with `config` holds at its peak, by part, for
+    npbigram.utils.limits.check_memory.
 
     The model (weights, gradient, optimizer state) lives throughout, and from the first step on
     the engine keeps a step's batch arrays; besides them, one at a time: drawing the initial

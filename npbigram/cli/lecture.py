@@ -1,4 +1,5 @@
-"""`npbigram lecture`: the lecture's bigram walkthrough, with its numbers (npbigram.tools.lecture)."""
+"""`npbigram lecture`: the lecture's bigram walkthrough, with its numbers
+(npbigram.tools.lecture)."""
 
 from ..data.corpus import load_corpus
 from ..data.download import DEFAULT_DATA_PATH

@@ -61,7 +61,8 @@ from .prepared import (
 from .tokenizers import ByteTokenizer, CharTokenizer, decode_codepoints
 
 RANGE_BYTES = 64 << 20  # bytes per Dask task
-LOCK_FILE = ".prepare.lock"  # held while a prepare writes the folder (npbigram.utils.files.OutputLock)
+# held while a prepare writes the folder (npbigram.utils.files.OutputLock)
+LOCK_FILE = ".prepare.lock"
 # written before any output file, removed after meta.json: the folder's files are this
 # program's, unfinished, when it is there without meta.json
 UNFINISHED_FILE = ".prepare-unfinished"

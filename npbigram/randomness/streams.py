@@ -8,10 +8,11 @@ numpy (the default): independent NumPy generators, so an evaluation never moves 
 batches. Weights from default_rng(seed), training batches from default_rng((seed, 1)), the
 evaluation at step s from default_rng((seed, 2, s)), the sample from default_rng(seed).
 
-torch: bigram.py's one global generator, torch.manual_seed(seed) (npbigram.randomness.torch_rng), consumed
-in bigram.py's order: nn.Embedding's normal_ init; at every evaluation eval_iters train batches
-then eval_iters val batches (estimate_loss); each step's training batch; after training, the
-sample's torch.multinomial draws. Batches are torch.randint(len(split) - block_size, (B,)).
+torch: bigram.py's one global generator, torch.manual_seed(seed)
+(npbigram.randomness.torch_rng), consumed in bigram.py's order: nn.Embedding's normal_ init; at
+every evaluation eval_iters train batches then eval_iters val batches (estimate_loss); each
+step's training batch; after training, the sample's torch.multinomial draws. Batches are
+torch.randint(len(split) - block_size, (B,)).
 """
 
 import numpy as np

@@ -95,8 +95,8 @@ def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None,
 
 
 def gradcheck_memory(vocab_size, n_positions):
-    """The check's largest arrays, for npbigram.utils.limits.check_memory: W, its analytic and numeric
-    gradients and their errors (V,V), and a forward pass's (N,V) logits, probabilities and
+    """The check's largest arrays, for npbigram.utils.limits.check_memory: W, its analytic and
+    numeric gradients and their errors (V,V), and a forward pass's (N,V) logits, probabilities and
     dlogits, all float64."""
     return [(f"the {vocab_size:,}x{vocab_size:,} table, gradients and errors",
              8 * 8 * vocab_size ** 2, "lower vocab_size (or use a text with fewer characters)"),
