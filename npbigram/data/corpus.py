@@ -1,6 +1,7 @@
 """A corpus as bigram.py reads it: a file's ids, the 90/10 train/val split, and batches of
 B random windows of T+1 tokens (inputs x = window[:T], targets y = window[1:])."""
 
+import mmap
 import os
 from pathlib import Path
 
@@ -10,6 +11,11 @@ from .. import ops
 from ..utils.checks import ID_DTYPE, check_count
 from ..utils.limits import check_memory
 from .tokenizers import TOKENIZERS, decode_utf8
+
+# windows copied out of a memory-mapped file between two drops of its mapped pages: the
+# kernel maps the cached pages around each one touched (fault-around, 64 KB by default), so
+# at most this many times that is resident at once
+WINDOWS_PER_READ = 1024
 
 
 class DatasetError(RuntimeError):
@@ -122,6 +128,31 @@ def get_batch(data, block_size, batch_size, rng):
 def windows(data, starts, block_size):
     """x[b] = data[starts[b] : starts[b] + T], y[b] the same shifted by one: (B,T) int64 each
     (whatever unsigned type data holds, as a prepared corpus's memmap does)."""
-    window = starts[:, None] + np.arange(block_size)  # (B,T)
-    return (np.asarray(data[window], dtype=ID_DTYPE),
-            np.asarray(data[window + 1], dtype=ID_DTYPE))
+    tokens, local_starts = read_windows(data, starts, block_size)
+    window = local_starts[:, None] + np.arange(block_size)  # (B,T)
+    return (np.asarray(tokens[window], dtype=ID_DTYPE),
+            np.asarray(tokens[window + 1], dtype=ID_DTYPE))
+
+
+def read_windows(data, starts, block_size):
+    """(tokens, local_starts) with tokens[local_starts[i] + t] = data[starts[i] + t] for
+    t = 0..T, starts of any shape.
+
+    From a memory-mapped file (a prepared split: an np.memmap of the whole mapping) the
+    windows are copied side by side, starts.size * (T+1) tokens in the map's dtype and
+    writeability, WINDOWS_PER_READ at a time, and the map's pages are dropped after each
+    group (madvise MADV_DONTNEED), so that memory stays bounded however large the file.
+    Any other data is returned as it is, with starts."""
+    pages = data.base if isinstance(data, np.memmap) else None
+    if not isinstance(pages, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+        return data, starts
+    width = block_size + 1
+    flat = starts.reshape(-1)
+    tokens = np.empty((flat.size, width), dtype=data.dtype)  # (windows, T+1)
+    for first in range(0, flat.size, WINDOWS_PER_READ):
+        group = flat[first:first + WINDOWS_PER_READ]
+        tokens[first:first + group.size] = data[group[:, None] + np.arange(width)]
+        pages.madvise(mmap.MADV_DONTNEED)
+    tokens.flags.writeable = data.flags.writeable  # compiled kernels specialise on it
+    local_starts = np.arange(0, flat.size * width, width, dtype=np.int64)
+    return tokens.reshape(-1), local_starts.reshape(starts.shape)
