@@ -1,7 +1,8 @@
-"""Minibatches from a prepared folder: windows copied out of the memory-mapped ids in bounded
-groups, so that no page of the map stays resident, with the same batches, losses and weights
-as training from the text in memory."""
+"""Minibatches from a prepared folder: windows read out of the ids file into a buffer of just
+those windows, so that no page of its memory map becomes resident, with the same batches,
+losses and weights as training from the text in memory."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -42,29 +43,43 @@ def resident_kb(path):
 
 
 @pytest.mark.parametrize("shape", [(5,), (3, 7), (2, 0)])
-def test_read_windows_copies_the_windows_of_a_map_and_nothing_more(text_and_folder, shape,
-                                                                   monkeypatch):
-    monkeypatch.setattr(npbigram.data.corpus, "WINDOWS_PER_READ", 4)  # several groups
-    _, folder = text_and_folder
-    _, (train, _), _ = load_training_data(folder)
+@pytest.mark.parametrize("dtype", ["<u1", "<u2", "<u4"])
+def test_read_windows_reads_the_windows_of_a_map_and_nothing_more(tmp_path, shape, dtype,
+                                                                  monkeypatch):
+    ids = np.random.default_rng(0).integers(0, 200, size=10_000).astype(dtype)
+    ids.tofile(tmp_path / "ids.bin")
+    mapped = np.memmap(tmp_path / "ids.bin", dtype=dtype, mode="r", shape=ids.shape)
+    reads = []  # bytes asked for by each read
+    real_pread = os.pread
+
+    def pread(fd, n, offset):
+        reads.append(n)
+        return real_pread(fd, n, offset)
+    monkeypatch.setattr(os, "pread", pread)
     block_size = 6
-    starts = np.random.default_rng(1).integers(0, len(train) - block_size, size=shape)
-    tokens, local = read_windows(train, starts, block_size)
-    assert tokens.size == starts.size * (block_size + 1)  # the copy is all that is held
-    assert type(tokens) is np.ndarray and tokens.dtype == train.dtype
+    starts = np.random.default_rng(1).integers(0, len(ids) - block_size, size=shape)
+    tokens, local = read_windows(mapped, starts, block_size)
+    window_bytes = (block_size + 1) * np.dtype(dtype).itemsize
+    assert reads == [window_bytes] * starts.size  # each window once, nothing around it
+    assert tokens.nbytes == starts.size * window_bytes  # the buffer is all that is held
+    assert type(tokens) is np.ndarray and tokens.dtype == dtype
     assert not tokens.flags.writeable and local.shape == starts.shape
-    in_memory = np.array(train)
     for t in range(block_size + 1):
-        np.testing.assert_array_equal(tokens[local + t], in_memory[starts + t])
-    ids = np.arange(50)  # anything but a map is used in place
-    assert read_windows(ids, starts % 40, block_size)[0] is ids
+        np.testing.assert_array_equal(tokens[local + t], ids[starts + t])
+    if SMAPS.is_file():
+        assert resident_kb(tmp_path / "ids.bin") == 0
+    assert read_windows(ids, starts, block_size)[0] is ids  # an array in memory is used in place
+    view_starts = starts % (len(ids) - 3 - block_size)
+    view_tokens, view_local = read_windows(np.asarray(mapped[3:]), view_starts, block_size)
+    for t in range(block_size + 1):  # a view of the map is read from the file too
+        np.testing.assert_array_equal(view_tokens[view_local + t], ids[3:][view_starts + t])
+    assert len(reads) == 2 * starts.size
 
 
 @needs_smaps
 @pytest.mark.parametrize("grad", ["gather-scatter", "pair-counts"])
 def test_training_from_a_folder_is_training_in_memory_with_no_page_resident(
         text_and_folder, backend, grad, monkeypatch):
-    monkeypatch.setattr(npbigram.data.corpus, "WINDOWS_PER_READ", 7)
     copies = []  # (windows asked for, tokens copied) of every read
 
     def recorded(data, starts, block_size):
@@ -89,7 +104,7 @@ def test_training_from_a_folder_is_training_in_memory_with_no_page_resident(
     np.testing.assert_array_equal(results["folder"][0], results["memory"][0])
     np.testing.assert_array_equal(results["folder"][1], results["memory"][1])
     assert results["folder"][2] == results["memory"][2]
-    for split in BIN_FILES.values():  # the windows were copied out and their pages dropped
+    for split in BIN_FILES.values():  # no page of the map was touched
         assert resident_kb(folder / split) == 0
     assert copies and all(copied == asked * (8 + 1) for asked, copied in copies)
     assert max(asked for asked, _ in copies) <= CHUNK_MAX_STEPS * config.batch_size

@@ -12,11 +12,6 @@ from ..utils.checks import ID_DTYPE, check_count
 from ..utils.limits import check_memory
 from .tokenizers import TOKENIZERS, decode_utf8
 
-# windows copied out of a memory-mapped file between two drops of its mapped pages: the
-# kernel maps the cached pages around each one touched (fault-around, 64 KB by default), so
-# at most this many times that is resident at once
-WINDOWS_PER_READ = 1024
-
 
 class DatasetError(RuntimeError):
     """The dataset could not be read or fetched; the message says what to do instead."""
@@ -138,21 +133,38 @@ def read_windows(data, starts, block_size):
     """(tokens, local_starts) with tokens[local_starts[i] + t] = data[starts[i] + t] for
     t = 0..T, starts of any shape.
 
-    From a memory-mapped file (a prepared split: an np.memmap of the whole mapping) the
-    windows are copied side by side, starts.size * (T+1) tokens in the map's dtype and
-    writeability, WINDOWS_PER_READ at a time, and the map's pages are dropped after each
-    group (madvise MADV_DONTNEED), so that memory stays bounded however large the file.
-    Any other data is returned as it is, with starts."""
-    pages = data.base if isinstance(data, np.memmap) else None
-    if not isinstance(pages, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+    When data lies in a memory-mapped file (a prepared split, or a contiguous view of one) the
+    windows are read with os.pread, T+1 tokens each, side by side into tokens (data's dtype
+    and writeability): starts.size * (T+1) tokens is all the memory they take. Read through
+    the map, every page touched would bring the cached pages around it into the resident set
+    (fault-around, or a whole large folio), up to the whole file. Any other data is returned
+    as it is, with starts."""
+    position = _file_position(data)
+    if position is None:
         return data, starts
-    width = block_size + 1
-    flat = starts.reshape(-1)
-    tokens = np.empty((flat.size, width), dtype=data.dtype)  # (windows, T+1)
-    for first in range(0, flat.size, WINDOWS_PER_READ):
-        group = flat[first:first + WINDOWS_PER_READ]
-        tokens[first:first + group.size] = data[group[:, None] + np.arange(width)]
-        pages.madvise(mmap.MADV_DONTNEED)
+    path, first_byte = position
+    itemsize = data.dtype.itemsize
+    window_bytes = (block_size + 1) * itemsize
+    offsets = first_byte + starts.reshape(-1) * itemsize  # of each window in the file
+    with open(path, "rb", buffering=0) as f:
+        read = bytearray().join([os.pread(f.fileno(), window_bytes, offset)
+                                 for offset in offsets.tolist()])
+    if len(read) != starts.size * window_bytes:
+        raise DatasetError(f"{path} became shorter while it was read: prepare the corpus again")
+    tokens = np.frombuffer(read, dtype=data.dtype)
     tokens.flags.writeable = data.flags.writeable  # compiled kernels specialise on it
-    local_starts = np.arange(0, flat.size * width, width, dtype=np.int64)
-    return tokens.reshape(-1), local_starts.reshape(starts.shape)
+    width = block_size + 1
+    local_starts = np.arange(0, starts.size * width, width, dtype=np.int64)
+    return tokens, local_starts.reshape(starts.shape)
+
+
+def _file_position(data):
+    """(path, offset in bytes of data[0]) of a 1-D contiguous array whose memory is an
+    np.memmap's mapping of a file; None for any other data (or where os.pread is missing)."""
+    owner = data
+    while isinstance(owner, np.ndarray) and not isinstance(owner.base, mmap.mmap):
+        owner = owner.base  # a view's base, down to the array made on the mapping
+    if not (isinstance(owner, np.memmap) and hasattr(os, "pread") and data.ndim == 1
+            and data.flags.c_contiguous):
+        return None
+    return owner.filename, owner.offset + data.ctypes.data - owner.ctypes.data
