@@ -1,6 +1,7 @@
 """A corpus as bigram.py reads it: a file's ids, the 90/10 train/val split, and batches of
 B random windows of T+1 tokens (inputs x = window[:T], targets y = window[1:])."""
 
+import mmap
 import os
 from pathlib import Path
 
@@ -122,6 +123,48 @@ def get_batch(data, block_size, batch_size, rng):
 def windows(data, starts, block_size):
     """x[b] = data[starts[b] : starts[b] + T], y[b] the same shifted by one: (B,T) int64 each
     (whatever unsigned type data holds, as a prepared corpus's memmap does)."""
-    window = starts[:, None] + np.arange(block_size)  # (B,T)
-    return (np.asarray(data[window], dtype=ID_DTYPE),
-            np.asarray(data[window + 1], dtype=ID_DTYPE))
+    tokens, local_starts = read_windows(data, starts, block_size)
+    window = local_starts[:, None] + np.arange(block_size)  # (B,T)
+    return (np.asarray(tokens[window], dtype=ID_DTYPE),
+            np.asarray(tokens[window + 1], dtype=ID_DTYPE))
+
+
+def read_windows(data, starts, block_size):
+    """(tokens, local_starts) with tokens[local_starts[i] + t] = data[starts[i] + t] for
+    t = 0..T, starts of any shape.
+
+    When data lies in a memory-mapped file (a prepared split, or a contiguous view of one) the
+    windows are read with os.pread, T+1 tokens each, side by side into tokens (data's dtype
+    and writeability): starts.size * (T+1) tokens is all the memory they take. Read through
+    the map, every page touched would bring the cached pages around it into the resident set
+    (fault-around, or a whole large folio), up to the whole file. Any other data is returned
+    as it is, with starts."""
+    position = _file_position(data)
+    if position is None:
+        return data, starts
+    path, first_byte = position
+    itemsize = data.dtype.itemsize
+    window_bytes = (block_size + 1) * itemsize
+    offsets = first_byte + starts.reshape(-1) * itemsize  # of each window in the file
+    with open(path, "rb", buffering=0) as f:
+        read = bytearray().join([os.pread(f.fileno(), window_bytes, offset)
+                                 for offset in offsets.tolist()])
+    if len(read) != starts.size * window_bytes:
+        raise DatasetError(f"{path} became shorter while it was read: prepare the corpus again")
+    tokens = np.frombuffer(read, dtype=data.dtype)
+    tokens.flags.writeable = data.flags.writeable  # compiled kernels specialise on it
+    width = block_size + 1
+    local_starts = np.arange(0, starts.size * width, width, dtype=np.int64)
+    return tokens, local_starts.reshape(starts.shape)
+
+
+def _file_position(data):
+    """(path, offset in bytes of data[0]) of a 1-D contiguous array whose memory is an
+    np.memmap's mapping of a file; None for any other data (or where os.pread is missing)."""
+    owner = data
+    while isinstance(owner, np.ndarray) and not isinstance(owner.base, mmap.mmap):
+        owner = owner.base  # a view's base, down to the array made on the mapping
+    if not (isinstance(owner, np.memmap) and hasattr(os, "pread") and data.ndim == 1
+            and data.flags.c_contiguous):
+        return None
+    return owner.filename, owner.offset + data.ctypes.data - owner.ctypes.data

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from ..data.corpus import batches_starts
+from ..data.corpus import batches_starts, read_windows
 from . import GRAD_WORK, loops
 from .grad_kernels import (
     batch_losses,
@@ -217,6 +217,7 @@ class NumbaEngine:
         of step_kernels, in one compiled call or step by step from here."""
         weight, starts = model.weight, batches_starts(len(data), block_size, batch_size, rng,
                                                       len(losses))
+        data, starts = read_windows(data, starts, block_size)  # a memory map's, copied out
         vocab_size, n_positions = weight.shape[0], batch_size * block_size
         method = GRAD_KERNELS[model.grad_method]
         grad = self._array("grad", weight.shape, weight.dtype)
@@ -263,7 +264,7 @@ class NumbaEngine:
 
     def batch_losses(self, weight, data, starts, block_size):
         losses = np.empty(len(starts))
-        batch_losses(weight, data, starts, block_size, losses)
+        batch_losses(weight, *read_windows(data, starts, block_size), block_size, losses)
         return losses
 
     exact_loss = staticmethod(ops.loss_from_counts)
