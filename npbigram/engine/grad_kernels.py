@@ -37,12 +37,23 @@ SORT_CHUNKS = 64  # the parallel counting sort splits the positions into this ma
 
 
 @njit(inline="always", **jit)
+def _zero_histograms(n_chunks, vocab_size):
+    """(K,V) int64 zeros. Every int64 table of the sort is made by np.empty of one signature
+    (np.zeros and np.empty_like would each compile a further implementation of numba's)."""
+    histograms = np.empty((n_chunks, vocab_size), dtype=np.int64)
+    for k in range(n_chunks):
+        for i in range(vocab_size):
+            histograms[k, i] = 0
+    return histograms
+
+
+@njit(inline="always", **jit)
 def _row_starts(histograms):
     """Chunked histograms (K,V) -> starts (V+1,) of each row in the sorted order, and each
     chunk's first slot per row (K,V): chunk k's positions of row i follow chunk k-1's."""
     n_chunks, vocab_size = histograms.shape
     starts = np.empty(vocab_size + 1, dtype=np.int64)
-    fill = np.empty_like(histograms)
+    fill = np.empty(histograms.shape, dtype=np.int64)
     slot = 0
     for i in range(vocab_size):
         starts[i] = slot
@@ -60,11 +71,11 @@ def targets_by_input(x, y, vocab_size):
     Row i's targets are targets[starts[i]:starts[i+1]]: the y_n of the positions n with x_n = i,
     in increasing n.
     """
-    histogram = np.zeros((1, vocab_size), dtype=np.int64)
+    histogram = _zero_histograms(1, vocab_size)
     for n in range(x.size):
         histogram[0, x[n]] += 1
     starts, fill = _row_starts(histogram)
-    targets = np.empty_like(y)
+    targets = np.empty(y.size, dtype=np.int64)
     for n in range(x.size):
         targets[fill[0, x[n]]] = y[n]
         fill[0, x[n]] += 1
@@ -75,12 +86,12 @@ def targets_by_input(x, y, vocab_size):
 def targets_by_input_parallel(x, y, vocab_size):
     """targets_by_input over SORT_CHUNKS contiguous chunks of positions: the same targets."""
     n_positions = x.size
-    histograms = np.zeros((SORT_CHUNKS, vocab_size), dtype=np.int64)
+    histograms = _zero_histograms(SORT_CHUNKS, vocab_size)
     for k in prange(SORT_CHUNKS):
         for n in range(k * n_positions // SORT_CHUNKS, (k + 1) * n_positions // SORT_CHUNKS):
             histograms[k, x[n]] += 1
     starts, fill = _row_starts(histograms)
-    targets = np.empty_like(y)
+    targets = np.empty(y.size, dtype=np.int64)
     for k in prange(SORT_CHUNKS):
         for n in range(k * n_positions // SORT_CHUNKS, (k + 1) * n_positions // SORT_CHUNKS):
             targets[fill[k, x[n]]] = y[n]

@@ -1,10 +1,10 @@
 """Training loops compiled whole: many steps per call from Python, for sizes where a step
 takes microseconds and a call from Python per step would cost as much again.
 
-A step takes the batch of windows at starts[s] (B,) of `data`, its loss and gradient (the
-rule of the batch scratch's class in BATCH_RULES: gather/scatter or pair counts), and the
-optimizer's update (update_kernels.update_rows, chosen by the scalars' record type). Loops stop
-before updating at a non-finite loss and return the number of steps completed.
+A step takes the batch of windows at starts[s] (B,) of `data`, its loss and gradient (one loop
+per gradient rule: gather_scatter_steps, pair_counts_steps), and the optimizer's update
+(update_kernels.update_rows, chosen by the scalars' record type). Loops stop before updating at
+a non-finite loss and return the number of steps completed.
 data (n,) int64 ids, checked, with every starts[s,b] + T < n: nothing here checks bounds.
 """
 
@@ -13,13 +13,12 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
 from .grad_kernels import counts_grad_serial, gather_scatter_serial
 from .runtime import JIT as jit
 from .update_kernels import update_serial
 
-# the scratch arrays of a batch, whose class picks the gradient rule
+# the scratch arrays of a batch, one class per gradient rule
 GatherScatterBatch = namedtuple("GatherScatterBatch", "x y counts")  # x, y (N,); counts unused
 PairCountsBatch = namedtuple("PairCountsBatch", "counts")  # counts (V,V) int32
 
@@ -73,25 +72,13 @@ def pair_counts_batch(weight, data, starts, block_size, batch, grad, row_losses)
     return counts_grad_serial(weight, batch.counts, starts.size * block_size, grad, row_losses)
 
 
-BATCH_RULES = {GatherScatterBatch: gather_scatter_batch, PairCountsBatch: pair_counts_batch}
-
-
-def batch_loss_grad(weight, data, starts, block_size, batch, grad, row_losses):
-    """The loss and gradient of the windows at starts by the rule of batch's class."""
-
-
-@overload(batch_loss_grad, inline="always")
-def _batch_loss_grad(weight, data, starts, block_size, batch, grad, row_losses):
-    rule = BATCH_RULES[batch.instance_class]
-
-    def apply(weight, data, starts, block_size, batch, grad, row_losses):
-        return rule(weight, data, starts, block_size, batch, grad, row_losses)
-    return apply
-
-
-@njit(**jit)
-def compiled_steps(weight, grad, state, scalars, data, starts, block_size, batch, losses):
-    """len(starts) steps; losses (S,) gets each batch's loss before its update."""
+@njit(inline="always", **jit)
+def _steps(batch_loss_grad, weight, grad, state, scalars, data, starts, block_size, batch,
+           losses):
+    """len(starts) steps; losses (S,) gets each batch's loss before its update. batch_loss_grad,
+    one of the batch rules above, is inlined here when the loop of its rule compiles: the rule is
+    chosen by which loop the engine calls, so each compiles once (a numba overload choosing it
+    by the batch's type would compile it a second time just to type it)."""
     row_losses = np.empty(weight.shape[0], dtype=np.float64)
     for s in range(starts.shape[0]):
         losses[s] = batch_loss_grad(weight, data, starts[s], block_size, batch, grad, row_losses)
@@ -99,6 +86,20 @@ def compiled_steps(weight, grad, state, scalars, data, starts, block_size, batch
             return s
         update_serial(weight, grad, state, scalars, s)
     return starts.shape[0]
+
+
+@njit(**jit)
+def gather_scatter_steps(weight, grad, state, scalars, data, starts, block_size, batch, losses):
+    """The steps of the gather/scatter gradient; batch a GatherScatterBatch."""
+    return _steps(gather_scatter_batch, weight, grad, state, scalars, data, starts, block_size,
+                  batch, losses)
+
+
+@njit(**jit)
+def pair_counts_steps(weight, grad, state, scalars, data, starts, block_size, batch, losses):
+    """The steps of the pair-count gradient; batch a PairCountsBatch."""
+    return _steps(pair_counts_batch, weight, grad, state, scalars, data, starts, block_size,
+                  batch, losses)
 
 
 @njit(**jit)

@@ -37,24 +37,28 @@ CHUNK_MAX_STEPS = 1024  # and at most this many steps (each holds its batch's wi
 @dataclass(frozen=True)
 class GradMethod:
     """A way to compute a batch's loss and gradient: its kernels (weight, x, y, dweight,
-    row_losses, counts) -> loss, when the parallel one runs, and its scratch arrays."""
+    row_losses, counts) -> loss, when the parallel one runs, its scratch arrays and its
+    compiled training loop."""
     serial: object
     parallel: object
     work: object  # (N, V) -> elements of work of one step
     parallel_from: object  # (N, V) -> whether the parallel kernel runs
     counts_shape: object  # V -> shape of the int32 counts scratch
-    batch: object  # (x, y, counts) -> the scratch namedtuple of the compiled loops
+    batch: object  # (x, y, counts) -> the scratch namedtuple of the compiled loop
+    loop: object  # the compiled loop of training steps (loops.py) at serial sizes
 
 
 GRAD_KERNELS = {
     "gather-scatter": GradMethod(
         gather_scatter_serial, gather_scatter_parallel, work=GRAD_WORK["gather-scatter"],
         parallel_from=lambda n, v: n * v >= PARALLEL_POSITIONS_WORK,
-        counts_shape=lambda v: (0, 0), batch=GatherScatterBatch),
+        counts_shape=lambda v: (0, 0), batch=GatherScatterBatch,
+        loop=loops.gather_scatter_steps),
     "pair-counts": GradMethod(
         pair_counts_serial, pair_counts_parallel, work=GRAD_WORK["pair-counts"],
         parallel_from=lambda n, v: v * v >= PARALLEL_ROWS_WORK,
-        counts_shape=lambda v: (v, v), batch=lambda x, y, counts: PairCountsBatch(counts)),
+        counts_shape=lambda v: (v, v), batch=lambda x, y, counts: PairCountsBatch(counts),
+        loop=loops.pair_counts_steps),
 }
 
 
@@ -76,7 +80,7 @@ def step_kernels(n_positions, vocab_size, grad_method):
     method = GRAD_KERNELS[grad_method]
     parallel_grad = method.parallel_from(n_positions, vocab_size)
     if not (parallel_grad or rows_parallel(vocab_size)):
-        return StepKernels(loops.compiled_steps, None, None, None)
+        return StepKernels(method.loop, None, None, None)
     return StepKernels(
         None, fill_batch_parallel if n_positions >= PARALLEL_FILL_POSITIONS else fill_batch,
         method.parallel if parallel_grad else method.serial, _update_kernel(vocab_size))
