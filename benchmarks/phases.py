@@ -119,14 +119,20 @@ def main():
         CLOCK.leave()
     wrap_phases()
     from npbigram.cli import main as npbigram_main
+    from npbigram.cli import process
 
+    def report(status):
+        """The JSON line, when the command is done: before its exit (which may be os._exit)."""
+        CLOCK.leave()
+        print(json.dumps({"status": "ok" if status == 0 else f"exit status {status}",
+                          "phases_s": seconds, "ended": time.monotonic()}), flush=True)
+
+    exit_now = process.exit_now
+    process.exit_now = lambda status: (report(status), exit_now(status))
     sys.argv = ["npbigram", "train", *sys.argv[1:]]
     CLOCK.enter("the rest of the command")
     status = npbigram_main()
-    CLOCK.leave()
-    sys.stdout.flush()
-    print(json.dumps({"status": "ok" if status == 0 else f"exit status {status}",
-                      "phases_s": seconds, "ended": time.monotonic()}), flush=True)
+    report(status)
     return status
 
 
