@@ -271,6 +271,7 @@ def render_markdown(results):
     fields = {"threads": look.threads, "exp": floors.get("exp", "exp_f32"),
               "missing": "" if floors.get("status") == "ok" else missing,
               "seed_iters": s["seed_iters"], "seed_repeats": s["seed_repeats"],
+              "phase_runs": (results.get("phases") or {}).get("runs", 0),
               "seed_data": s["seed_data"] and Path(s["seed_data"]).name}
     for heading, section_table in SECTIONS.items():  # in this order: the notes are numbered
         if body := section_table(results, look, notes):
@@ -408,9 +409,23 @@ def seed_table(results, look, notes):
                            "loop vs PyTorch"], rows)
 
 
+def phases_table(results, look, notes):
+    """The warm seed job's process phase by phase: median seconds, share of the whole."""
+    if not (phases := results.get("phases")):
+        return None
+    if not ok(phases):
+        return f"{phases['status']}: {phases['reason']}"
+    whole = phases["phases"][-1]["median_s"]
+    return table(["phase", "median", "of the whole process", "what is timed"], [
+        [p["phase"], format_seconds(p["median_s"]), format_percent(p["median_s"] / whole),
+         p["what"]]
+        for p in phases["phases"]])
+
+
 SECTIONS = {"## One training step": steps_table,  # heading -> table(results, look, notes)
             "## Distance from the hardware floor": floors_tables,
             "## Compile times of the peers": compile_table,
             "## Peak memory of one step": memory_table,
             "## Threads": scaling_table,
-            "## Seed job": seed_table}
+            "## Seed job": seed_table,
+            "## The warm seed job phase by phase": phases_table}

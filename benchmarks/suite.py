@@ -25,6 +25,7 @@ from pathlib import Path
 from children import ROOT, child_env, default_data, gb, proc_kib, run_child
 from measure_step import IMPLEMENTATIONS, parse_dims
 from peers import PEERS, install_hint
+from phases import PHASES, T0_VARIABLE
 from plot import render_plot
 from report import derive_figures, render_markdown
 
@@ -51,6 +52,7 @@ SEED_JOBS = {  # job -> the flags of its `npbigram train` (None: bigram_torch.py
     "numba": ["--backend", "numba"],  # numba's jobs run cold, then warm
     "numba-pair-counts": ["--backend", "numba", "--grad", "pair-counts"],
 }
+PHASES_JOB = ("numba", "warm")  # the seed job that phases.py times phase by phase
 
 
 # training steps
@@ -127,15 +129,17 @@ def seed_jobs(args, checkpoint):
              "--force"]  # each job replaces the last one's checkpoint
     torch = [sys.executable, str(HERE / "bigram_torch.py"), *common, "--threads", str(args.threads)]
     return [(job, cache, torch if flags is None else [*train, *flags])
-            for job, flags in SEED_JOBS.items() if flags is not None or TORCH
+            for job, flags in SEED_JOBS.items()
+            if job in args.seed_jobs and (flags is not None or TORCH)
             for cache in (("cold", "warm") if flags and "numba" in flags else ("-",))]
 
 
 def run_seed_jobs(args):
     """Each job `args.seed_repeats` times, interleaved; each cold run starts from an empty
     numba cache folder and the warm run after it reuses that folder."""
-    rows = [] if TORCH else [seed_row("torch", "-", args.threads, status="not installed",
-                                      reason=install_hint("torch"))]
+    phase_runs = []
+    rows = [] if TORCH or "torch" not in args.seed_jobs else [
+        seed_row("torch", "-", args.threads, status="not installed", reason=install_hint("torch"))]
     with tempfile.TemporaryDirectory(prefix="npbigram-bench-") as tmp:
         jobs = seed_jobs(args, Path(tmp) / "ckpt.npz")
         runs = {(impl, cache): [] for impl, cache, _ in jobs}
@@ -149,10 +153,38 @@ def run_seed_jobs(args):
                       file=sys.stderr, flush=True)
                 runs[impl, cache].append(run_child(cmd, child_env(args.threads, **extra),
                                                    args.mem_cap))
+                if (impl, cache) == PHASES_JOB and args.phases:
+                    phase_runs.append(run_phases(cmd, args, cache_dirs[impl]))
             for path in cache_dirs.values():
                 shutil.rmtree(path)
-    return [summarize_seed_job(impl, cache, children, args.threads)
+    seed = [summarize_seed_job(impl, cache, children, args.threads)
             for (impl, cache), children in runs.items()] + rows
+    return seed, summarize_phases(phase_runs) if args.phases else None
+
+
+def run_phases(cmd, args, cache_dir):
+    """The warm seed job `cmd` (`python -m npbigram train ...`) again under phases.py, in the
+    same numba cache; the child's phase seconds with the interpreter's exit added."""
+    print("  seed job phase by phase: numba (warm)", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    env = child_env(args.threads, NUMBA_CACHE_DIR=cache_dir, **{T0_VARIABLE: repr(started)})
+    child = run_child([sys.executable, str(HERE / "phases.py"), *cmd[4:]], env, args.mem_cap)
+    if failure := child.failure():
+        return failure
+    result = child.result()
+    return {**result["phases_s"], "interpreter exit": started + child.wall_s - result["ended"],
+            "whole process": child.wall_s}
+
+
+def summarize_phases(phase_runs):
+    """Each phase's median over the runs (and every run's seconds), in PHASES order."""
+    if failure := next((run for run in phase_runs if isinstance(run, str)), None):
+        return {"status": "failed", "reason": failure}
+    return {"status": "ok", "runs": len(phase_runs), "job": " ".join(SEED_JOBS[PHASES_JOB[0]]),
+            "phases": [{"phase": phase, "what": PHASES.get(phase, "from exec to exit"),
+                        "median_s": statistics.median(run[phase] for run in phase_runs),
+                        "all_s": [run[phase] for run in phase_runs]}
+                       for phase in [*PHASES, "whole process"]]}
 
 
 def seed_row(job, cache, threads, **fields):
@@ -235,7 +267,12 @@ def build_parser():
                    help="vocabulary sizes (default: 65 256 4096; quick: 65 256)")
     p.add_argument("--seed-iters", type=int, default=3000,
                    help="training steps of the seed job (default: bigram.py's 3000)")
+    p.add_argument("--seed-jobs", nargs="+", choices=SEED_JOBS, default=list(SEED_JOBS),
+                   metavar="JOB", help=f"seed jobs to run: {', '.join(SEED_JOBS)} (default: all)")
     p.add_argument("--no-seed-job", action="store_true", help="skip the seed-job comparison")
+    p.add_argument("--no-phases", action="store_true",
+                   help="skip timing the warm numba seed job phase by phase (phases.py)")
+    p.add_argument("--no-floors", action="store_true", help="skip the hardware floors")
     p.add_argument("--mem-cap-gb", type=float, default=None,
                    help="skip or stop a measurement above this much memory "
                         "(default: half the machine's memory, at most 85%% of what is "
@@ -251,13 +288,16 @@ def parse_args(argv=None):
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     args.vocabs = args.vocabs or (QUICK_VOCABS if args.quick else VOCABS)
     args.impls = [impl for impl in IMPLEMENTATIONS if impl in args.impls]  # table order
+    args.seed_jobs = [] if args.no_seed_job else [job for job in SEED_JOBS
+                                                  if job in args.seed_jobs]  # run order
+    args.phases = PHASES_JOB[0] in args.seed_jobs and not args.no_phases
     args.mem_cap = args.mem_cap_gb * 1e9 if args.mem_cap_gb is not None else default_mem_cap()
     # (warmup s, budget s, min repeats) of the step timer; run counts of the seed job
     warmup, budget, min_repeats, args.seed_repeats = ((0.05, 0.3, 3, 1) if args.quick
                                                       else (0.2, 1.0, 3, 3))
     args.timing = ["--warmup", str(warmup), "--budget", str(budget),
                    "--min-repeats", str(min_repeats)]
-    if args.data is None and not args.no_seed_job:
+    if args.data is None and args.seed_jobs:
         try:
             args.data = default_data()
         except DatasetError as e:
@@ -276,7 +316,7 @@ def main(argv=None):
                      "sizes": [list(s) for s in args.sizes], "vocabs": args.vocabs,
                      "impls": args.impls, "step_timer": args.timing,
                      "seed_data": args.data and str(args.data), "seed_iters": args.seed_iters,
-                     "seed_repeats": args.seed_repeats,
+                     "seed_jobs": args.seed_jobs, "seed_repeats": args.seed_repeats,
                      "mem_cap_bytes": args.mem_cap},
         "load_average_start": os.getloadavg(),
     }
@@ -290,9 +330,14 @@ def main(argv=None):
             print(f"[{i + 1}/{len(configs)}] {impl} B={b} T={t} V={v} threads={threads}",
                   file=sys.stderr, flush=True)
             results["steps"].append(measure_step(*config, numba_cache, args))
-        print("hardware floors", file=sys.stderr, flush=True)
-        results["floors"] = measure_floors(args, numba_cache)
-    results["seed_job"] = [] if args.no_seed_job else run_seed_jobs(args)
+        if args.no_floors:
+            results["floors"] = {"status": "skipped", "reason": "--no-floors"}
+        else:
+            print("hardware floors", file=sys.stderr, flush=True)
+            results["floors"] = measure_floors(args, numba_cache)
+    results["seed_job"], results["phases"] = [], None
+    if args.seed_jobs:
+        results["seed_job"], results["phases"] = run_seed_jobs(args)
     results["load_average_end"] = os.getloadavg()
     results["duration_s"] = time.time() - started
     results["figures"] = derive_figures(results)

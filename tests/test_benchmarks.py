@@ -15,52 +15,94 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
 
 
-def test_suite_runs_its_smallest_configuration(tmp_path):
+STEP_IMPLS = ["numba-nologits", "numba-loop", "numpy", "jax"]  # one of each kind of step
+
+
+def run_suite(tmp_path, *flags):
+    """suite.py's smallest configuration with `flags`: (results.json, results.md, out folder)."""
     data = tmp_path / "input.txt"
     data.write_text(TEXT)
     out = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--sizes", "32x8",
          "--vocabs", "65", "--threads", "1", "--seed-iters", "20", "--data", str(data),
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=600)
+         "--out", str(out), *flags],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert (out / "tokens_per_s.png").read_bytes().startswith(b"\x89PNG")
+    return json.loads((out / "results.json").read_text()), (out / "results.md").read_text()
 
-    results = json.loads((out / "results.json").read_text())
-    installed = {m: importlib.util.find_spec(m) is not None for m in ("torch", "jax", "optax")}
-    peers_installed = {"torch": installed["torch"], "torch-compile": installed["torch"],
-                       "jax": installed["jax"] and installed["optax"]}
+
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def test_suite_measures_steps_on_its_smallest_configuration(tmp_path):
+    """One implementation of each kind (a numba public API, the NumPy reference, a compiled
+    peer), every table of their steps rendered; each row is one child's (every
+    implementation's own step is checked by its own tests)."""
+    results, markdown = run_suite(tmp_path, "--impls", *STEP_IMPLS, "--no-seed-job",
+                                  "--no-floors")
+    jax = installed("jax") and installed("optax")
     steps = {r["impl"]: r for r in results["steps"]}
-    assert len(steps) == len(results["steps"]) == 10
-    for impl in ("numba", "numba-nologits", "numba-loop", "numpy"):
+    assert list(steps) == STEP_IMPLS and len(results["steps"]) == len(STEP_IMPLS)
+    for impl in ("numba-nologits", "numpy"):
         assert steps[impl]["status"] == "ok", steps[impl]
-    for impl, present in peers_installed.items():
-        assert steps[impl]["status"] == ("ok" if present else "not installed"), steps[impl]
-        if impl != "torch" and present:
-            assert steps[impl]["compile_s"] > 0
+    assert steps["jax"]["status"] == ("ok" if jax else "not installed"), steps["jax"]
+    if jax:
+        assert steps["jax"]["compile_s"] > 0
     for row in results["steps"]:
         assert row["status"] in ("ok", "unavailable", "not installed"), row
         if row["status"] == "ok":
             assert row["tokens"] == 256 and row["median_s"] > 0 and row["repeats"] >= 3
-    seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
-    for key in [("numpy", "-"), ("numba", "cold"), ("numba", "warm")]:
-        assert seed[key]["status"] == "ok" and seed[key]["steps"] == 20, seed[key]
-    assert seed["torch", "-"]["status"] == ("ok" if installed["torch"] else "not installed")
-    assert results["floors"]["status"] == "ok", results["floors"]
-    floor, = results["floors"]["floors"]
-    assert floor["exp_count"] == floor["distinct_rows"] * 65 and floor["floor_s"] > 0
-    assert floor["memory_bytes"] == 7 * 4 * 65 * 65
+    assert results["seed_job"] == [] and results["phases"] is None
     groups = [f["group"] for f in results["figures"]]
     assert len(groups) == 18 + 19 and len(set(groups)) == 2
     assert all(f["requirement"] for f in results["figures"])  # each target says what it asks
     assert results["machine"]["cores"] >= 1
 
-    markdown = (out / "results.md").read_text()
     assert "## One training step" in markdown and "| 65 | 32×8 | 256 |" in markdown
-    assert "## Distance from the hardware floor" in markdown and "best peer" in markdown
-    if not peers_installed["jax"]:
+    assert "best peer" in markdown and "## Peak memory of one step" in markdown
+    assert "Not measured in this run**: --no-floors" in markdown
+    if jax:
+        assert "## Compile times of the peers" in markdown
+    else:
         assert "not installed (`pip install -e '.[bench]'`)" in markdown
-    assert (out / "tokens_per_s.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_suite_measures_the_floors_and_pytorchs_seed_job(tmp_path):
+    """The hardware floors of the step table's size, and the seed jobs that need no JIT
+    cache: PyTorch's bigram.py and the NumPy backend."""
+    results, markdown = run_suite(tmp_path, "--impls", "numpy", "--seed-jobs", "torch", "numpy")
+    assert results["floors"]["status"] == "ok", results["floors"]
+    floor, = results["floors"]["floors"]
+    assert floor["exp_count"] == floor["distinct_rows"] * 65 and floor["floor_s"] > 0
+    assert floor["memory_bytes"] == 7 * 4 * 65 * 65
+    seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
+    assert set(seed) == {("torch", "-"), ("numpy", "-")} and results["phases"] is None
+    assert seed["numpy", "-"]["status"] == "ok" and seed["numpy", "-"]["steps"] == 20
+    assert seed["torch", "-"]["status"] == ("ok" if installed("torch") else "not installed")
+    assert "## Distance from the hardware floor" in markdown and "## Seed job" in markdown
+
+
+def test_suite_runs_the_numba_seed_job_phase_by_phase(tmp_path, monkeypatch):
+    """The numba seed job cold and warm, and the warm job again phase by phase (phases.py):
+    every phase timed, its table rendered."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from phases import PHASES
+
+    results, markdown = run_suite(tmp_path, "--impls", "numpy", "--seed-jobs", "numba",
+                                  "--no-floors")
+    seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
+    assert set(seed) == {("numba", "cold"), ("numba", "warm")}
+    for row in seed.values():
+        assert row["status"] == "ok" and row["steps"] == 20, row
+    phases = results["phases"]
+    assert phases["status"] == "ok" and phases["runs"] == 1, phases
+    assert [p["phase"] for p in phases["phases"]] == [*PHASES, "whole process"]
+    assert all(p["median_s"] >= 0 and len(p["all_s"]) == 1 for p in phases["phases"])
+    assert phases["phases"][-1]["median_s"] > 0
+    assert "## The warm seed job phase by phase" in markdown and "| training |" in markdown
 
 
 @pytest.fixture

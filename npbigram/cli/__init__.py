@@ -17,13 +17,14 @@ from .. import __version__
 from ..data.corpus import DatasetError
 from ..tools.plots import MissingMatplotlib
 from ..utils import stopping
-from . import data, evaluation, lecture, tools, training
+from . import data, evaluation, lecture, process, tools, training
 from .common import CommandError
 
 SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser,
                evaluation.add_eval_parser, data.add_prepare_parser, tools.add_gradcheck_parser,
                tools.add_explain_parser, tools.add_heatmap_parser, tools.add_optimum_parser,
                lecture.add_lecture_parser]
+EXIT_WITHOUT_TEARDOWN = ("train",)  # commands that start no thread or process of their own
 # ImportError: an optional extra that a command needs (prepare --scheduler: dask), its message
 # naming the extra
 FAILURES = (CommandError, DatasetError, ValueError, TypeError, OSError, MissingMatplotlib,
@@ -32,11 +33,17 @@ FAILURES = (CommandError, DatasetError, ValueError, TypeError, OSError, MissingM
 
 def main(argv=None):
     """Run the command `argv` (default: this process's arguments) and return its exit status.
-    As the process's own command, once it is done, a late stop signal is ignored: it would
-    otherwise interrupt Python's exit with a traceback."""
+    As the process's own command (npbigram.cli.process): numba's BLAS probe is skipped; once it
+    is done, a late stop signal is ignored (it would otherwise interrupt Python's exit with a
+    traceback), and after `train` the process exits without tearing its objects down."""
+    if argv is None:
+        process.skip_blas_probe()
     args = build_parser().parse_args(argv)
     with stopping.raising(afterwards=signal.SIG_IGN if argv is None else None):
-        return _run(args)
+        status = _run(args)
+    if argv is None and args.command in EXIT_WITHOUT_TEARDOWN:
+        process.exit_now(status)
+    return status
 
 
 def _run(args):
