@@ -89,20 +89,30 @@ def median_table(repeats):
             for key, row in runs[0].items()]
 
 
-def print_table(table, repeats):
-    total = sum(row["cpu_s"] for row in table if row["depth"] == 0)
-    print(f"compile CPU seconds per kernel, median of {len(repeats)} fresh process"
-          f"{'es' * (len(repeats) > 1)} (nested: inside their caller)")
+def measure_compilations(train_args, repeats):
+    """`repeats` fresh processes of `npbigram train *train_args`: {"repeats", "table" (each
+    compilation with its median CPU s, see median_table), "compile_s" (the top-level
+    compilations' sum), "process_cpu_s" (the job's median process CPU after start-up)}."""
+    runs = [run_repeat(train_args) for _ in range(repeats)]
+    table = median_table(runs)
+    return {"repeats": repeats, "table": table,
+            "compile_s": sum(row["cpu_s"] for row in table if row["depth"] == 0),
+            "process_cpu_s": statistics.median(r["process_cpu_s"] for r in runs)}
+
+
+def print_table(measured):
+    repeats = measured["repeats"]
+    print(f"compile CPU seconds per kernel, median of {repeats} fresh process"
+          f"{'es' * (repeats > 1)} (nested: inside their caller)")
     print(f"{'kernel':<72} {'total':>7} {'self':>7}  signature")
-    for row in table:
-        name = "  " * row["depth"] + row["kernel"].removeprefix("npbigram.engine.")
+    for row in measured["table"]:
         signature = row["signature"]
         if len(signature) > SIGNATURE_CHARS:
             signature = signature[:SIGNATURE_CHARS - 3] + "..."
+        name = "  " * row["depth"] + row["kernel"].removeprefix("npbigram.engine.")
         print(f"{name:<72} {row['cpu_s']:7.3f} {row['self_s']:7.3f}  {signature}")
-    process = statistics.median(r["process_cpu_s"] for r in repeats)
-    print(f"{'all compilation':<72} {total:7.3f}")
-    print(f"{'the whole job (process CPU after start-up)':<72} {process:7.3f}")
+    print(f"{'all compilation':<72} {measured['compile_s']:7.3f}")
+    print(f"{'the whole job (process CPU after start-up)':<72} {measured['process_cpu_s']:7.3f}")
 
 
 def parse_args(argv):
@@ -128,11 +138,10 @@ def main(argv=None):
         print(json.dumps({"rows": rows, "process_cpu_s": process}))
         return 0
     train_args = ["--data", str(args.data or default_data()), *args.train_args]
-    repeats = [run_repeat(train_args) for _ in range(args.repeats)]
-    table = median_table(repeats)
-    print_table(table, repeats)
+    measured = measure_compilations(train_args, args.repeats)
+    print_table(measured)
     if args.json:
-        args.json.write_text(json.dumps({"train_args": train_args, "table": table}, indent=1))
+        args.json.write_text(json.dumps({"train_args": train_args, **measured}, indent=1))
     return 0
 
 

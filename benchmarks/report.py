@@ -272,6 +272,7 @@ def render_markdown(results):
               "missing": "" if floors.get("status") == "ok" else missing,
               "seed_iters": s["seed_iters"], "seed_repeats": s["seed_repeats"],
               "phase_runs": (results.get("phases") or {}).get("runs", 0),
+              "compile_runs": (results.get("compile_times") or {}).get("repeats", 0),
               "seed_data": s["seed_data"] and Path(s["seed_data"]).name}
     for heading, section_table in SECTIONS.items():  # in this order: the notes are numbered
         if body := section_table(results, look, notes):
@@ -422,10 +423,27 @@ def phases_table(results, look, notes):
         for p in phases["phases"]])
 
 
+def kernel_compile_table(results, look, notes):
+    """The numba seed job's compilations from an empty JIT cache, nested as they ran."""
+    if not (measured := results.get("compile_times")):
+        return None
+    if not ok(measured):
+        return f"{measured['status']}: {measured['reason']}"
+    rows = [["&nbsp;" * 4 * row["depth"] + f"`{row['kernel'].removeprefix('npbigram.engine.')}`",
+             format_seconds(row["cpu_s"]), format_seconds(row["self_s"])]
+            for row in measured["table"]]
+    rows += [["all compilation", format_seconds(measured["compile_s"]), ""],
+             ["the whole job (process CPU after start-up)",
+              format_seconds(measured["process_cpu_s"]), ""]]
+    return table(["kernel (callees indented under their caller)", "compile CPU", "of it, itself"],
+                 rows)
+
+
 SECTIONS = {"## One training step": steps_table,  # heading -> table(results, look, notes)
             "## Distance from the hardware floor": floors_tables,
             "## Compile times of the peers": compile_table,
             "## Peak memory of one step": memory_table,
             "## Threads": scaling_table,
             "## Seed job": seed_table,
-            "## The warm seed job phase by phase": phases_table}
+            "## The warm seed job phase by phase": phases_table,
+            "## Compile time per kernel": kernel_compile_table}

@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from children import ROOT, child_env, default_data, gb, proc_kib, run_child
+from compile_times import measure_compilations
 from measure_step import IMPLEMENTATIONS, parse_dims
 from peers import PEERS, install_hint
 from phases import PHASES, T0_VARIABLE
@@ -187,6 +188,19 @@ def summarize_phases(phase_runs):
                        for phase in [*PHASES, "whole process"]]}
 
 
+def measure_compile_times(args):
+    """compile_times.py's table for the numba seed job (fresh JIT caches, args.seed_repeats
+    processes), or the reason it failed."""
+    print("  seed job compile times: numba (empty JIT cache)", file=sys.stderr, flush=True)
+    train_args = ["--data", str(args.data), "--max-iters", str(args.seed_iters),
+                  *SEED_JOBS[PHASES_JOB[0]]]
+    try:
+        return {"status": "ok", "job": " ".join(SEED_JOBS[PHASES_JOB[0]]),
+                **measure_compilations(train_args, args.seed_repeats)}
+    except SystemExit as failure:
+        return {"status": "failed", "reason": str(failure)}
+
+
 def seed_row(job, cache, threads, **fields):
     flags = SEED_JOBS[job]
     label = ("PyTorch bigram.py (benchmarks/bigram_torch.py)" if flags is None
@@ -272,6 +286,8 @@ def build_parser():
     p.add_argument("--no-seed-job", action="store_true", help="skip the seed-job comparison")
     p.add_argument("--no-phases", action="store_true",
                    help="skip timing the warm numba seed job phase by phase (phases.py)")
+    p.add_argument("--no-compile-times", action="store_true",
+                   help="skip the numba seed job's compile time per kernel (compile_times.py)")
     p.add_argument("--no-floors", action="store_true", help="skip the hardware floors")
     p.add_argument("--mem-cap-gb", type=float, default=None,
                    help="skip or stop a measurement above this much memory "
@@ -291,6 +307,7 @@ def parse_args(argv=None):
     args.seed_jobs = [] if args.no_seed_job else [job for job in SEED_JOBS
                                                   if job in args.seed_jobs]  # run order
     args.phases = PHASES_JOB[0] in args.seed_jobs and not args.no_phases
+    args.compile_times = PHASES_JOB[0] in args.seed_jobs and not args.no_compile_times
     args.mem_cap = args.mem_cap_gb * 1e9 if args.mem_cap_gb is not None else default_mem_cap()
     # (warmup s, budget s, min repeats) of the step timer; run counts of the seed job
     warmup, budget, min_repeats, args.seed_repeats = ((0.05, 0.3, 3, 1) if args.quick
@@ -335,9 +352,11 @@ def main(argv=None):
         else:
             print("hardware floors", file=sys.stderr, flush=True)
             results["floors"] = measure_floors(args, numba_cache)
-    results["seed_job"], results["phases"] = [], None
+    results["seed_job"], results["phases"], results["compile_times"] = [], None, None
     if args.seed_jobs:
         results["seed_job"], results["phases"] = run_seed_jobs(args)
+    if args.compile_times:
+        results["compile_times"] = measure_compile_times(args)
     results["load_average_end"] = os.getloadavg()
     results["duration_s"] = time.time() - started
     results["figures"] = derive_figures(results)

@@ -103,6 +103,12 @@ def test_suite_runs_the_numba_seed_job_phase_by_phase(tmp_path, monkeypatch):
     assert all(p["median_s"] >= 0 and len(p["all_s"]) == 1 for p in phases["phases"])
     assert phases["phases"][-1]["median_s"] > 0
     assert "## The warm seed job phase by phase" in markdown and "| training |" in markdown
+    compiled = results["compile_times"]
+    assert compiled["status"] == "ok" and compiled["repeats"] == 1, compiled
+    top = {row["kernel"] for row in compiled["table"] if row["depth"] == 0}
+    assert "npbigram.engine.grad_kernels.batch_losses" in top, top
+    assert compiled["compile_s"] > 0 and compiled["process_cpu_s"] >= compiled["compile_s"]
+    assert "## Compile time per kernel" in markdown and "`grad_kernels.batch_losses`" in markdown
 
 
 @pytest.fixture
