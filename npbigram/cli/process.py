@@ -1,6 +1,7 @@
 """What `python -m npbigram` does as a process of its own, which a library user's process does
-not: numba's CPU target set up without its SciPy BLAS probe, and, after `train`, an exit that
-does not tear the interpreter's objects down one by one."""
+not: numba's CPU target set up without its SciPy BLAS probe, a first run's kernels compiled in
+two processes, and, after `train`, an exit that does not tear the interpreter's objects down
+one by one."""
 
 import os
 import sys
@@ -31,6 +32,13 @@ def skip_blas_probe():
     """Install SkipBlasProbe unless numba's target or SciPy's linalg is already loaded."""
     if BLAS_PROBE not in sys.modules and BLAS_PACKAGE not in sys.modules:
         sys.meta_path.insert(0, SkipBlasProbe())
+
+
+def compile_in_helper():
+    """Let the numba engine compile a first run's evaluation kernel in a helper process
+    (npbigram.engine.compile_helper) while this one compiles the training kernels."""
+    from ..engine import HELPER_PROCESSES
+    HELPER_PROCESSES["compile"] = True
 
 
 def exit_now(status):

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import ops
 from ..data.corpus import batches_starts, read_windows
-from . import GRAD_WORK, loops
+from . import GRAD_WORK, compile_helper, loops
 from .grad_kernels import (
     batch_losses,
     counts_grad_parallel,
@@ -128,17 +128,17 @@ class NumbaEngine:
     def warm_up(self, model, optimizer, data, batch_size, block_size, grad_method, full_batch):
         """Compile, or load from the JIT cache, every kernel that training at these sizes and
         batch evaluation call, on a two-token problem of the same types (so that timed work
-        never compiles). Model and optimizer are left as they are. Returns how many kernels
+        never compiles); on a first run, the evaluation kernel in a helper process meanwhile
+        (compile_helper). Model and optimizer are left as they are. Returns how many kernels
         were compiled (0: all came from the cache)."""
         dtype, vocab_size = model.weight.dtype, model.vocab_size
-        weight, grad = np.zeros((2, 2), dtype), np.zeros((2, 2), dtype)
+        problem = (dtype, data.dtype, data.flags.writeable, block_size)
+        weight, tiny, starts = compile_helper.tiny_problem(*problem)
+        grad = np.zeros((2, 2), dtype)
         state = tuple(np.zeros((2, 2) if a.size else a.shape, a.dtype)
                       for a in kernel_state(optimizer))
         scalars, losses, row_losses = step_scalars(optimizer, 1), np.empty(1), np.empty(2)
-        tiny = np.zeros(block_size + 1, dtype=data.dtype)  # the same type as data:
-        tiny.flags.writeable = data.flags.writeable  # read-only arrays compile separately
-        starts = np.zeros((1, 1), dtype=np.int64)
-        calls = [(batch_losses, (weight, tiny, starts, block_size, losses))]
+        calls = []
         if full_batch:
             counts = np.ones((2, 2), dtype=np.int64)
             kernels = full_batch_kernels(vocab_size)
@@ -160,9 +160,16 @@ class NumbaEngine:
                 calls += [(kernels.fill, (tiny, starts[0], block_size, x, y)),
                           (kernels.loss_grad, (weight, x, y, grad, row_losses, counts)),
                           (kernels.update, (weight, grad, state, scalars, 0))]
+        calls.append(compile_helper.evaluation_call(*problem))  # last: the helper's share
         compiled = sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls)
-        for kernel, args in calls:
-            kernel(*args)
+        helper = compile_helper.start(*problem)
+        try:
+            for kernel, args in calls[:-1]:
+                kernel(*args)
+        finally:
+            compiled -= compile_helper.finish(helper)
+        kernel, args = calls[-1]
+        kernel(*args)  # from the cache when the helper compiled it
         return sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls) - compiled
 
     def forward(self, weight, x, y, grad_method, return_logits):

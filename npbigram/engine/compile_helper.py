@@ -1,0 +1,102 @@
+"""A first run's compilation on two cores: when the JIT cache is empty, a helper process
+compiles the evaluation kernel (batch_losses) into the same cache while this process compiles
+the training step's kernels; this process then loads the helper's kernel from the cache. numba
+caches the machine code it compiled, so the kernels, and every result, are the same bit for bit
+as when one process compiles them all.
+
+Used when HELPER_PROCESSES["compile"] is on (npbigram.cli.process turns it on for the command's
+own process) and the process may use more than one core. When the helper cannot run or fails, this process
+compiles the kernel itself.
+
+    python -m npbigram.engine.compile_helper SPEC   # the helper; SPEC: tiny_problem's arguments as JSON
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import HELPER_PROCESSES, runtime
+from .grad_kernels import batch_losses
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # so the helper imports this npbigram
+HELPER_COMMAND = [sys.executable, "-m", __name__]  # + SPEC
+
+
+@runtime.numba.njit(**runtime.JIT)
+def _cache_probe(x):
+    """Compiled on the first run after the JIT cache was emptied or the package changed."""
+    return x + 1
+
+
+def tiny_problem(dtype, data_dtype, writeable, block_size):
+    """(weight (2,2), data of block_size + 1 tokens, one window start (1,1)): arrays of the
+    types a job's kernels compile for (read-only data compiles separately)."""
+    data = np.zeros(block_size + 1, dtype=data_dtype)
+    data.flags.writeable = writeable
+    return np.zeros((2, 2), dtype), data, np.zeros((1, 1), dtype=np.int64)
+
+
+def evaluation_call(dtype, data_dtype, writeable, block_size):
+    """(batch_losses, its arguments) on the tiny problem."""
+    weight, data, starts = tiny_problem(dtype, data_dtype, writeable, block_size)
+    return batch_losses, (weight, data, starts, block_size, np.empty(1))
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this system
+        return os.cpu_count() or 1
+
+
+def start(dtype, data_dtype, writeable, block_size):
+    """The helper compiling evaluation_call(...)'s kernel, or None: not enabled, one core, no
+    JIT cache, or the cache already warm (its probe loaded rather than compiled)."""
+    if not (HELPER_PROCESSES["compile"] and runtime.CACHE and _usable_cores() > 1):
+        return None
+    _cache_probe(1)
+    if not sum(_cache_probe.stats.cache_misses.values()):
+        return None
+    spec = json.dumps([np.dtype(dtype).str, np.dtype(data_dtype).str, bool(writeable),
+                       int(block_size)])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
+    try:
+        return subprocess.Popen([*HELPER_COMMAND, spec], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+
+
+def finish(helper):
+    """Wait for `helper` (None: nothing to wait for); how many kernels it compiled, 0 when it
+    failed (this process then compiles them)."""
+    if helper is None:
+        return 0
+    try:
+        out, _ = helper.communicate()
+    finally:
+        if helper.poll() is None:  # interrupted while waiting
+            helper.kill()
+            helper.wait()
+    try:
+        return int(out) if helper.returncode == 0 else 0
+    except ValueError:
+        return 0
+
+
+def main(spec):
+    dtype, data_dtype, writeable, block_size = json.loads(spec)
+    kernel, args = evaluation_call(np.dtype(dtype), np.dtype(data_dtype), writeable, block_size)
+    kernel(*args)
+    print(sum(kernel.stats.cache_misses.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

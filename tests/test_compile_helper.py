@@ -1,0 +1,87 @@
+"""A first run compiles its evaluation kernel in a helper process, into the shared JIT cache,
+while the process compiles its training kernels: the same kernels and weights bit for bit, no
+helper when the cache is warm, and the process compiling the kernel itself when the helper
+fails. Each case runs in a fresh process with its own NUMBA_CACHE_DIR (an empty cache)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from npbigram import TrainConfig, Trainer
+
+CONFIG = {"max_iters": 30, "eval_iters": 3, "eval_interval": 10}
+WARM_UP = """
+import json, sys
+import numpy as np
+from npbigram.engine import HELPER_PROCESSES, compile_helper, grad_kernels
+HELPER_PROCESSES["compile"] = True
+if len(sys.argv) > 2:
+    compile_helper.HELPER_COMMAND = json.loads(sys.argv[2])
+from npbigram import TrainConfig, Trainer
+
+data = np.random.default_rng(0).integers(0, 65, 20_000).astype(np.uint8)
+trainer = Trainer(TrainConfig(**json.loads(sys.argv[1])), data, 65)
+compiled = trainer.warm_up()
+evaluation = grad_kernels.batch_losses.stats
+trainer.train_steps(trainer.config.max_iters)
+print(json.dumps({"compiled": compiled, "evaluation_loaded": sum(evaluation.cache_hits.values()),
+                  "evaluation_compiled": sum(evaluation.cache_misses.values()),
+                  "weight": trainer.model.weight.tolist(),
+                  "evaluation": {k: float(v) for k, v in trainer.evaluate().items()}}))
+"""
+needs_two_cores = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                                     reason="the helper runs only when two cores can be used")
+
+
+def warm_up_in_new_process(cache_dir, helper_command=None):
+    args = [json.dumps(CONFIG)] + ([json.dumps(helper_command)] if helper_command else [])
+    proc = subprocess.run([sys.executable, "-c", WARM_UP, *args], capture_output=True,
+                          text=True, timeout=600,
+                          env=dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir)))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def trained_here():
+    """The same run in this process, every kernel compiled (or cached) by this process."""
+    data = np.random.default_rng(0).integers(0, 65, 20_000).astype(np.uint8)
+    trainer = Trainer(TrainConfig(**CONFIG), data, 65)
+    trainer.train_steps(CONFIG["max_iters"])
+    return trainer.model.weight, trainer.evaluate()
+
+
+@needs_two_cores
+def test_a_first_run_loads_the_evaluation_kernel_its_helper_compiled(tmp_path):
+    first = warm_up_in_new_process(tmp_path)
+    assert (first["evaluation_loaded"], first["evaluation_compiled"]) == (1, 0)
+    assert first["compiled"] == 2  # the helper's kernel counts as compiled by the first run
+    weight, evaluation = trained_here()
+    assert np.array(first["weight"], np.float32).tobytes() == weight.tobytes()
+    assert first["evaluation"] == {k: float(v) for k, v in evaluation.items()}
+
+    started = tmp_path / "helper started"
+    warm = warm_up_in_new_process(tmp_path, [sys.executable, "-c",
+                                             f"open({str(started)!r}, 'w')"])
+    assert warm["compiled"] == 0 and warm["evaluation_loaded"] == 1
+    assert not started.exists()  # a warm cache: no helper
+    assert warm["weight"] == first["weight"]
+
+
+@needs_two_cores
+def test_a_helper_that_fails_leaves_the_compilation_to_the_process(tmp_path):
+    failed = warm_up_in_new_process(tmp_path, [sys.executable, "-c", "raise SystemExit(3)"])
+    assert (failed["evaluation_loaded"], failed["evaluation_compiled"]) == (0, 1)
+    assert failed["compiled"] == 2
+    weight, _ = trained_here()
+    assert np.array(failed["weight"], np.float32).tobytes() == weight.tobytes()
+
+
+def test_no_helper_is_started_unless_the_command_turned_it_on():
+    from npbigram.engine import HELPER_PROCESSES, compile_helper
+
+    assert HELPER_PROCESSES["compile"] is False  # a library user's process
+    assert compile_helper.start(np.float32, np.uint8, True, 8) is None
