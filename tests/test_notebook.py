@@ -1,7 +1,9 @@
-"""docs/lecture.ipynb runs from top to bottom in a fresh kernel of this Python and shows the
-lecture's numbers; its stored outputs (so that it reads on GitHub) cover every code cell.
+"""docs/lecture.ipynb and its Chinese twin docs/lecture.zh-CN.ipynb run from top to bottom in a
+fresh kernel of this Python and show the lecture's numbers; their stored outputs (so that they
+read on GitHub) cover every code cell. The twin differs only in its markdown: the same cells,
+the same code, the same outputs.
 
-`python tests/test_notebook.py` executes it and stores the new outputs in place."""
+`python tests/test_notebook.py` executes both and stores the new outputs in place."""
 
 import json
 import os
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "lecture.ipynb"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+NOTEBOOK, CHINESE_NOTEBOOK = DOCS / "lecture.ipynb", DOCS / "lecture.zh-CN.ipynb"
+NOTEBOOKS = [NOTEBOOK, CHINESE_NOTEBOOK]
 KERNEL = "npbigram-tests"
 LECTURE_OUTPUTS = [  # what the lecture shows, in the order the notebook shows it
     "[24 43 58  5 57  1 46 43]", "(32, 65)", "4.8786",
@@ -34,15 +38,28 @@ def write_kernel_spec(folder):
         "display_name": "npbigram tests", "language": "python"}))
 
 
-def execute():
-    """The notebook executed by that kernel, in docs/ as Jupyter runs it."""
+def execute(path):
+    """The notebook at path executed by that kernel, in docs/ as Jupyter runs it."""
     import nbclient
     import nbformat
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(notebook, timeout=300, kernel_name=KERNEL, record_timing=False,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
     return notebook
+
+
+def merged_outputs(cell):
+    """A code cell's outputs with consecutive stream outputs of one stream merged: how a kernel
+    splits a cell's printing into stream messages depends on timing."""
+    merged = []
+    for output in cell.outputs:
+        if (output.output_type == "stream" and merged and merged[-1]["output_type"] == "stream"
+                and merged[-1]["name"] == output.name):
+            merged[-1]["text"] += output.text
+        else:
+            merged.append(dict(output))
+    return merged
 
 
 def text_outputs(notebook):
@@ -51,27 +68,48 @@ def text_outputs(notebook):
                    if cell.cell_type == "code" for output in cell.outputs)
 
 
-def test_lecture_notebook_executes_and_shows_the_lectures_numbers(tinyshakespeare, tmp_path,
-                                                                  monkeypatch):
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_lecture_notebook_executes_and_shows_the_lectures_numbers(path, tinyshakespeare,
+                                                                  tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")  # the heatmap; the plot extra
     monkeypatch.setenv("NPBIGRAM_DATA", str(tinyshakespeare))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     write_kernel_spec(tmp_path)
-    executed = text_outputs(execute())
+    executed = text_outputs(execute(path))
     positions = [executed.find(expected) for expected in LECTURE_OUTPUTS]
     assert -1 not in positions and positions == sorted(positions), executed
     assert len(STEP_LINE.findall(executed)) == 10
 
 
-def test_stored_notebook_shows_every_output():
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_stored_notebook_shows_every_output(path):
     import nbformat
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert all(cell.outputs for cell in code_cells[1:])  # all but the imports print something
     assert not any(output.output_type == "error" for cell in code_cells for output in cell.outputs)
     stored = text_outputs(notebook)
     assert all(expected in stored for expected in LECTURE_OUTPUTS + TRAINED_OUTPUTS)
+
+
+def test_the_chinese_notebook_has_the_english_ones_code_and_outputs_and_chinese_text():
+    """Cell by cell: the same kind, id and metadata; code cells byte for byte, with the same
+    stored outputs (the same text, however it was split into stream messages, and the same
+    image); markdown cells written in Chinese."""
+    import nbformat
+
+    english, chinese = (nbformat.read(path, as_version=4) for path in NOTEBOOKS)
+    assert chinese.metadata == english.metadata
+    assert len(chinese.cells) == len(english.cells)
+    for english_cell, chinese_cell in zip(english.cells, chinese.cells):
+        assert (chinese_cell.cell_type, chinese_cell.id, chinese_cell.metadata) == (
+            english_cell.cell_type, english_cell.id, english_cell.metadata)
+        if english_cell.cell_type == "code":
+            assert chinese_cell.source == english_cell.source
+            assert merged_outputs(chinese_cell) == merged_outputs(english_cell), english_cell.id
+        else:
+            assert re.search(r"[\u4e00-\u9fff]", chinese_cell.source), chinese_cell.source
 
 
 if __name__ == "__main__":
@@ -82,5 +120,6 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as folder:
         os.environ["JUPYTER_PATH"] = folder
         write_kernel_spec(folder)
-        nbformat.write(execute(), NOTEBOOK)
-    print(f"executed and stored {NOTEBOOK}")
+        for path in NOTEBOOKS:
+            nbformat.write(execute(path), path)
+            print(f"executed and stored {path}")
