@@ -5,13 +5,22 @@ import re
 import subprocess
 import sys
 import unicodedata
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, ByteTokenizer, CharTokenizer, save_checkpoint
 from npbigram.cli import main
 from npbigram.data.corpus import load_corpus
-from npbigram.tools.explain import char_label, explain_text, token_labels, trace_generation
+from npbigram.tools import plots
+from npbigram.tools.explain import (
+    char_label,
+    explain_gradient,
+    explain_text,
+    token_labels,
+    trace_generation,
+)
 
 TEXT = "hello world\nhold the door\n"
 
@@ -165,3 +174,132 @@ def test_the_traced_text_of_a_byte_model_escapes_each_byte_once(tmp_path, capsys
     assert main(["explain", "--checkpoint", str(tmp_path / "b.npz"), "--generate", "3",
                  "--seed", "0"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "text: '\\n\\x80\\\\\\n'"
+
+
+# the gradient: explain --grad, its pictures, and the script that draws docs/gradients.md's
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def assert_drawn_png(path):
+    """A PNG image with something drawn in it: not one flat color."""
+    image = pytest.importorskip("matplotlib.image").imread(path)  # (H,W,channels) in [0,1]
+    assert path.read_bytes()[:8] == plots.PNG_SIGNATURE
+    not_white = (image[..., :3] < 0.9).any(axis=-1).mean()
+    assert image.shape[0] > 200 and 0.01 < not_white < 0.9
+
+
+def test_the_explained_gradient_is_the_models(small):
+    model, tokenizer, _ = small
+    ids = tokenizer.encode("hello world\nhold")  # 'l' and 'o' are read several times
+    logits, _ = model(ids[None, :-1], ids[None, 1:])
+    gradient = explain_gradient(logits, ids[:-1], ids[1:])
+    np.testing.assert_allclose(gradient.grad, model.backward(), atol=1e-7)
+    n = len(ids) - 1
+    push = gradient.position_gradient(3)  # p - onehot at position 3
+    assert push[ids[4]] == pytest.approx(gradient.probs[3, ids[4]] - 1)
+    np.testing.assert_allclose(gradient.dlogits.sum(axis=1), 0, atol=1e-12)
+    unread = np.setdiff1d(np.arange(tokenizer.vocab_size), ids[:-1])
+    assert (gradient.grad[unread] == 0).all()
+    (read_by_l,) = np.nonzero(ids[:-1] == tokenizer.encode("l")[0])
+    assert len(read_by_l) == 4 and gradient.reads[ids[2]] == 4
+    np.testing.assert_allclose(gradient.grad[ids[2]], gradient.dlogits[read_by_l].sum(axis=0))
+    assert gradient.dlogits[0] * n == pytest.approx(gradient.position_gradient(0))
+
+
+def test_cli_grad_shows_one_position_and_the_rows_read(small, capsys):
+    _, tokenizer, path = small
+    assert main(["explain", "--checkpoint", str(path), "--grad", "hello world",
+                 "--position", "2", "--top-k", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("position 2 reads 'l' and is scored on 'l'")
+    assert "(p - onehot('l')) / 10" in lines[0]
+    bars = lines[2:6]  # the target first, then the 3 most likely others
+    assert bars[0].split()[0] == "l" and "|" in bars[0] and bars[0].rstrip().endswith("|")
+    assert all(re.search(r"\+0\.\d{4} +\|", line) for line in bars[1:])  # pushed down
+    assert "the other " in lines[6]
+    rows = {line[3:].split()[0]: (line[1], int(line[3:].split()[1])) for line in lines
+            if re.match(r" [ *] \S+ +\d+  ", line)}
+    labels = token_labels(tokenizer)
+    read, reads = np.unique(tokenizer.encode("hello worl"), return_counts=True)  # the inputs
+    assert rows == {labels[i]: ("*" if k > 1 else " ", k) for i, k in zip(read, reads)}
+    assert rows["l"] == ("*", 3) and rows["o"] == ("*", 2)
+    assert f"the other {tokenizer.vocab_size - len(read)} rows are exactly 0" in out
+    assert "keep only one position's row in 'l', 'o'" in out
+
+
+def test_cli_grad_on_an_ascii_terminal_draws_bars_with_hashes(small):
+    _, _, path = small
+    result = subprocess.run([sys.executable, "-m", "npbigram", "explain", "--checkpoint",
+                             str(path), "--grad", "hold the door"], capture_output=True,
+                            env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode("ascii")
+    assert "#|" in out and "\\x20" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["hello", "--position", "1"], "--position belongs to --grad"),
+    (["hello", "--out", "g.png"], "--out belongs to --grad"),
+    (["--generate", "3", "--grad"], "--grad shows the gradient of a TEXT's loss"),
+    (["h", "--grad"], "the gradient needs at least one position: two tokens"),
+    (["hello", "--grad", "--position", "4"], "--position 4 is outside the 4 positions, 0 to 3"),
+    (["hello", "--grad", "--position", "-1"], "--position must be >= 0"),
+    (["hello", "--grad", "--out", "g.txt"], "should end in .png"),
+])
+def test_cli_grad_bad_input_is_a_clear_error(small, argv, message, capsys):
+    _, _, path = small
+    assert main(["explain", "--checkpoint", str(path), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("npbigram: error: ") and message in err
+
+
+def test_cli_grad_out_draws_both_pictures(small, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    _, _, path = small
+    out = tmp_path / "pictures" / "grad.png"
+    assert main(["explain", "--checkpoint", str(path), "--grad", "hello world", "--out",
+                 str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {out}"
+    assert_drawn_png(out)
+    assert main(["explain", "--checkpoint", str(path), "--grad", "hold", "--out",
+                 str(out)]) == 0  # a PNG is replaced
+
+
+def test_cli_grad_out_never_replaces_what_is_not_a_png(small, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    _, _, path = small
+    notes = tmp_path / "notes.png"
+    notes.write_text("my notes")
+    assert main(["explain", "--checkpoint", str(path), "--grad", "hello", "--out",
+                 str(notes)]) == 1
+    assert "exists and is not a PNG image" in capsys.readouterr().err
+    assert notes.read_text() == "my notes"
+
+
+def test_chinese_gradient_pictures_without_a_cjk_font_draw_without_warnings(tmp_path,
+                                                                            monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(plots, "installed_fonts", lambda: [])  # no font has the glyphs
+    tokenizer = CharTokenizer.from_text(CHINESE)
+    ids = tokenizer.encode("床前明月光，疑是地上霜。\n举头望明月")
+    model = BigramLanguageModel(tokenizer.vocab_size, seed=0, backend="numpy")
+    logits, _ = model(ids[None, :-1], ids[None, 1:])
+    gradient = explain_gradient(logits, ids[:-1], ids[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph warns
+        plots.plot_gradient(gradient, 2, token_labels(tokenizer), tmp_path / "zh.png")
+    assert_drawn_png(tmp_path / "zh.png")
+
+
+def test_the_docs_pictures_script_draws_both_pictures(tinyshakespeare, tmp_path):
+    pytest.importorskip("matplotlib")
+    result = subprocess.run([sys.executable, str(DOCS / "pictures.py"), "--data",
+                             str(tinyshakespeare), "--out-dir", str(tmp_path / "out")],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for name in ("grad_position.png", "grad_batch.png"):
+        assert f"wrote {tmp_path / 'out' / name}" in result.stdout
+        assert_drawn_png(tmp_path / "out" / name)
+        assert (DOCS / name).is_file() and f"({name})" in (DOCS / "gradients.md").read_text()

@@ -110,7 +110,8 @@ def add_explain_parser(sub):
         "explain", help="show the loss position by position, and sampling step by step",
         description="For each position of TEXT: the current character, the next one, the "
                     "model's top next-character probabilities, p(next) and -ln p(next); then "
-                    "their mean, the model's loss on TEXT. --generate N traces sampling.")
+                    "their mean, the model's loss on TEXT. --grad shows the backward pass of "
+                    "that loss instead; --generate N traces sampling.")
     p.add_argument("text", nargs="?", metavar="TEXT",
                    help="text to score (and, with --generate, to continue)")
     add_checkpoint_flag(p)
@@ -121,6 +122,14 @@ def add_explain_parser(sub):
                    help="sample N characters after TEXT (or after the tokenizer's start: token 0 "
                         "for char, as bigram.py; a newline for byte) and show each step")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampling")
+    p.add_argument("--grad", action="store_true",
+                   help="show the gradient of TEXT's loss: at one position the bars of p and of "
+                        "dL/dz = p - onehot(next), then dL/dW in the rows TEXT read (a row read "
+                        "by several positions gets the sum of their gradients)")
+    p.add_argument("--position", type=int, default=None, metavar="T",
+                   help="with --grad: the position whose p and p - onehot to show (default: 0)")
+    p.add_argument("--out", metavar="PATH",
+                   help="with --grad: also draw both pictures into this PNG file")
     p.set_defaults(run=run_explain)
 
 
@@ -130,6 +139,14 @@ def run_explain(args):
     require_at_least(args.seed, "--seed", 0)
     if not args.text and not args.generate:
         raise CommandError("give a TEXT to explain, --generate N to trace sampling, or both")
+    for flag, given in (("--position", args.position is not None), ("--out", args.out)):
+        if given and not args.grad:
+            raise CommandError(f"{flag} belongs to --grad: add --grad to show the gradient")
+    if args.grad and not args.text:
+        raise CommandError("--grad shows the gradient of a TEXT's loss: give a TEXT")
+    require_at_least(args.position, "--position", 0)
+    if args.out is not None:
+        plots.check_plot_path(args.out, "--out")
     checkpoint = load_checkpoint(args.checkpoint)
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be shown")
     model = checkpoint.model
@@ -138,7 +155,9 @@ def run_explain(args):
         ids = tokenizer.encode(args.text)
     else:
         ids = np.array([tokenizer.start_id], dtype=np.int64)
-    if args.text and (len(ids) >= 2 or not args.generate):
+    if args.grad:
+        explain_gradient(model, tokenizer, ids, args)
+    elif args.text and (len(ids) >= 2 or not args.generate):
         print(explain.format_explanation(explain.explain_text(model, ids), labels, args.top_k))
     if args.generate:
         if args.text:
@@ -153,6 +172,23 @@ def run_explain(args):
         drawn = np.array([step.drawn for step in steps], dtype=ids.dtype)
         print("text: " + quoted(tokenizer.decode_bytes(np.concatenate([ids, drawn]))))
     return 0
+
+
+def explain_gradient(model, tokenizer, ids, args):
+    """explain --grad: the text's positions as one batch, the backward pass of its loss."""
+    position = 0 if args.position is None else args.position
+    logits = ops.embedding_forward(model.weight, ids[:-1])  # (T,C), the forward's lookup
+    gradient = explain.explain_gradient(logits, ids[:-1], ids[1:])
+    encoding = sys.stdout.encoding
+    labels = token_labels(tokenizer, encoding)
+    with in_flag_words({"position": "--position"}):
+        print(explain.format_position_gradient(gradient, position, labels, args.top_k,
+                                               encoding))
+    print()
+    print(explain.format_batch_gradient(gradient, labels))
+    if args.out is not None:
+        plots.plot_gradient(gradient, position, token_labels(tokenizer), args.out)
+        print(f"wrote {args.out}")
 
 
 def add_heatmap_parser(sub):

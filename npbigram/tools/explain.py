@@ -9,6 +9,13 @@ For a text x_0 x_1 ... x_T, position t reads the current token x_t and is scored
 A uniform guess, p = 1/V everywhere, costs ln V at every position (ln 65 = 4.17).
 Sampling (model.generate) repeats: take the context's last token i, p = softmax(W[i]), draw
 the next token from p, append it.
+
+The backward pass of that loss (explain_gradient), with N positions and onehot(x) the (N,V)
+one-hot rows of the inputs:
+
+    dL/dz_t = (p_t - onehot(x_{t+1})) / N       each position pushes its target up, the rest down
+    dL/dW = onehot(x)^T . dL/dz                 nonzero only in the rows read; a row read by k
+                                                positions gets the sum of their k rows
 """
 
 import codecs
@@ -22,6 +29,9 @@ from ..sampling import next_token_probs, sample_from
 
 DEFAULT_TOP_K = 5
 SHOWN_CONTEXT_IDS = 4  # the trace shows the last few ids of the growing context
+SHOWN_POSITIONS = 6  # the gradient's table lists the first few positions that read each row
+SHOWN_ENTRIES = 3  # ... and the largest few entries of each row of dL/dW
+BAR_WIDTH = 20  # characters of a text bar of length 1 (p, or |p - onehot|)
 ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", " ": "␣"}  # ␣ (U+2423) marks a space
 
 
@@ -149,6 +159,105 @@ def format_trace(steps, labels, top_k=DEFAULT_TOP_K):
                      f"{pad(labels[step.drawn], width)}  {step.probs[step.drawn]:>7.4f}  "
                      f"{_format_top(step.probs, labels, top_k)}")
     return "\n".join(lines)
+
+
+@dataclass
+class GradientExplanation:
+    inputs: np.ndarray  # (N,) the id each position reads
+    targets: np.ndarray  # (N,) the id it is scored on
+    probs: np.ndarray  # (N,C) p_n = softmax(z_n), float64
+    dlogits: np.ndarray  # (N,C) dL/dz_n = (p_n - onehot(y_n)) / N
+    grad: np.ndarray  # (V,C) dL/dW = onehot(x)^T . dlogits, the scatter-add of dlogits
+    loss: float
+
+    @property
+    def reads(self):
+        """(V,) how many positions read each row of W."""
+        return np.bincount(self.inputs, minlength=len(self.grad))
+
+    def position_gradient(self, position):
+        """(C,) p_n - onehot(y_n): dL/dz_n before the division by N."""
+        return self.dlogits[position] * len(self.inputs)
+
+
+def explain_gradient(logits, inputs, targets):
+    """The backward pass of the cross-entropy of logits (N,C) (or (B,T,C)) against targets,
+    for a table W whose rows `inputs` (same shape as targets) were looked up."""
+    inputs, targets = np.asarray(inputs).reshape(-1), np.asarray(targets).reshape(-1)
+    if len(targets) == 0:
+        raise ValueError("the gradient needs at least one position: two tokens, the one read "
+                         "and the next")
+    logits = np.asarray(logits, dtype=np.float64).reshape(len(targets), -1)  # (N,C)
+    loss, probs = ops.cross_entropy_forward(logits, targets)
+    dlogits = ops.cross_entropy_backward(probs, targets)  # (N,C)
+    return GradientExplanation(inputs=inputs, targets=targets, probs=probs, dlogits=dlogits,
+                               grad=ops.embedding_backward(dlogits, inputs, logits.shape[1]),
+                               loss=float(loss))
+
+
+def format_position_gradient(explanation, position, labels, top_k=DEFAULT_TOP_K, encoding=None):
+    """Bars of p and of p - onehot at one position: its target, then the top-k other tokens;
+    p - onehot's bars grow left of the line when negative, right when positive. The bars are
+    drawn with '█', or '#' where `encoding` cannot show it."""
+    n_positions = len(explanation.inputs)
+    if not 0 <= position < n_positions:
+        raise ValueError(f"position {position} is outside the {n_positions} "
+                         f"position{'s' * (n_positions != 1)}, 0 to {n_positions - 1}")
+    bar = "█" if encoding is None or _encodable("█", encoding) else "#"
+    probs = explanation.probs[position]
+    push = explanation.position_gradient(position)  # p - onehot
+    current, target = explanation.inputs[position], explanation.targets[position]
+    others = [j for j in top_k_ids(probs, top_k + 1) if j != target][:top_k]
+    shown = [target, *others]
+    width = _label_width(labels, shown)
+    lines = [f"position {position} reads '{labels[current]}' and is scored on "
+             f"'{labels[target]}': dL/dz_{position} = (p - onehot('{labels[target]}')) / "
+             f"{n_positions}",
+             f"  {pad('next', width)}  {'p':>6}  {pad('', BAR_WIDTH)}  {'p - onehot':>10}  "
+             f"(- pushes the logit up, + pushes it down)"]
+    for j in shown:
+        length = round(abs(push[j]) * BAR_WIDTH)
+        signed = (f"{bar * length:>{BAR_WIDTH}}|" if push[j] < 0
+                  else f"{'':>{BAR_WIDTH}}|{bar * length}")
+        lines.append(f"  {pad(labels[j], width)}  {probs[j]:>6.4f}  "
+                     f"{bar * round(probs[j] * BAR_WIDTH):<{BAR_WIDTH}}  {push[j]:>+10.4f}  "
+                     f"{signed}")
+    lines.append(f"  the other {len(probs) - len(shown)} tokens: p - onehot = p, together "
+                 f"{1 - probs[shown].sum():+.4f} (each row of p - onehot sums to 0)")
+    return "\n".join(lines)
+
+
+def format_batch_gradient(explanation, labels):
+    """dL/dW row by row, only the rows read: how many positions read each (* when more than
+    one: its row is the sum of theirs), which, and the row's largest entries."""
+    reads, grad = explanation.reads, explanation.grad
+    rows = np.flatnonzero(reads)
+    repeated = rows[reads[rows] > 1]
+    n_positions, vocab_size = len(explanation.inputs), len(grad)
+    width = _label_width(labels, rows)
+    lines = [f"dL/dW = onehot(x)^T . dL/dz: the {n_positions} positions read {len(rows)} of the "
+             f"{vocab_size} rows of W; the other {vocab_size - len(rows)} rows are exactly 0",
+             "a row read by k positions gets the sum of their k rows of dL/dz (a scatter-add, "
+             "np.add.at); * marks k > 1"]
+    positions = {i: _first_positions(np.flatnonzero(explanation.inputs == i)) for i in rows}
+    positions_width = max(len("positions"), *(len(text) for text in positions.values()))
+    lines.append(f"   {pad('row', width)}  {'reads':>5}  {'positions':<{positions_width}}  "
+                 f"largest entries of dL/dW in the row")
+    for i in rows:
+        largest = np.argsort(-np.abs(grad[i]), kind="stable")[:SHOWN_ENTRIES]
+        entries = "  ".join(f"{labels[j]} {grad[i, j]:+.4f}" for j in largest)
+        lines.append(f" {'*' if reads[i] > 1 else ' '} {pad(labels[i], width)}  {reads[i]:>5}  "
+                     f"{positions[i]:<{positions_width}}  {entries}")
+    if len(repeated):
+        names = ", ".join(f"'{labels[i]}'" for i in repeated)
+        lines.append(f"dW[x] += dL/dz in place of the scatter-add would keep only one "
+                     f"position's row in {names}")
+    return "\n".join(lines)
+
+
+def _first_positions(positions):
+    shown = ", ".join(str(n) for n in positions[:SHOWN_POSITIONS])
+    return shown + (", ..." if len(positions) > SHOWN_POSITIONS else "")
 
 
 def _label_width(labels, ids):

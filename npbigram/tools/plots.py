@@ -1,4 +1,5 @@
-"""PNG plots: the loss curves of training, and the table softmax(W) as a heatmap.
+"""PNG plots: the loss curves of training, the table softmax(W) as a heatmap, and the gradient
+of a batch's loss (one position's p and p - onehot as bars, dL/dW in the rows read).
 
 matplotlib is optional (the `plot` extra) and imported only when a plot is drawn. Figures are
 rendered by Agg without pyplot, so no global backend changes, and written atomically. Token
@@ -21,6 +22,10 @@ MAX_TICK_LABELS = 80  # above this, label every k-th token (V=256: every 4th)
 INSTALL_HINT = ("plots need matplotlib: pip install matplotlib (or, in npbigram's source "
                 "folder, pip install -e '.[plot]')")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+POSITION_HEIGHT = 6.0  # inches of the picture of one position's gradient
+# the gradient's colors: negative (the logit goes up in a descent step) blue, as in RdBu_r
+TARGET_COLOR, PUSHED_DOWN_COLOR, PROBABILITY_COLOR, REPEATED_COLOR = (
+    "tab:blue", "tab:red", "tab:gray", "tab:red")
 
 
 class MissingMatplotlib(RuntimeError):
@@ -132,14 +137,8 @@ def plot_heatmap(probs, labels, path, title="softmax(W)", reference=None,
 
 
 def _label_axes(ax, labels, font):
-    every = math.ceil(len(labels) / MAX_TICK_LABELS)
-    ticks = np.arange(0, len(labels), every)
-    font = font.copy()
-    font.set_size(8 if len(ticks) > 40 else 10)
-    wide = max(len(labels[i]) for i in ticks) > 2  # e.g. \x80: turn the column labels upright
-    ax.set_xticks(ticks, [labels[i] for i in ticks], fontproperties=font,
-                  rotation=90 if wide else 0)
-    ax.set_yticks(ticks, [labels[i] for i in ticks], fontproperties=font)
+    _token_ticks(ax.set_xticks, labels, font)
+    _token_ticks(ax.set_yticks, labels, font, upright=False)
     ax.tick_params(top=True, labeltop=True, length=2)
     ax.set_xlabel("next character j")
     ax.set_ylabel("current character i (row i of W)")
@@ -181,3 +180,92 @@ def _glyphs(path):
         return frozenset(chr(codepoint) for codepoint in FT2Font(path).get_charmap())
     except (OSError, RuntimeError, ValueError):
         return frozenset()
+
+
+def plot_gradient(explanation, position, labels, path):
+    """Both pictures of the gradient (an explain.GradientExplanation) in one PNG: the position's
+    bars above, the batch's dL/dW below."""
+    rows = np.count_nonzero(explanation.reads)
+    fig = _new_figure((12, POSITION_HEIGHT + _batch_height(rows)))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[POSITION_HEIGHT, _batch_height(rows)])
+    labels, font = _drawable(labels)
+    _draw_position_gradient(top, explanation, position, labels, font)
+    _draw_batch_gradient(bottom, explanation, labels, font)
+    _save(fig, path)
+
+
+def plot_position_gradient(explanation, position, labels, path):
+    """At one position, the bars of p over every next token and of p - onehot(target)."""
+    fig = _new_figure((12, POSITION_HEIGHT))
+    _draw_position_gradient(fig, explanation, position, *_drawable(labels))
+    _save(fig, path)
+
+
+def plot_batch_gradient(explanation, labels, path):
+    """dL/dW of a batch as a heatmap of the rows read only, each row labelled with how many
+    positions read it (the repeated ones marked): their gradients were summed into it."""
+    fig = _new_figure((12, _batch_height(np.count_nonzero(explanation.reads))))
+    _draw_batch_gradient(fig, explanation, *_drawable(labels))
+    _save(fig, path)
+
+
+def _batch_height(rows):
+    return 2.5 + 0.28 * rows
+
+
+def _draw_position_gradient(fig, explanation, position, labels, font):
+    target, current = explanation.targets[position], explanation.inputs[position]
+    probs, push = explanation.probs[position], explanation.position_gradient(position)
+    tokens = np.arange(len(probs))
+    is_target = tokens == target
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.bar(tokens, probs, color=np.where(is_target, TARGET_COLOR, PROBABILITY_COLOR))
+    top.set_ylabel("p = softmax(z)")
+    top.set_title(f"position {position}: reads '{labels[current]}', next is '{labels[target]}' "
+                  f"(blue); p('{labels[target]}') = {probs[target]:.3f}", fontproperties=font)
+    bottom.bar(tokens, push, color=np.where(is_target, TARGET_COLOR, PUSHED_DOWN_COLOR))
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_ylim(-1.05, max(0.1, float(push.max()) * 1.15))
+    bottom.set_ylabel("p - onehot(next)")
+    bottom.set_title("dL/dz x N = p - onehot: the target's logit is pushed up by 1 - p, every "
+                     "other down by its p (the row sums to 0)")
+    _token_ticks(bottom.set_xticks, labels, font)
+    bottom.set_xlabel("next token j")
+    for ax in (top, bottom):
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.set_xlim(-0.6, len(probs) - 0.4)
+
+
+def _draw_batch_gradient(fig, explanation, labels, font):
+    reads, grad = explanation.reads, explanation.grad
+    rows = np.flatnonzero(reads)
+    scale = float(np.abs(grad[rows]).max()) or 1.0
+    ax = fig.subplots()
+    image = ax.imshow(grad[rows], cmap="RdBu_r", vmin=-scale, vmax=scale, aspect="auto",
+                      interpolation="nearest")
+    _token_ticks(ax.set_xticks, labels, font)
+    ax.set_yticks(np.arange(len(rows)), [labels[i] for i in rows], fontproperties=font)
+    for tick, i in zip(ax.get_yticklabels(), rows):
+        if reads[i] > 1:
+            tick.set_color(REPEATED_COLOR)
+            tick.set_fontweight("bold")
+    for y, i in enumerate(rows):  # drawn in the default font, which has every glyph used
+        ax.text(1.005, y, f"read {reads[i]}" + (" times: summed" if reads[i] > 1 else ""),
+                transform=ax.get_yaxis_transform(), va="center", fontsize=8,
+                color=REPEATED_COLOR if reads[i] > 1 else "black")
+    ax.set_xlabel("next token j")
+    ax.set_ylabel("row i of W (current token)")
+    ax.set_title(f"dL/dW: the {len(rows)} rows the {len(explanation.inputs)} positions read (the "
+                 f"other {len(grad) - len(rows)} rows are 0); red rows were read more than once")
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.1)
+    colorbar.set_label("dL/dW_ij  (blue: W_ij goes up in a descent step)")
+
+
+def _token_ticks(set_ticks, labels, font, upright=True):
+    """Token labels at 0, 1, ... through `set_ticks` (ax.set_xticks), every k-th when many;
+    `upright`: turned 90 degrees when some are wide (e.g. \\x80)."""
+    ticks = np.arange(0, len(labels), math.ceil(len(labels) / MAX_TICK_LABELS))
+    font = font.copy()
+    font.set_size(8 if len(ticks) > 40 else 10)
+    wide = upright and max(len(labels[i]) for i in ticks) > 2
+    set_ticks(ticks, [labels[i] for i in ticks], fontproperties=font, rotation=90 if wide else 0)
