@@ -34,14 +34,15 @@ def write_kernel_spec(folder):
         "display_name": "npbigram tests", "language": "python"}))
 
 
-def execute():
-    """The notebook executed by that kernel, in docs/ as Jupyter runs it."""
+def execute(path=NOTEBOOK):
+    """The notebook at `path` (the lecture's) executed by that kernel, in its folder as
+    Jupyter runs it."""
     import nbclient
     import nbformat
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(notebook, timeout=300, kernel_name=KERNEL, record_timing=False,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
     return notebook
 
 
