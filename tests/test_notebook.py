@@ -39,7 +39,7 @@ def write_kernel_spec(folder):
 
 
 def execute(path):
-    """The notebook at path executed by that kernel, in docs/ as Jupyter runs it."""
+    """The notebook at `path` executed by that kernel, in its folder as Jupyter runs it."""
     import nbclient
     import nbformat
 
