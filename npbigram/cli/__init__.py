@@ -18,6 +18,7 @@ from ..data.corpus import DatasetError
 from ..tools.plots import MissingMatplotlib
 from ..utils import stopping
 from . import data, evaluation, export, lecture, process, tools, training
+from .config import with_config_file
 from .common import CommandError
 
 SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser,
@@ -39,20 +40,22 @@ def main(argv=None):
     traceback), and after `train` the process exits without tearing its objects down."""
     if argv is None:
         process.skip_blas_probe()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     with stopping.raising(afterwards=signal.SIG_IGN if argv is None else None):
-        status = _run(args)
+        status = _run(parser, args, argv)
     if argv is None and args.command in EXIT_WITHOUT_TEARDOWN:
         process.exit_now(status)
     return status
 
 
-def _run(args):
+def _run(parser, args, argv):
     if hasattr(sys.stdout, "reconfigure"):  # a character the terminal cannot show: escaped
         sys.stdout.reconfigure(errors="backslashreplace")
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
+            args = with_config_file(parser, args, argv)  # train --config FILE
             return args.run(args)
         except KeyboardInterrupt as e:
             signum = stopping.signal_of(e)
