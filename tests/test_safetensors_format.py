@@ -138,11 +138,21 @@ def test_export_replaces_only_what_force_names_and_npbigram_exported(run, tmp_pa
         assert other.read_bytes() == payload
 
 
-def test_training_does_not_continue_from_an_export(run, capsys):
-    folder, _, exported = run
-    err = error_of(capsys, ["train", "--resume", str(exported), "--out", str(folder / "x.npz")])
-    assert f"--resume {exported} holds the weights without the optimizer's" in err
-    assert not (folder / "x.npz").exists()
+def test_training_continues_only_from_a_checkpoint_with_optimizer_and_random_state(run, capsys):
+    """An export, or a checkpoint saved without them: resuming would silently restart AdamW's
+    moments and the batches."""
+    from npbigram import save_checkpoint
+
+    folder, checkpoint_path, exported = run
+    whole = load_checkpoint(checkpoint_path)
+    weights_only = folder / "weights_only.npz"
+    save_checkpoint(weights_only, whole.model, tokenizer=whole.tokenizer, config=whole.config,
+                    step=10, data=whole.data)
+    for path in (exported, weights_only):
+        err = error_of(capsys, ["train", "--resume", str(path), "--max-iters", "30",
+                                "--out", str(folder / "x.npz")])
+        assert f"--resume {path} holds the weights without the optimizer's" in err
+        assert not (folder / "x.npz").exists()
 
 
 def _write(tmp_path, name, payload):
