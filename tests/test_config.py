@@ -12,15 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from npbigram import TrainConfig, load_checkpoint
 from npbigram.cli import build_parser, main
+from npbigram.cli.common import CommandError
 from npbigram.cli.config import (
     NOT_KEYS,
     add_config_flags,
     config_keys,
     read_config,
-    tomllib,
     toml_text,
+    tomllib,
 )
-from npbigram.cli.common import CommandError
+
+from helpers import one_line_error
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nTHE END\n" * 30
 BATCHES = ["--batch-size", "4", "--eval-iters", "2"]
@@ -52,14 +54,6 @@ def printed(capsys, argv):
     capsys.readouterr()
     assert main(["train", "--print-config", *argv]) == 0
     return capsys.readouterr().out
-
-
-def error_of(capsys, argv):
-    capsys.readouterr()
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("npbigram: error: ") and err.count("\n") == 1, err
-    return err
 
 
 def assert_same_run(a, b):
@@ -196,15 +190,15 @@ def test_a_bad_config_is_one_line_naming_the_key_and_the_file(payload, message, 
     path.write_bytes(payload if isinstance(payload, bytes) else payload.encode())
     for argv in (["train", "--config", "run.toml"], ["train", "--print-config", "--config",
                                                      "run.toml"]):
-        assert message in error_of(capsys, argv)
+        assert message in one_line_error(capsys, argv)
     assert sorted(os.listdir(tmp_path)) == ["run.toml"]
 
 
 def test_a_missing_config_and_a_checkpoint_without_print_config_are_errors(tmp_path, capsys):
-    assert "--config nothing.toml does not exist" in error_of(
+    assert "--config nothing.toml does not exist" in one_line_error(
         capsys, ["train", "--config", "nothing.toml"])
     assert ("--checkpoint c.npz goes with --print-config (the settings of the run that wrote "
-            "it); to continue that run, use --resume c.npz") in error_of(
+            "it); to continue that run, use --resume c.npz") in one_line_error(
         capsys, ["train", "--checkpoint", "c.npz"])
     with pytest.raises(CommandError, match="unknown key 'x'"):
         (tmp_path / "x.toml").write_text("x = 1\n")

@@ -2,8 +2,8 @@
 by bigram.py's PyTorch model, read back by every command that takes --checkpoint."""
 
 import json
-import re
 import os
+import re
 import sys
 
 import numpy as np
@@ -11,6 +11,8 @@ import pytest
 from npbigram import BigramLanguageModel, load_checkpoint
 from npbigram.cli import main
 from npbigram.data.safetensors_format import is_exported, is_safetensors_file
+
+from helpers import one_line_error
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
@@ -30,15 +32,6 @@ def run(tmp_path_factory):
                  "--out", str(checkpoint)]) == 0
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(exported)]) == 0
     return folder, checkpoint, exported
-
-
-def error_of(capsys, argv):
-    """The one error line of a command that fails with status 1."""
-    capsys.readouterr()
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("npbigram: error: ") and err.count("\n") == 1, err
-    return err
 
 
 def test_export_loads_into_bigram_py_with_the_same_logits(run, torch, torch_bigram):
@@ -122,7 +115,7 @@ def test_export_replaces_only_what_force_names_and_npbigram_exported(run, tmp_pa
     out.write_bytes(_safetensors({KEY: np.zeros((2, 2), np.float32)},
                                  npbigram="npbigram-safetensors-1"))  # an earlier export
     argv = ["export", "--checkpoint", str(checkpoint_path), "--out", str(out)]
-    assert "exists: replace it with --force" in error_of(capsys, argv)
+    assert "exists: replace it with --force" in one_line_error(capsys, argv)
     assert load_checkpoint(out).model.vocab_size == 2  # left as it was
     assert main([*argv, "--force"]) == 0
     np.testing.assert_array_equal(load_checkpoint(out).model.weight,
@@ -132,7 +125,7 @@ def test_export_replaces_only_what_force_names_and_npbigram_exported(run, tmp_pa
                           ("foreign.safetensors", safetensors_numpy.save({KEY: np.zeros((2, 2))}))):
         other = tmp_path / name
         other.write_bytes(payload)
-        err = error_of(capsys, ["export", "--checkpoint", str(checkpoint_path), "--out",
+        err = one_line_error(capsys, ["export", "--checkpoint", str(checkpoint_path), "--out",
                                 str(other), "--force"])
         assert "exists and is not a safetensors file npbigram exported" in err
         assert other.read_bytes() == payload
@@ -149,7 +142,7 @@ def test_training_continues_only_from_a_checkpoint_with_optimizer_and_random_sta
     save_checkpoint(weights_only, whole.model, tokenizer=whole.tokenizer, config=whole.config,
                     step=10, data=whole.data)
     for path in (exported, weights_only):
-        err = error_of(capsys, ["train", "--resume", str(path), "--max-iters", "30",
+        err = one_line_error(capsys, ["train", "--resume", str(path), "--max-iters", "30",
                                 "--out", str(folder / "x.npz")])
         assert f"--resume {path} holds the weights without the optimizer's" in err
         assert not (folder / "x.npz").exists()
@@ -199,7 +192,7 @@ def test_a_bad_file_is_one_line_naming_it(name, tmp_path, capsys):
     payload, message = BAD_FILES[name]
     path = _write(tmp_path, "bad.safetensors", payload)
     for command in (["sample"], ["eval"], ["export", "--out", "x.safetensors"]):
-        err = error_of(capsys, [command[0], "--checkpoint", path, *command[1:]])
+        err = one_line_error(capsys, [command[0], "--checkpoint", path, *command[1:]])
         assert path in err
         assert re.search(message, err), err
     assert not (tmp_path / "x.safetensors").exists()
@@ -217,9 +210,9 @@ def test_without_the_package_the_error_says_how_to_install_it(run, monkeypatch, 
     _, checkpoint_path, exported = run
     monkeypatch.setitem(sys.modules, "safetensors", None)  # import safetensors: ImportError
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
-    err = error_of(capsys, ["export", "--checkpoint", str(checkpoint_path),
+    err = one_line_error(capsys, ["export", "--checkpoint", str(checkpoint_path),
                             "--out", "model.safetensors"])
     assert err == ("npbigram: error: --out model.safetensors needs the safetensors package: "
                    "pip install 'npbigram[safetensors]'\n")
-    err = error_of(capsys, ["sample", "--checkpoint", str(exported)])
+    err = one_line_error(capsys, ["sample", "--checkpoint", str(exported)])
     assert "needs the safetensors package: pip install 'npbigram[safetensors]'" in err
