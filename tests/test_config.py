@@ -126,6 +126,23 @@ def test_the_printed_settings_are_the_runs_and_train_nothing(tmp_path, capsys):
     assert (full["threads"], full["out"], full["force"]) == (2, "f.npz", True)
 
 
+def test_a_prepared_folder_keeps_its_own_tokenizer(text, capsys):
+    assert main(["prepare", "--data", text, "--out", "prepared", "--tokenizer", "byte"]) == 0
+    settings = tomllib.loads(printed(capsys, ["--data", "prepared"]))
+    assert settings["data"] == "prepared" and "tokenizer" not in settings
+    assert main(["train", "--data", "prepared", *SMALL, "--backend", "numpy"]) == 0
+    assert tomllib.loads(printed(capsys, ["--checkpoint", "ckpt.npz"]))["tokenizer"] == "byte"
+
+
+def test_a_checkpoint_without_its_data_record_says_so(capsys):
+    from npbigram import BigramLanguageModel, save_checkpoint
+
+    save_checkpoint("bare.npz", BigramLanguageModel(3, backend="numpy"), config={"lr": 0.5})
+    text = printed(capsys, ["--checkpoint", "bare.npz"])
+    assert "# data: bare.npz does not record its text, give it with data = PATH" in text
+    assert tomllib.loads(text)["lr"] == 0.5 and "data" not in tomllib.loads(text)
+
+
 def test_command_line_flags_override_the_file_wherever_they_stand(tmp_path, capsys):
     (tmp_path / "run.toml").write_text('lr = 1\nseed = 5\noptimizer = "sgd"\nnesterov = false\n'
                                        'data = "other.txt"\n')

@@ -31,7 +31,6 @@ NOT_KEYS = ("help", "config", "print_config", "checkpoint")  # what the file is,
 TOML_TYPES = {int: (int,), float: (int, float), str: (str,)}  # a flag's type -> values it takes
 TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
               list: "an array", dict: "a table"}
-SCALARS = ("a boolean", "an integer", "a float", "a string")
 # what a TOML basic string cannot hold as it is: control characters, the quote, the backslash
 STRING_ESCAPES = {**{code: f"\\u{code:04x}" for code in [*range(0x20), 0x7f]},
                   ord('"'): '\\"', ord("\\"): "\\\\"}
@@ -120,7 +119,7 @@ def describe(value):
     """'a string "3"': a TOML value as the file spells it."""
     kind = next((name for type_, name in TYPE_NAMES.items() if isinstance(value, type_)),
                 "a date or time")
-    return f"{kind} {toml_value(value) if kind in SCALARS else value}"
+    return f"{kind} {toml_value(value) if isinstance(value, (int, float, str)) else value}"
 
 
 def run_settings(args, given):
@@ -146,7 +145,8 @@ def run_settings(args, given):
                         "# data: not given, so tinyshakespeare (downloaded if missing)")
     if checkpoint is not None and checkpoint.tokenizer is not None:
         values["tokenizer"] = args.tokenizer or checkpoint.tokenizer.kind
-    elif checkpoint is None and args.tokenizer is None and not given_folder(args.data):
+    elif checkpoint is None and args.tokenizer is None and not (
+            args.data is not None and Path(args.data).is_dir()):  # a prepared folder has its own
         values["tokenizer"] = DEFAULT_TOKENIZER
     table = {key: value for key, value in values.items()
              if value is not None and (keys[key].nargs != 0 or value == keys[key].const)}
@@ -158,10 +158,6 @@ def effective(config):
     unused = config.unused_settings()
     return {name: value for name, value in config.to_dict().items()
             if value is not None and name not in unused}
-
-
-def given_folder(data):
-    return data is not None and Path(data).is_dir()
 
 
 def print_config(args, given):
