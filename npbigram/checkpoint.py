@@ -7,7 +7,8 @@ in the same folder, then a rename). What goes into it: arrays `weight` (V,V) and
 for each optimizer state array; meta vocab_size, dtype, tokenizer, the training config, step,
 the batch generator's state, the optimizer's kind, step count and hyperparameters, and the
 run's data, evaluations and time. Keys added later are optional when reading (older
-checkpoints lack them).
+checkpoints lack them). load_checkpoint reads a model exported as safetensors too
+(npbigram.data.safetensors_format): its weight, tokenizer and run, without optimizer state.
 """
 
 import json
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .data.safetensors_format import is_safetensors_file, read_safetensors
 from .data.tokenizers import tokenizer_from_json
 from .engine import DEFAULT_BACKEND
 from .model import BigramLanguageModel
@@ -93,10 +95,11 @@ def check_history(history, step):
 
 
 def load_checkpoint(path, backend=DEFAULT_BACKEND):
-    """Read a checkpoint; a missing file raises FileNotFoundError, a truncated, corrupt or
-    foreign one, one whose meta does not hold together (a negative step) or whose weights are
-    not finite, ValueError."""
-    arrays, meta = read_checkpoint(path)
+    """Read a checkpoint, or a model exported as safetensors (which has no optimizer or random
+    state: None); a missing file raises FileNotFoundError, a truncated, corrupt or foreign one,
+    one whose meta does not hold together (a negative step) or whose weights are not finite,
+    ValueError."""
+    arrays, meta = (read_safetensors if is_safetensors_file(path) else read_checkpoint)(path)
     try:
         weight = arrays["weight"]
         vocab_size = int(meta["vocab_size"])
@@ -179,7 +182,7 @@ def _open_npz(path):
     try:
         if not zipfile.is_zipfile(path):  # np.load would try .npy and pickle, and say so
             open(path, "rb").close()  # a missing or unreadable file raises its own OSError
-            raise ValueError("it is not an .npz (zip) archive")
+            raise ValueError("it is not an .npz (zip) archive, nor a safetensors file")
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint {path} does not exist") from None

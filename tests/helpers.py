@@ -56,6 +56,18 @@ def save_trainer(path, trainer):
     save_checkpoint(path, trainer.model, **trainer.checkpoint_kwargs(TOKENIZER))
 
 
+def one_line_error(capsys, argv):
+    """The error line of `npbigram ARGV`, run in this process, which must fail with status 1
+    and one line, 'npbigram: error: ...'."""
+    from npbigram.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("npbigram: error: ") and err.count("\n") == 1, err
+    return err
+
+
 def ctrl_c_at_step(monkeypatch, step):
     """Send this process Ctrl-C (SIGINT) once a Trainer has trained `step` steps, as a user
     would while `npbigram train` runs in it."""

@@ -17,11 +17,13 @@ from .. import __version__
 from ..data.corpus import DatasetError
 from ..tools.plots import MissingMatplotlib
 from ..utils import stopping
-from . import data, evaluation, lecture, process, tools, training
+from . import data, evaluation, export, lecture, process, tools, training
+from .config import with_config_file
 from .common import CommandError
 
 SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser,
-               evaluation.add_eval_parser, data.add_prepare_parser, tools.add_gradcheck_parser,
+               evaluation.add_eval_parser, export.add_export_parser, data.add_prepare_parser,
+               tools.add_gradcheck_parser,
                tools.add_explain_parser, tools.add_heatmap_parser, tools.add_optimum_parser,
                lecture.add_lecture_parser]
 EXIT_WITHOUT_TEARDOWN = ("train",)  # commands that start no thread or process of their own
@@ -40,20 +42,22 @@ def main(argv=None):
     if argv is None:
         process.skip_blas_probe()
         process.compile_in_helper()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     with stopping.raising(afterwards=signal.SIG_IGN if argv is None else None):
-        status = _run(args)
+        status = _run(parser, args, argv)
     if argv is None and args.command in EXIT_WITHOUT_TEARDOWN:
         process.exit_now(status)
     return status
 
 
-def _run(args):
+def _run(parser, args, argv):
     if hasattr(sys.stdout, "reconfigure"):  # a character the terminal cannot show: escaped
         sys.stdout.reconfigure(errors="backslashreplace")
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
+            args = with_config_file(parser, args, argv)  # train --config FILE
             return args.run(args)
         except KeyboardInterrupt as e:
             signum = stopping.signal_of(e)

@@ -34,7 +34,8 @@ def add_tokenizer_flag(p, help_=TOKENIZER_HELP, default=DEFAULT_TOKENIZER):
 def add_checkpoint_flag(p):
     p.add_argument("--checkpoint", required=True, metavar="PATH",
                    help="checkpoint written by npbigram train: NAME.npz, the last, or "
-                        "NAME.best.npz, the one with the lowest val loss")
+                        "NAME.best.npz, the one with the lowest val loss; or a model "
+                        "exported as NAME.safetensors")
 
 
 def checkpoint_tokenizer(checkpoint, path, purpose):

@@ -58,7 +58,14 @@ def new_config(given):
 
 def resumed_config(checkpoint, resume, given, tokenizer):
     """The settings of the run `checkpoint` continues, with the changes CHANGEABLE_ON_RESUME
-    allows; any other setting given that differs from the checkpoint's is an error naming it."""
+    allows; any other setting given that differs from the checkpoint's is an error naming it,
+    and so is a checkpoint without the optimizer's and the batch generator's state to continue
+    from (a model exported as safetensors)."""
+    if checkpoint.optimizer_state is None or checkpoint.rng_state is None:
+        raise CommandError(f"--resume {resume} holds the weights without the optimizer's and "
+                           f"the batch generator's state that a run continues from (a model "
+                           f"exported as safetensors is for sampling and evaluating): resume "
+                           f"from the run's .npz checkpoint, or start a new run")
     saved = TrainConfig.from_dict(checkpoint.config)
     conflicts = [(flag(name), value, getattr(saved, name)) for name, value in given.items()
                  if name not in CHANGEABLE_ON_RESUME and getattr(saved, name) != value]

@@ -34,6 +34,7 @@ from .common import (
     require_at_least,
     write_generated,
 )
+from .config import add_config_flags, print_config
 from .run_setup import (
     DEFAULT_OUT,
     FLAGS_ON_RESUME,
@@ -113,6 +114,7 @@ def add_train_parser(sub):
     p.add_argument("--log", metavar="PATH",
                    help="write every evaluation to this CSV file: step, train loss, val loss, "
                         "elapsed seconds")
+    add_config_flags(p)
     p.set_defaults(run=run_train)
 
 
@@ -120,6 +122,13 @@ def run_train(args):
     require_at_least(args.threads, "--threads", 1)
     given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES, "full_batch"]
              if getattr(args, name) is not None}
+    if args.print_config:
+        with in_flag_words(FLAG_WORDS):
+            return print_config(args, given)
+    if args.checkpoint is not None:
+        raise CommandError(f"--checkpoint {args.checkpoint} goes with --print-config (the "
+                           f"settings of the run that wrote it); to continue that run, use "
+                           f"--resume {args.checkpoint}")
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     with in_flag_words(FLAG_WORDS):
         config = (new_config(given) if checkpoint is None else
