@@ -57,7 +57,8 @@ def shown_runs(readme):
 
 def synopsis(readme):
     """The Command line block: its lines, from `npbigram train` to `npbigram --version`."""
-    (block,) = [block for block in code_blocks("", readme) if block.startswith("npbigram train")]
+    (block,) = [block for block in code_blocks("", readme)
+                if block.startswith("npbigram train") and "npbigram --version" in block]
     return block
 
 
