@@ -9,7 +9,8 @@ the baseline x86-64 CPU and in one for this host, each with a JIT cache of its o
 weights' and losses' bytes must agree, as must AdamW's coefficients of 100,000 steps. The
 baseline: numba compiles for NUMBA_CPU_NAME=generic (SSE2: no FMA, no AVX), and glibc's libm runs
 its code for CPUs without FMA and AVX2 (GLIBC_TUNABLES; names glibc does not know are ignored).
-`python tests/test_cpu_portability.py` prints the digests (what the subprocesses run).
+`python tests/test_cpu_portability.py PATH` prints one path's digests (what the subprocesses
+run; one test per path, the JIT caches shared between them).
 """
 
 import hashlib
@@ -96,28 +97,31 @@ OPTIMIZERS = {"adamw": {"optimizer": "adamw"},
               "sgd": {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}}
 
 
-def weight_digests():
-    """{path dtype optimizer: SHA-256 of the final weights' bytes} for every training path."""
+def weight_digests(path):
+    """{path dtype optimizer: SHA-256 of the final weights' bytes, and of the losses'} for one
+    training path of PATHS; for "adamw coefficients", the digest of AdamW's per-step scalars."""
     from npbigram import AdamW, BigramLanguageModel, TrainConfig, Trainer
     from npbigram.engine.update_kernels import step_scalars
 
+    if path == "adamw coefficients":
+        # libm's pow differs across CPUs in 0.999^t at t = 3856, 4992, ... (0.9^t: 348, 1903,
+        # ...), but 1 - beta^t, so the coefficients, did not in 3 million steps (measured)
+        coefficients = step_scalars(AdamW(BigramLanguageModel(1, backend="numpy")), 1,
+                                    ADAMW_STEPS)
+        return {path: hashlib.sha256(coefficients.tobytes()).hexdigest()}
     digests = {}
-    for name, (vocab_size, sizes, steps) in PATHS.items():
-        data = np.random.default_rng(vocab_size).integers(0, vocab_size, 20_000)
-        for dtype in ("float32", "float64"):
-            for optimizer, options in OPTIMIZERS.items():
-                config = TrainConfig(**sizes, **options, dtype=dtype, backend="numba", lr=0.1,
-                                     eval="exact")
-                trainer = Trainer(config, data, vocab_size)
-                losses = trainer.train_steps(steps)
-                digest = hashlib.sha256(trainer.model.weight.tobytes())
-                digests[f"{name} {dtype} {optimizer}"] = digest.hexdigest()
-                digests[f"{name} {dtype} {optimizer} losses"] = hashlib.sha256(
-                    losses.tobytes()).hexdigest()
-    # libm's pow differs across CPUs in 0.999^t at t = 3856, 4992, ... (0.9^t: 348, 1903, ...),
-    # but 1 - beta^t, so the coefficients, did not in 3 million steps (measured)
-    coefficients = step_scalars(AdamW(BigramLanguageModel(1, backend="numpy")), 1, ADAMW_STEPS)
-    digests["adamw coefficients"] = hashlib.sha256(coefficients.tobytes()).hexdigest()
+    vocab_size, sizes, steps = PATHS[path]
+    data = np.random.default_rng(vocab_size).integers(0, vocab_size, 20_000)
+    for dtype in ("float32", "float64"):
+        for optimizer, options in OPTIMIZERS.items():
+            config = TrainConfig(**sizes, **options, dtype=dtype, backend="numba", lr=0.1,
+                                 eval="exact")
+            trainer = Trainer(config, data, vocab_size)
+            losses = trainer.train_steps(steps)
+            digest = hashlib.sha256(trainer.model.weight.tobytes())
+            digests[f"{path} {dtype} {optimizer}"] = digest.hexdigest()
+            digests[f"{path} {dtype} {optimizer} losses"] = hashlib.sha256(
+                losses.tobytes()).hexdigest()
     return digests
 
 
@@ -125,15 +129,16 @@ def weight_digests():
 BASELINE_LIBM = "glibc.cpu.hwcaps=-AVX2,-FMA,-FMA4,-AVX2_Usable,-FMA_Usable,-FMA4_Usable"
 
 
-def start_training_every_path(tmp_path, baseline):
-    """weight_digests() in a subprocess, for the baseline x86-64 CPU or this host's."""
+def start_training(path, caches, baseline):
+    """weight_digests(path) in a subprocess, for the baseline x86-64 CPU or this host's, each
+    with its JIT cache in `caches` (shared by the paths: each kernel compiles once per CPU)."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_NAME"}
-    env["NUMBA_CACHE_DIR"] = str(tmp_path / ("numba-cache-baseline" if baseline else
-                                             "numba-cache-host"))
+    env["NUMBA_CACHE_DIR"] = str(caches / ("numba-cache-baseline" if baseline else
+                                           "numba-cache-host"))
     if baseline:
         env["NUMBA_CPU_NAME"] = "generic"
         env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), BASELINE_LIBM]))
-    return subprocess.Popen([sys.executable, str(Path(__file__))], env=env, cwd=tmp_path,
+    return subprocess.Popen([sys.executable, str(Path(__file__)), path], env=env, cwd=caches,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -143,8 +148,14 @@ def digests_of(process):
     return json.loads(stdout)
 
 
-def test_every_training_path_gives_the_same_weights_on_any_x86_64_cpu(tmp_path):
-    processes = [start_training_every_path(tmp_path, baseline) for baseline in (True, False)]
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory):
+    return tmp_path_factory.mktemp("numba-caches")
+
+
+@pytest.mark.parametrize("path", [*PATHS, "adamw coefficients"])
+def test_every_training_path_gives_the_same_weights_on_any_x86_64_cpu(path, caches):
+    processes = [start_training(path, caches, baseline) for baseline in (True, False)]
     baseline, host = (digests_of(process) for process in processes)  # compiled side by side
     assert sorted(baseline) == sorted(host)
     differ = [path for path in host if baseline[path] != host[path]]
@@ -152,4 +163,4 @@ def test_every_training_path_gives_the_same_weights_on_any_x86_64_cpu(tmp_path):
 
 
 if __name__ == "__main__":
-    print(json.dumps(weight_digests()))
+    print(json.dumps(weight_digests(sys.argv[1])))
