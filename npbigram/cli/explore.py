@@ -11,7 +11,7 @@ from .common import add_checkpoint_flag, checkpoint_tokenizer
 
 def add_explore_parser(sub):
     p = sub.add_parser(
-        "explore", help="write an interactive HTML page of a model, its batch, gradient and samples",
+        "explore", help="write an interactive page of a model, its batch, gradient and samples",
         description="Write one self-contained HTML page (no network access, opens from disk) "
                     "showing softmax(W) as a heatmap beside the counted probabilities, one "
                     "batch's forward and backward pass position by position, the training "

@@ -1,74 +1,4 @@
-"use strict";
-// npbigram explore: the page's script. Every number shown is computed here, in float64, from
-// the table W the page holds; tables are flat row-major arrays, entry (i, j) at i * V + j.
-const started = performance.now();
-const DATA = JSON.parse(document.getElementById("npbigram-data").textContent);
-const V = DATA.labels.length;
-const TYPED = { float32: Float32Array, float64: Float64Array, uint32: Uint32Array };
-
-function unpack(packed) {  // {dtype, base64} -> a typed array of that dtype
-  const text = atob(packed.base64), bytes = new Uint8Array(text.length);
-  for (let k = 0; k < text.length; k++) bytes[k] = text.charCodeAt(k);
-  return new TYPED[packed.dtype](bytes.buffer);
-}
-
-// ---------------------------------------------------------------------------------------------
-// the math
-
-function row(table, i) { return table.subarray(i * V, (i + 1) * V); }  // (V*V,) -> (V,)
-
-function logsumexp(logits) {  // (V,) -> ln sum_j exp(logits_j), the max subtracted first
-  let max = -Infinity;
-  for (const x of logits) max = Math.max(max, x);
-  let sum = 0;
-  for (const x of logits) sum += Math.exp(x - max);
-  return max + Math.log(sum);
-}
-
-function softmax(logits) {  // (V,) -> p (V,): p_j = exp(logits_j - logsumexp(logits))
-  const lse = logsumexp(logits);
-  return Float64Array.from(logits, (x) => Math.exp(x - lse));
-}
-
-function softmaxTable(W) {  // W (V*V,) -> P (V*V,), each row softmax(W_i); and lse (V,)
-  const P = new Float64Array(V * V), lse = new Float64Array(V);
-  for (let i = 0; i < V; i++) {
-    const logits = row(W, i);
-    lse[i] = logsumexp(logits);
-    for (let j = 0; j < V; j++) P[i * V + j] = Math.exp(logits[j] - lse[i]);
-  }
-  return { P, lse };
-}
-
-function countedTable(C) {  // C (V*V,) -> P^c (V*V,): C_ij / n_i, a row never seen uniform
-  const P = new Float64Array(V * V);
-  for (let i = 0; i < V; i++) {
-    const n = rowSum(row(C, i));
-    for (let j = 0; j < V; j++) P[i * V + j] = n > 0 ? C[i * V + j] / n : 1 / V;
-  }
-  return P;
-}
-
-function rowSum(values) { let s = 0; for (const x of values) s += x; return s; }
-
-function argmax(values) {  // the first index of the largest value, as np.argmax
-  let best = 0;
-  for (let j = 1; j < values.length; j++) if (values[j] > values[best]) best = j;
-  return best;
-}
-
-function topIds(values, k) {  // the k largest entries' ids, largest first (stable)
-  return Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b).slice(0, k);
-}
-
-// one position of a batch: input x, target y, N positions in the batch
-function positionForward(W, x, y, N) {
-  const logits = row(W, x);                        // (V,)  W[x]
-  const p = softmax(logits);                       // (V,)
-  const loss = logsumexp(logits) - logits[y];      // -ln p[y], computed without rounding p
-  const grad = Float64Array.from(p, (pj, j) => (pj - (j === y ? 1 : 0)) / N);  // (V,)
-  return { logits, p, loss, grad };
-}
+// npbigram explore, the page itself: drawing, and its four sections (after explore_math.js).
 
 // ---------------------------------------------------------------------------------------------
 // drawing
@@ -97,7 +27,8 @@ function drawHeatmap(canvas, P, vmax) {  // P (V*V,) on a square-root colour sca
     for (let j = 0; j < V; j++) {
       const colour = LUT[Math.min(255, Math.round(255 * Math.sqrt(P[i * V + j] / vmax)))];
       for (let dy = 0; dy < CELL; dy++) {
-        pixels.fill(colour, (i * CELL + dy) * side + j * CELL, (i * CELL + dy) * side + (j + 1) * CELL);
+        const start = (i * CELL + dy) * side + j * CELL;  // row i * CELL + dy, column j * CELL
+        pixels.fill(colour, start, start + CELL);
       }
     }
   }
@@ -135,7 +66,8 @@ function drawBars(canvas, values, { highlight = -1, signed = false } = {}) {  //
   values.forEach((x, j) => {
     const y = Y(x);
     ctx.fillStyle = j === highlight ? "#d33" : "#3b528b";
-    ctx.fillRect(j * width, Math.min(y, zero), Math.max(1, width - (width > 3)), Math.abs(zero - y));
+    const gap = width > 3 ? 1 : 0;  // between bars wide enough
+    ctx.fillRect(j * width, Math.min(y, zero), Math.max(1, width - gap), Math.abs(zero - y));
   });
 }
 
@@ -143,7 +75,7 @@ function drawBars(canvas, values, { highlight = -1, signed = false } = {}) {  //
 // 1. the table
 
 const W = unpack(DATA.weight);                       // (V*V,)
-const { P, lse: LSE } = softmaxTable(W);            // (V*V,) softmax(W), (V,) logsumexp(W_i)
+const { P, lse: LSE } = softmaxTable(W);             // (V*V,) softmax(W), (V,) logsumexp(W_i)
 const C = DATA.counts && unpack(DATA.counts);        // (V*V,) train pair counts, or null
 const PC = C && countedTable(C);                     // (V*V,) C_ij / n_i
 const N_PAIRS = C ? rowSum(C) : 0;
@@ -155,58 +87,59 @@ function rowLoss(i) {  // row i's part of the train loss: (1/N) sum_j C_ij (logs
   return sum / N_PAIRS;
 }
 
-function cellText(i, j) {
-  let text = `after ${quoted(i)}, ${quoted(j)}: p = ${fmt(P[i * V + j])}`;
-  if (C) {
-    text += ` (counted ${fmt(PC[i * V + j])}, n = ${count(C[i * V + j])} of ${count(rowSum(row(C, i)))})`;
-  }
-  return text;
+const TRAIN_LOSS = C ? rowSum(Array.from({ length: V }, (_, i) => rowLoss(i))) : NaN;
+
+function cellText(i, j) {  // "after 'q', 'u': p = 0.9503 (counted 1.0000, n = 563 of 563)"
+  const text = `after ${quoted(i)}, ${quoted(j)}: p = ${fmt(P[i * V + j])}`;
+  if (!C) return text;
+  return `${text} (counted ${fmt(PC[i * V + j])}, n = ${count(C[i * V + j])} of ` +
+    `${count(rowSum(row(C, i)))})`;
 }
 
 function showCell(i, j) {
-  const readout = document.getElementById("cell-readout");
+  const readout = $("cell-readout");
   readout.textContent = cellText(i, j);
   Object.assign(readout.dataset, { i, j, p: P[i * V + j], counted: C ? PC[i * V + j] : "" });
 }
 
 function showRow(i) {
-  const panel = document.getElementById("row-panel");
-  panel.hidden = false;
-  const p = row(P, i);
-  document.getElementById("row-title").textContent =
-    `row ${i} ${quoted(i)}: the distribution of the token after ${quoted(i)}`;
-  drawBars(document.getElementById("row-bars"), p);
-  document.getElementById("row-top").replaceChildren(...topIds(p, 10).map((j) => {
+  const p = row(P, i), loss = $("row-loss");
+  $("row-panel").hidden = false;
+  $("row-title").textContent = `row ${i} ${quoted(i)}: the distribution of the next token`;
+  drawBars($("row-bars"), p);
+  $("row-top").replaceChildren(...topIds(p, 10).map((j) => {
     const item = document.createElement("li");
     item.textContent = `${quoted(j)} ${fmt(p[j])}` + (C ? ` (counted ${fmt(PC[i * V + j])})` : "");
     return item;
   }));
-  const loss = document.getElementById("row-loss");
   if (C) {
-    const n = rowSum(row(C, i)), part = rowLoss(i);
-    loss.textContent = `${quoted(i)} starts ${count(n)} of the ${count(N_PAIRS)} train pairs: it adds ` +
-      `(1/N) Σ_j C_ij (−ln p_ij) = ${fmt(part, 6)} nats to the train loss ${fmt(TRAIN_LOSS)} ` +
-      `(floor ${fmt(DATA.floor)}, the counted table's)`;
+    const part = rowLoss(i);
+    loss.textContent = `${quoted(i)} starts ${count(rowSum(row(C, i)))} of the ${count(N_PAIRS)} ` +
+      `train pairs: it adds (1/N) Σ_j C_ij (−ln p_ij) = ${fmt(part, 6)} nats to the train ` +
+      `loss ${fmt(TRAIN_LOSS)} (floor ${fmt(DATA.floor)}, the counted table's)`;
     loss.dataset.loss = part;
   } else {
-    const entropy = -p.reduce((s, pj) => s + (pj > 0 ? pj * Math.log(pj) : 0), 0);
-    loss.textContent = `entropy of the row: ${fmt(entropy)} nats (no data known: its part of the ` +
-      `loss needs npbigram explore --data)`;
+    const entropy = -p.reduce((sum, pj) => sum + (pj > 0 ? pj * Math.log(pj) : 0), 0);
+    loss.textContent = `entropy of the row: ${fmt(entropy)} nats (no data known: its part of ` +
+      `the loss needs npbigram explore --data)`;
   }
 }
 
-const TRAIN_LOSS = C ? Array.from({ length: V }, (_, i) => rowLoss(i)).reduce((a, b) => a + b, 0) : NaN;
-
 function setUpTable() {
-  const scale = Math.max(vmax(P), PC ? vmax(PC) : 0);
-  const panels = [["heat-model", P]];
-  if (PC) panels.push(["heat-counted", PC]);
-  else document.getElementById("counted-figure").hidden = true;
+  const scale = Math.max(vmax(P), PC ? vmax(PC) : 0);  // one colour scale for both panels
+  const panels = PC ? [["heat-model", P], ["heat-counted", PC]] : [["heat-model", P]];
+  $("counted-figure").hidden = !PC;
   for (const [id, table] of panels) {
-    const canvas = document.getElementById(id);
+    const canvas = $(id);
     drawHeatmap(canvas, table, scale);
-    canvas.addEventListener("mousemove", (e) => { const c = cellAt(canvas, e); if (c) showCell(c.i, c.j); });
-    canvas.addEventListener("click", (e) => { const c = cellAt(canvas, e); if (c) showRow(c.i); });
+    canvas.addEventListener("mousemove", (e) => {
+      const cell = cellAt(canvas, e);
+      if (cell) showCell(cell.i, cell.j);
+    });
+    canvas.addEventListener("click", (e) => {
+      const cell = cellAt(canvas, e);
+      if (cell) showRow(cell.i);
+    });
   }
 }
 
@@ -215,8 +148,11 @@ function setUpTable() {
 
 const XB = DATA.batch.xb, YB = DATA.batch.yb;        // (B,T) inputs and targets
 const B = XB.length, T = XB[0].length, N = B * T;
-const POSITIONS = XB.flatMap((xs, b) => xs.map((x, t) => ({ b, t, x, y: YB[b][t], ...positionForward(W, x, YB[b][t], N) })));
-const BATCH_LOSS = POSITIONS.reduce((s, pos) => s + pos.loss, 0) / N;  // mean_n -ln p_n[y_n]
+const POSITIONS = XB.flat().map((x, n) => {          // (N,) in the order of logits.view(N, V)
+  const b = Math.floor(n / T), t = n % T, y = YB[b][t];
+  return { b, t, x, y, ...positionForward(W, x, y, N) };
+});
+const BATCH_LOSS = rowSum(POSITIONS.map((pos) => pos.loss)) / N;  // mean_n -ln p_n[y_n]
 
 function readersOf(x) { return POSITIONS.filter((pos) => pos.x === x); }
 
@@ -227,118 +163,137 @@ function rowGradient(x) {  // dL/dW_x = sum of the gradient rows of the position
 }
 
 function largest(values, k) {  // "'t' −0.0290, 'h' +0.0040": the k entries largest in size
-  return topIds(values.map(Math.abs), k).map((j) => `${quoted(j)} ${values[j] >= 0 ? "+" : "−"}${fmt(Math.abs(values[j]))}`).join(", ");
+  const signed = (x) => `${x >= 0 ? "+" : "−"}${fmt(Math.abs(x))}`;
+  return topIds(values.map(Math.abs), k).map((j) => `${quoted(j)} ${signed(values[j])}`).join(", ");
 }
 
 function showPosition(b, t) {
-  const pos = POSITIONS[b * T + t], panel = document.getElementById("position-panel");
-  panel.hidden = false;
+  const pos = POSITIONS[b * T + t], readers = readersOf(pos.x), summed = rowGradient(pos.x);
   document.querySelectorAll("#batch-grid td").forEach((td) => {
     td.classList.toggle("selected", +td.dataset.b === b && +td.dataset.t === t);
     td.classList.toggle("same-row", +td.dataset.x === pos.x);
   });
-  document.getElementById("position-title").textContent = `position (b=${b}, t=${t}): input x = ` +
-    `${quoted(pos.x)} (id ${pos.x}) reads row ${pos.x} of W; target y = ${quoted(pos.y)} (id ${pos.y})`;
-  drawBars(document.getElementById("position-logits"), pos.logits, { highlight: pos.y, signed: true });
-  drawBars(document.getElementById("position-probs"), pos.p, { highlight: pos.y });
-  document.getElementById("position-loss").textContent = `p[y] = ${fmt(pos.p[pos.y], 6)}   ` +
-    `−ln p[y] = ${fmt(pos.loss, 6)}  (one of the N = ${N} terms whose mean is the batch loss)`;
-  drawBars(document.getElementById("position-grad"), pos.grad, { highlight: pos.y, signed: true });
-  document.getElementById("position-grad-top").textContent = `largest entries: ${largest(pos.grad, 6)}`;
-  const readers = readersOf(pos.x), shared = document.getElementById("row-grad");
-  shared.hidden = readers.length < 2;
-  const summed = rowGradient(pos.x);
-  document.getElementById("row-grad-title").textContent = `row ${quoted(pos.x)} is read by ` +
-    `${readers.length} positions (${readers.map((r) => `${r.b},${r.t}`).join("; ")}): dL/dW[${pos.x}] ` +
-    `is the sum of their gradient rows (scatter-add). Largest: ${largest(summed, 4)}`;
-  drawBars(document.getElementById("row-grad-bars"), summed, { signed: true });
-  Object.assign(panel.dataset, { b, t, pTarget: pos.p[pos.y], loss: pos.loss, readers: readers.length,
-    grad: JSON.stringify(Array.from(pos.grad)), rowGrad: JSON.stringify(Array.from(summed)) });
+  $("position-panel").hidden = false;
+  $("position-title").textContent = `position (b=${b}, t=${t}): input x = ${quoted(pos.x)} ` +
+    `(id ${pos.x}) reads row ${pos.x} of W; target y = ${quoted(pos.y)} (id ${pos.y})`;
+  drawBars($("position-logits"), pos.logits, { highlight: pos.y, signed: true });
+  drawBars($("position-probs"), pos.p, { highlight: pos.y });
+  $("position-loss").textContent = `p[y] = ${fmt(pos.p[pos.y], 6)}   −ln p[y] = ` +
+    `${fmt(pos.loss, 6)}  (one of the N = ${N} terms whose mean is the batch loss)`;
+  drawBars($("position-grad"), pos.grad, { highlight: pos.y, signed: true });
+  $("position-grad-top").textContent = `largest entries: ${largest(pos.grad, 6)}`;
+  $("row-grad").hidden = readers.length < 2;
+  $("row-grad-title").textContent = `row ${quoted(pos.x)} is read by ${readers.length} positions ` +
+    `(${readers.map((r) => `${r.b},${r.t}`).join("; ")}): dL/dW[${pos.x}] is the sum of their ` +
+    `gradient rows (scatter-add). Largest: ${largest(summed, 4)}`;
+  drawBars($("row-grad-bars"), summed, { signed: true });
+  Object.assign($("position-panel").dataset, {
+    b, t, pTarget: pos.p[pos.y], loss: pos.loss, readers: readers.length,
+    grad: JSON.stringify(Array.from(pos.grad)), rowGrad: JSON.stringify(Array.from(summed)),
+  });
+}
+
+function element(tag, text) {  // a new element holding `text`
+  return Object.assign(document.createElement(tag), { textContent: text });
 }
 
 function setUpBatch() {
-  document.getElementById("batch-about").textContent = `xb, yb (${B}, ${T}): ${DATA.batch.about}.`;
-  const grid = document.getElementById("batch-grid");
-  const header = grid.insertRow();
-  header.append(document.createElement("th"), ...XB[0].map((_, t) => Object.assign(document.createElement("th"), { textContent: `t=${t}` })));
+  $("batch-about").textContent = `xb, yb (${B}, ${T}): ${DATA.batch.about}.`;
+  const grid = $("batch-grid");
+  grid.insertRow().append(element("th", ""), ...XB[0].map((_, t) => element("th", `t=${t}`)));
   XB.forEach((xs, b) => {
     const tr = grid.insertRow();
-    tr.append(Object.assign(document.createElement("th"), { textContent: `b=${b}` }));
+    tr.append(element("th", `b=${b}`));
     xs.forEach((x, t) => {
-      const td = tr.insertCell();
+      const td = tr.insertCell(), y = YB[b][t];
       Object.assign(td.dataset, { b, t, x });
-      td.title = `input ${quoted(x)} (id ${x}) → target ${quoted(YB[b][t])} (id ${YB[b][t]})`;
-      td.innerHTML = "<span class=input></span><span class=id></span><span class=target></span>";
-      td.children[0].textContent = label(x);
-      td.children[1].textContent = x;
-      td.children[2].textContent = `→ ${label(YB[b][t])}`;
-      if (readersOf(x).length > 1) {
+      td.title = `input ${quoted(x)} (id ${x}) → target ${quoted(y)} (id ${y})`;
+      td.append(element("span", label(x)), element("span", x), element("span", `→ ${label(y)}`));
+      td.children[1].className = "id";
+      td.children[2].className = "target";
+      if (readersOf(x).length > 1) {  // a row several positions read: one colour per row
         td.classList.add("shared");
         td.style.setProperty("--row-color", `hsl(${(x * 137) % 360} 70% 45%)`);
       }
       td.addEventListener("click", () => showPosition(b, t));
     });
   });
-  const loss = document.getElementById("batch-loss");
-  loss.textContent = `batch loss = mean of the ${N} terms −ln p[y] = ${fmt(BATCH_LOSS, 6)} (computed in ` +
-    `this page); model(xb, yb) = ${fmt(DATA.batch.model_loss, 6)} (npbigram, when the page was written)`;
+  const loss = $("batch-loss");
+  loss.textContent = `batch loss = mean of the ${N} terms −ln p[y] = ${fmt(BATCH_LOSS, 6)} ` +
+    `(computed in this page); model(xb, yb) = ${fmt(DATA.batch.model_loss, 6)} (npbigram, when ` +
+    `the page was written)`;
   Object.assign(loss.dataset, { loss: BATCH_LOSS, modelLoss: DATA.batch.model_loss });
 }
 
 // ---------------------------------------------------------------------------------------------
 // 3. training
 
-const SNAPSHOTS = DATA.snapshots.map((s) => ({ step: s.step, weight: s.weight }));  // unpacked when shown
+const SNAPSHOTS = DATA.snapshots.map((s) => ({ step: s.step, weight: s.weight }));  // P on demand
 
-function drawLosses(markStep) {
-  const canvas = document.getElementById("loss-curve"), ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, pad = 44, H = DATA.history;
+function drawLosses(markStep) {  // train and val loss against step, the floor dashed
+  const canvas = $("loss-curve"), ctx = canvas.getContext("2d"), H = DATA.history;
+  const w = canvas.width, h = canvas.height, pad = 44;
   ctx.clearRect(0, 0, w, h);
   if (!H.length) return;
   const losses = H.flatMap((e) => [e.train, e.val]).concat(DATA.floor ?? []);
-  const lo = Math.min(...losses) - 0.05, hi = Math.max(...losses) + 0.05, last = H[H.length - 1].step || 1;
-  const X = (step) => pad + (step / last) * (w - 2 * pad), Y = (loss) => h - pad + ((lo - loss) / (hi - lo)) * (h - 2 * pad);
-  ctx.strokeStyle = "#999"; ctx.strokeRect(pad, pad, w - 2 * pad, h - 2 * pad);
-  ctx.fillStyle = "#333"; ctx.font = "12px system-ui, sans-serif";
+  const lo = Math.min(...losses) - 0.05, hi = Math.max(...losses) + 0.05;
+  const last = H[H.length - 1].step || 1;
+  const X = (step) => pad + (step / last) * (w - 2 * pad);
+  const Y = (loss) => h - pad - ((loss - lo) / (hi - lo)) * (h - 2 * pad);
+  ctx.strokeStyle = "#999";
+  ctx.strokeRect(pad, pad, w - 2 * pad, h - 2 * pad);
+  ctx.fillStyle = "#333";
+  ctx.font = "12px system-ui, sans-serif";
   ctx.fillText(`step 0 … ${last}`, w / 2 - 30, h - 14);
-  ctx.fillText(`${fmt(hi, 2)}`, 4, pad + 4); ctx.fillText(`${fmt(lo, 2)}`, 4, h - pad);
-  const series = [["train", "#1f77b4"], ["val", "#ff7f0e"]];
-  series.forEach(([split, colour], k) => {
-    ctx.strokeStyle = ctx.fillStyle = colour; ctx.beginPath();
+  ctx.fillText(fmt(hi, 2), 4, pad + 4);
+  ctx.fillText(fmt(lo, 2), 4, h - pad);
+  [["train", "#1f77b4"], ["val", "#ff7f0e"]].forEach(([split, colour], k) => {
+    ctx.strokeStyle = ctx.fillStyle = colour;
+    ctx.beginPath();
     H.forEach((e, n) => (n ? ctx.lineTo : ctx.moveTo).call(ctx, X(e.step), Y(e[split])));
     ctx.stroke();
     ctx.fillText(`${split} loss ${fmt(H[H.length - 1][split])}`, w - pad - 150, pad + 16 + 16 * k);
   });
   if (DATA.floor != null) {
-    ctx.strokeStyle = ctx.fillStyle = "#000"; ctx.setLineDash([6, 4]); ctx.beginPath();
-    ctx.moveTo(pad, Y(DATA.floor)); ctx.lineTo(w - pad, Y(DATA.floor)); ctx.stroke(); ctx.setLineDash([]);
-    ctx.fillText(`floor ${fmt(DATA.floor)}: the best train loss of any bigram`, pad + 8, Y(DATA.floor) - 6);
+    ctx.strokeStyle = ctx.fillStyle = "#000";
+    ctx.setLineDash([6, 4]);
+    ctx.beginPath();
+    ctx.moveTo(pad, Y(DATA.floor));
+    ctx.lineTo(w - pad, Y(DATA.floor));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillText(`floor ${fmt(DATA.floor)}: the best train loss of any bigram`, pad + 8,
+      Y(DATA.floor) - 6);
   }
-  if (markStep != null) { ctx.fillStyle = "rgba(200,0,0,0.5)"; ctx.fillRect(X(markStep) - 1, pad, 2, h - 2 * pad); }
+  if (markStep != null) {
+    ctx.fillStyle = "rgba(200, 0, 0, 0.5)";
+    ctx.fillRect(X(markStep) - 1, pad, 2, h - 2 * pad);
+  }
 }
 
 function showSnapshot(k) {
   const s = SNAPSHOTS[k], e = DATA.history.find((e) => e.step === s.step);
   s.P = s.P || softmaxTable(unpack(s.weight)).P;
-  drawHeatmap(document.getElementById("heat-snapshot"), s.P, vmax(s.P));
-  const readout = document.getElementById("snapshot-readout");
-  readout.textContent = `step ${s.step}` + (e ? `: train loss ${fmt(e.train)}, val loss ${fmt(e.val)}` : "");
+  drawHeatmap($("heat-snapshot"), s.P, vmax(s.P));
+  const readout = $("snapshot-readout");
+  readout.textContent = `step ${s.step}` +
+    (e ? `: train loss ${fmt(e.train)}, val loss ${fmt(e.val)}` : "");
   readout.dataset.step = s.step;
   drawLosses(s.step);
 }
 
 function setUpTraining() {
-  const H = DATA.history;
-  document.getElementById("training-about").textContent = H.length
-    ? `${H.length} evaluations of the run${DATA.floor != null ? `; the floor is the conditional entropy of ${DATA.data}'s train pairs` : ""}.` +
-      (SNAPSHOTS.length ? ` The slider shows the table kept at ${SNAPSHOTS.length} of them.` : " The run kept no snapshots of the table: train with --snapshots N to see it at each evaluation.")
+  const H = DATA.history, floor = DATA.floor != null
+    ? `; the floor is the conditional entropy of ${DATA.data}'s train pairs` : "";
+  const kept = SNAPSHOTS.length ? ` The slider shows the table kept at ${SNAPSHOTS.length} of them.`
+    : " The run kept no snapshots of the table: train with --snapshots N to see it at each one.";
+  $("training-about").textContent = H.length ? `${H.length} evaluations of the run${floor}.${kept}`
     : "The checkpoint holds no evaluations.";
   drawLosses(null);
   if (!SNAPSHOTS.length) return;
-  document.getElementById("snapshot-panel").hidden = false;
-  const slider = document.getElementById("snapshot-slider");
-  slider.max = SNAPSHOTS.length - 1;
-  slider.value = SNAPSHOTS.length - 1;
+  const slider = $("snapshot-slider");
+  $("snapshot-panel").hidden = false;
+  slider.max = slider.value = SNAPSHOTS.length - 1;
   slider.addEventListener("input", () => showSnapshot(+slider.value));
   showSnapshot(SNAPSHOTS.length - 1);
 }
@@ -346,39 +301,9 @@ function setUpTraining() {
 // ---------------------------------------------------------------------------------------------
 // 4. generation
 
-function mulberry32(seed) {  // a small seeded generator of uniforms in [0, 1)
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function nextTokenProbs(logits, temperature, topK) {  // (V,) -> p (V,) of softmax(logits / temperature) over the top k
-  if (temperature === 0) return Float64Array.from(logits, (_, j) => (j === argmax(logits) ? 1 : 0));
-  const kth = topK > 0 && topK < V ? Float64Array.from(logits).sort()[V - topK] : -Infinity;
-  let max = -Infinity;
-  for (const x of logits) max = Math.max(max, x);
-  const z = Float64Array.from(logits, (x) => (x < kth ? -Infinity : (x - max) / temperature));
-  return softmax(z);
-}
-
-function draw(p, u) {  // inverse CDF: the first j with cdf_j > u * sum(p), never a zero-probability token
-  const target = u * rowSum(p);
-  let cdf = 0, lastNonzero = 0;
-  for (let j = 0; j < V; j++) {
-    if (p[j] > 0) lastNonzero = j;
-    cdf += p[j];
-    if (cdf > target && p[j] > 0) return j;
-  }
-  return lastNonzero;
-}
-
 const generation = { ids: [DATA.start_id], steps: [], random: null, timer: null };
 
-function generatedText(ids) {
+function generatedText(ids) {  // a byte model's bytes as UTF-8, a char model's characters
   if (DATA.tokenizer === "byte") return new TextDecoder().decode(Uint8Array.from(ids));
   return ids.map((id) => DATA.texts[id]).join("");
 }
@@ -387,13 +312,13 @@ function resetGeneration() {
   stopRunning();
   generation.ids = [DATA.start_id];
   generation.steps = [];
-  generation.random = mulberry32(Number(document.getElementById("seed").value) || 0);
+  generation.random = mulberry32(Number($("seed").value) || 0);
   renderGeneration(-1);
 }
 
-function stepGeneration() {
-  const temperature = Math.max(0, Number(document.getElementById("temperature").value) || 0);
-  const topK = Math.max(0, Math.floor(Number(document.getElementById("top-k").value) || 0));
+function stepGeneration() {  // one draw from the last token's row
+  const temperature = Math.max(0, Number($("temperature").value) || 0);
+  const topK = Math.max(0, Math.floor(Number($("top-k").value) || 0));
   const last = generation.ids[generation.ids.length - 1];
   const p = nextTokenProbs(row(W, last), temperature, topK);
   const drawn = draw(p, generation.random());
@@ -402,42 +327,45 @@ function stepGeneration() {
   renderGeneration(generation.steps.length - 1);
 }
 
-function renderGeneration(current) {
-  const text = document.getElementById("gen-text");
-  const spans = [Object.assign(document.createElement("span"), { textContent: generatedText([generation.ids[0]]), title: "the start token" })];
+function renderGeneration(current) {  // the text, and the distribution of draw `current`
+  const spans = [element("span", generatedText([generation.ids[0]]))];
   generation.steps.forEach((s, k) => {
-    const span = document.createElement("span");
-    span.textContent = DATA.tokenizer === "byte" ? label(s.drawn) : DATA.texts[s.drawn];
+    const span = element("span", DATA.tokenizer === "byte" ? label(s.drawn) : DATA.texts[s.drawn]);
     span.classList.toggle("current", k === current);
     span.addEventListener("click", () => renderGeneration(k));
     spans.push(span);
   });
+  const text = $("gen-text"), readout = $("gen-readout"), s = generation.steps[current];
   text.replaceChildren(...spans);
   text.dataset.ids = JSON.stringify(generation.ids);
   text.dataset.text = generatedText(generation.ids);
-  const readout = document.getElementById("gen-readout"), s = generation.steps[current];
-  if (!s) { readout.textContent = `start: ${quoted(DATA.start_id)}; press step or run`; drawBars(document.getElementById("gen-dist"), new Float64Array(V)); return; }
-  readout.textContent = `draw ${current + 1}: after ${quoted(s.last)}, softmax(W[${s.last}] / ${s.temperature}) over ` +
-    `${s.topK ? `the top ${s.topK}` : "all"} tokens; drew ${quoted(s.drawn)} with p = ${fmt(s.p[s.drawn])}; most likely: ` +
+  if (!s) {
+    readout.textContent = `start: ${quoted(DATA.start_id)}; press step or run`;
+    drawBars($("gen-dist"), new Float64Array(V));
+    return;
+  }
+  readout.textContent = `draw ${current + 1}: after ${quoted(s.last)}, softmax(W[${s.last}] / ` +
+    `${s.temperature}) over ${s.topK ? `the top ${s.topK}` : "all"} tokens; drew ` +
+    `${quoted(s.drawn)} with p = ${fmt(s.p[s.drawn])}; most likely: ` +
     topIds(s.p, 5).map((j) => `${quoted(j)} ${fmt(s.p[j], 3)}`).join(", ");
-  drawBars(document.getElementById("gen-dist"), s.p, { highlight: s.drawn });
+  drawBars($("gen-dist"), s.p, { highlight: s.drawn });
 }
 
 function stopRunning() {
   clearInterval(generation.timer);
   generation.timer = null;
-  document.getElementById("gen-run").textContent = "run";
+  $("gen-run").textContent = "run";
 }
 
 function setUpGeneration() {
-  const range = document.getElementById("temperature-range"), number = document.getElementById("temperature");
+  const range = $("temperature-range"), number = $("temperature");
   range.addEventListener("input", () => { number.value = range.value; });
   number.addEventListener("input", () => { range.value = number.value; });
-  document.getElementById("seed").value = DATA.seed;
-  document.getElementById("seed").addEventListener("change", resetGeneration);
-  document.getElementById("gen-reset").addEventListener("click", resetGeneration);
-  document.getElementById("gen-step").addEventListener("click", stepGeneration);
-  document.getElementById("gen-run").addEventListener("click", (e) => {
+  $("seed").value = DATA.seed;
+  $("seed").addEventListener("change", resetGeneration);
+  $("gen-reset").addEventListener("click", resetGeneration);
+  $("gen-step").addEventListener("click", stepGeneration);
+  $("gen-run").addEventListener("click", (e) => {
     if (generation.timer) return stopRunning();
     e.target.textContent = "stop";
     generation.timer = setInterval(stepGeneration, 50);
@@ -447,18 +375,18 @@ function setUpGeneration() {
 
 // ---------------------------------------------------------------------------------------------
 
-document.getElementById("title").textContent = `npbigram explore: ${DATA.name}`;
-document.getElementById("about").textContent = `step ${DATA.step}; ${DATA.tokenizer} tokenizer, V = ${V} ` +
-  `tokens; ${DATA.data ? `data: ${DATA.data} (${count(N_PAIRS)} train pairs)` : "no data known (npbigram explore --data FILE adds the counts)"}.`;
+$("title").textContent = `npbigram explore: ${DATA.name}`;
+$("about").textContent = `step ${DATA.step}; ${DATA.tokenizer} tokenizer, V = ${V} tokens; ` +
+  (DATA.data ? `data: ${DATA.data} (${count(N_PAIRS)} train pairs).`
+    : "no data known (npbigram explore --data FILE adds the counts).");
 setUpTable();
 setUpBatch();
 setUpTraining();
 setUpGeneration();
-const renderMs = performance.now() - started;
-window.npbigram = {
-  V, labels: DATA.labels, renderMs, batchLoss: BATCH_LOSS,
-  cellCenter(canvasId, i, j) {  // where (i, j) of a heatmap is on the page, for a pointer
-    const box = document.getElementById(canvasId).getBoundingClientRect();
+window.npbigram = {  // for tests and the curious: what the page computed
+  V, labels: DATA.labels, renderMs: performance.now() - started, batchLoss: BATCH_LOSS,
+  cellCenter(canvasId, i, j) {  // where cell (i, j) of a heatmap is in the window
+    const box = $(canvasId).getBoundingClientRect();
     return { x: box.left + MARGIN + (j + 0.5) * CELL, y: box.top + MARGIN + (i + 0.5) * CELL };
   },
 };

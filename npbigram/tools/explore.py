@@ -1,7 +1,8 @@
 """`npbigram explore`: one self-contained HTML page of a trained model to poke at in a browser.
 
-The page (explore.html and explore.js beside this module, with the model's numbers inlined as
-JSON: no network request of any kind, it opens from disk) shows
+The page (explore.html beside this module, with its script, explore_math.js and explore.js,
+and the model's numbers as JSON inlined: no network request of any kind, it opens from disk)
+shows
 
     the table        P = softmax(W) (V,V) as a heatmap, beside the counted C_ij / n_i of the
                      train split when the data is known; a row's bars, top tokens and its part
@@ -36,6 +37,7 @@ GENERATOR = '<meta name="generator" content="npbigram explore">'  # marks a page
 MAX_VOCAB = 2048  # a table of 16 MiB of float32: larger pages stop being usable
 PAGE_SUFFIXES = (".html", ".htm")
 TEMPLATE_MARKS = {"data": "/*npbigram:data*/", "script": "/*npbigram:script*/"}
+SCRIPTS = ("explore_math.js", "explore.js")  # the page's script, in this order
 
 
 @dataclass
@@ -140,7 +142,7 @@ def render_page(data):
     """The page's HTML: the template with its script and `data` inlined."""
     folder = resources.files(__package__)
     html = folder.joinpath("explore.html").read_text(encoding="utf-8")
-    script = folder.joinpath("explore.js").read_text(encoding="utf-8")
+    script = "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in SCRIPTS)
     # inside <script>, "</" could end the element: JSON writes "<" as \u003c instead
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
     for key, value in (("script", script), ("data", payload)):
