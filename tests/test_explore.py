@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from npbigram import load_checkpoint
+from npbigram import load_checkpoint, save_checkpoint
 from npbigram.cli import main
 from npbigram.data.tokenizers import CharTokenizer
 from npbigram.tools import explore
 from npbigram.tools.lecture import lecture_batch
 
-from helpers import TEXT
+from helpers import TEXT, trained_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ["--max-iters", "40", "--eval-interval", "20", "--eval-iters", "4", "--sample-tokens",
@@ -150,3 +150,21 @@ def test_the_pages_template_is_package_data():
     templates = [path.name for path in (ROOT / "npbigram" / "tools").iterdir()
                  if path.suffix not in (".py", ".pyc") and path.is_file()]
     assert sorted(listed) == sorted(templates) == ["explore.html", "explore.js", "explore_math.js"]
+
+
+def test_a_prepared_folder_gives_the_counts(trained):
+    assert main(["prepare", "--data", str(trained.parent / "text.txt"), "--out", "prepared"]) == 0
+    assert main(["explore", "--checkpoint", str(trained), "--data", "prepared",
+                 "--out", "folder.html"]) == 0
+    assert main(["explore", "--checkpoint", str(trained), "--out", "text.html"]) == 0
+    from_folder, from_text = page_json(trained.parent / "folder.html"), page_json(
+        trained.parent / "text.html")
+    np.testing.assert_array_equal(unpacked(from_folder["counts"]), unpacked(from_text["counts"]))
+    assert from_folder["batch"] == from_text["batch"]
+
+
+def test_a_checkpoint_without_a_tokenizer_is_refused(tmp_path, capsys):
+    save_checkpoint(tmp_path / "bare.npz", trained_trainer("numpy").model)
+    assert main(["explore", "--checkpoint", "bare.npz", "--out", "page.html"]) == 1
+    assert capsys.readouterr().err == ("npbigram: error: bare.npz holds no tokenizer, so its "
+                                       "tokens cannot be labeled\n")

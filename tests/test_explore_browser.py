@@ -19,7 +19,7 @@ from npbigram.cli import main
 from npbigram.tools.explain import token_labels
 from npbigram.tools.optimum import count_probs
 
-from helpers import TEXT, skip_or_fail
+from helpers import TEXT, save_trainer, skip_or_fail, trained_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
@@ -203,6 +203,27 @@ def test_the_slider_shows_the_table_at_each_snapshot(page, small):
         page.page.eval_on_selector("#snapshot-slider", "(slider, k) => { slider.value = k; "
                                    "slider.dispatchEvent(new Event('input')); }", k)
         assert int(page.attribute("#snapshot-readout", "step")) == step
+
+
+def test_a_page_without_data_or_history_works(browser, tmp_path):
+    save_trainer(tmp_path / "ckpt.npz", trained_trainer("numpy"))  # no data record, no history
+    assert main(["explore", "--checkpoint", "ckpt.npz", "--out", "page.html"]) == 0
+    opened = Page(browser, tmp_path / "page.html")
+    assert opened.errors == [] and opened.requests == [opened.url]
+    assert not opened.page.is_visible("#heat-counted")
+    assert "no evaluations" in opened.page.text_content("#training-about")
+    opened.hover_cell("heat-model", 2, 3)
+    opened.page.mouse.down()
+    opened.page.mouse.up()
+    model = load_checkpoint(tmp_path / "ckpt.npz").model
+    probs = ops.softmax(model.weight.astype(np.float64))  # (V,V)
+    entropy = -(probs[2] * np.log(probs[2])).sum()
+    assert opened.page.text_content("#row-loss").startswith(f"entropy of the row: {entropy:.4f}")
+    assert opened.page.text_content("#cell-readout").endswith(f"p = {probs[2, 3]:.4f}")
+    xb, yb = page_batch(opened)  # text the model generated
+    assert float(opened.attribute("#batch-loss", "loss")) == pytest.approx(model(xb, yb)[1],
+                                                                           abs=1e-5)
+    assert opened.errors == []
 
 
 def test_a_chinese_checkpoint_renders_its_labels(browser, tmp_path):
