@@ -75,8 +75,8 @@ def test_the_page_needs_no_network(trained):
     assert "default-src 'none'" in html  # the browser refuses any request the page could make
 
 
-def test_a_lecture_seeded_checkpoint_explains_the_lectures_batch(tmp_path, tinyshakespeare):
-    assert main(["train", "--data", str(tinyshakespeare), "--rng", "torch", "--max-iters", "10",
+def test_the_seed_jobs_checkpoint_explains_the_lectures_batch(tmp_path, tinyshakespeare):
+    assert main(["train", "--data", str(tinyshakespeare), "--max-iters", "10",
                  "--eval-interval", "10", "--eval-iters", "2", "--sample-tokens", "0"]) == 0
     checkpoint = load_checkpoint("ckpt.npz")
     train, _ = explore.train_split(checkpoint.tokenizer, tinyshakespeare)

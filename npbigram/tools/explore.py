@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import ops
-from ..data.corpus import batch_starts, encode_file, train_val_split, windows
+from ..data.corpus import encode_file, train_val_split
 from ..data.prepared import load_training_data
 from ..utils.files import atomic_write_bytes, check_output
 from .explain import token_labels
-from .lecture import BATCH_SIZE, BLOCK_SIZE, lecture_batch
+from .lecture import BATCH_SIZE, BLOCK_SIZE, LECTURE_SEED, lecture_batch
 from .optimum import floor_loss
 
 GENERATOR = '<meta name="generator" content="npbigram explore">'  # marks a page of ours
@@ -80,29 +80,28 @@ def train_split(tokenizer, path):
 
 
 def page_batch(checkpoint, tokenizer, train):
-    """The (B,T) = (4,8) batch the page explains: the lecture's (torch.manual_seed(seed), then
-    get_batch('train')) for a run on bigram.py's generator (--rng torch), else one drawn by
-    NumPy's default_rng(seed) from the train split; without data, 4 texts the model
-    generates after the start token."""
-    seed = int(checkpoint.config.get("seed", 0))
-    model = checkpoint.model
+    """The (B,T) = (4,8) batch the page explains, drawn as the lecture draws its first one:
+    torch.manual_seed(seed) with the run's seed, then get_batch('train'); for bigram.py's seed,
+    1337, the lecture's batch itself. Without data, 4 texts the model generates after the
+    start token."""
+    seed, model = run_seed(checkpoint), checkpoint.model
     if train is None or len(train) <= BLOCK_SIZE:
         start = np.full((BATCH_SIZE, 1), tokenizer.start_id, dtype=np.int64)
         ids = model.generate(start, BLOCK_SIZE, seed=seed)  # (B, T+1)
         xb, yb = ids[:, :-1], ids[:, 1:]
         about = (f"no data known, so {BATCH_SIZE} texts the model generated after token "
                  f"{tokenizer.start_id} (seed {seed})")
-    elif checkpoint.config.get("rng") == "torch":
-        starts, xb, yb = lecture_batch(train, seed)
-        about = (f"the lecture's batch: torch.manual_seed({seed}), get_batch('train') at "
-                 f"{starts.tolist()}")
     else:
-        starts = batch_starts(len(train), BLOCK_SIZE, BATCH_SIZE, np.random.default_rng(seed))
-        xb, yb = windows(train, starts, BLOCK_SIZE)
-        about = (f"{BATCH_SIZE} windows of the train split at {starts.tolist()} "
-                 f"(np.random.default_rng({seed}))")
+        starts, xb, yb = lecture_batch(train, seed)
+        about = ("the lecture's batch" if seed == LECTURE_SEED else "drawn as the lecture's") + (
+            f": torch.manual_seed({seed}), get_batch('train') at {starts.tolist()}")
     _, loss = model(xb, yb, return_logits=False)
     return PageBatch(xb=xb, yb=yb, about=about, loss=float(loss))
+
+
+def run_seed(checkpoint):
+    """The seed of the checkpoint's run (bigram.py's, 1337, for one saved without a config)."""
+    return int(checkpoint.config.get("seed", LECTURE_SEED))
 
 
 def packed(table):
@@ -134,7 +133,7 @@ def page_data(checkpoint, tokenizer, name, batch, counts=None, data_name=None):
                     for evaluation in checkpoint.history],
         "snapshots": [{"step": int(step), "weight": packed(table)}
                       for step, table in checkpoint.snapshots],
-        "seed": int(checkpoint.config.get("seed", 0)),
+        "seed": run_seed(checkpoint),
     }
 
 
