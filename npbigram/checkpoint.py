@@ -6,9 +6,11 @@ the arrays (so that a missing or renamed one is noticed); written atomically (a 
 in the same folder, then a rename). What goes into it: arrays `weight` (V,V) and `opt_<name>`
 for each optimizer state array; meta vocab_size, dtype, tokenizer, the training config, step,
 the batch generator's state, the optimizer's kind, step count and hyperparameters, and the
-run's data, evaluations and time. Keys added later are optional when reading (older
-checkpoints lack them). load_checkpoint reads a model exported as safetensors too
-(npbigram.data.safetensors_format): its weight, tokenizer and run, without optimizer state.
+run's data, evaluations and time; with `train --snapshots`, array `snapshots` (K,V,V), the
+table at K evaluations, and meta snapshot_steps, their steps. Keys added later are optional
+when reading (older checkpoints lack them). load_checkpoint reads a model exported as
+safetensors too (npbigram.data.safetensors_format): its weight, tokenizer and run, without
+optimizer state.
 """
 
 import json
@@ -49,14 +51,18 @@ class Checkpoint:
     # the evaluations, in step order: [{"step", "train", "val", "elapsed"}, ...]
     history: list = field(default_factory=list)
     elapsed: float = 0.0  # seconds the run had trained and evaluated when this was saved
+    # the table at some evaluations (train --snapshots), in step order: [(step, (V,V)), ...]
+    snapshots: list = field(default_factory=list)
 
 
 def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None, step=0,
-                    rng_state=None, data=None, history=(), elapsed=0.0):
+                    rng_state=None, data=None, history=(), elapsed=0.0, snapshots=()):
     """Write model (and optionally tokenizer, optimizer, config, step, the batch generator's
-    state as a JSON-serialisable dict, and the run's data, evaluation history and elapsed
-    seconds) to `path`."""
+    state as a JSON-serialisable dict, the run's data, evaluation history and elapsed
+    seconds, and its snapshots [(step, table (V,V)), ...]) to `path`."""
     arrays = {"weight": model.weight}
+    if snapshots:
+        arrays["snapshots"] = np.stack([table for _, table in snapshots])  # (K,V,V)
     optimizer_meta = None
     if optimizer is not None:
         optimizer_meta = {}
@@ -76,6 +82,7 @@ def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None,
         "data": data,
         "history": [dict(evaluation) for evaluation in history],
         "elapsed": float(elapsed),
+        "snapshot_steps": [int(step) for step, _ in snapshots],
     })
 
 
@@ -119,6 +126,8 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
         step = check_count(meta["step"], "step")
         elapsed = check_non_negative(meta.get("elapsed", 0.0), "elapsed")
         history = check_history(meta.get("history", []), step)
+        snapshots = check_snapshots(arrays.get("snapshots"), meta.get("snapshot_steps", []),
+                                    weight, step)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
     try:
@@ -128,11 +137,30 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
             rows = nonfinite_rows(table) if tabular else []
             if rows:
                 raise ValueError(describe_nonfinite(table, rows, f"the optimizer's {name} holds"))
+        for at, table in snapshots:
+            rows = nonfinite_rows(table)
+            if rows:
+                raise ValueError(describe_nonfinite(table, rows,
+                                                    f"the snapshot at step {at} holds"))
     except ValueError as e:
         raise ValueError(f"{path}: {e}: the checkpoint is damaged") from None
     return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
                       config=config, step=step, rng_state=rng_state, data=data, history=history,
-                      elapsed=elapsed)
+                      elapsed=elapsed, snapshots=snapshots)
+
+
+def check_snapshots(tables, steps, weight, step):
+    """A checkpoint's snapshots [(step, table), ...] from its array (K,V,V) (or None) and
+    their K steps, rising within [0, step]; each table of the weight's shape and dtype."""
+    steps = [check_count(at, "a snapshot's step") for at in steps]
+    shape = (len(steps), *weight.shape)
+    if (tables is None) != (not steps) or (tables is not None and (
+            tables.shape != shape or tables.dtype != weight.dtype)):
+        found = "none" if tables is None else f"{tables.dtype} {tables.shape}"
+        raise ValueError(f"snapshots are {found}, expected {weight.dtype} {shape}")
+    if any(not a < b <= step for a, b in zip([-1, *steps], steps)):
+        raise ValueError(f"the snapshots' steps {steps} are not rising within [0, {step}]")
+    return list(zip(steps, tables)) if steps else []
 
 
 def write_checkpoint(path, arrays, meta):

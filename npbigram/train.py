@@ -13,7 +13,9 @@ full_batch: every step uses the exact gradient of the whole train split, from it
 (computed once), O(V^2) per step whatever the split's size.
 
 Evaluations run in chunks of bounded work, so that a caller can stop one within a second; the
-trainer keeps their history, which checkpoints carry, with the run's elapsed seconds.
+trainer keeps their history, which checkpoints carry, with the run's elapsed seconds, and
+with config.snapshots = K the table at up to K evaluations, spread over the run
+(kept_evaluations).
 """
 
 import dataclasses
@@ -44,10 +46,11 @@ FULL_BATCH_DEFAULTS = {"lr": 0.5, "max_iters": 1000, "eval_interval": 100, "eval
 OPTIMIZER_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay")
 # settings that a resumed run may change: when it stops, evaluates and what it prints at the
 # end, never what a step computes
-CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval", "sample_tokens")
+CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval", "sample_tokens", "snapshots")
 # work that a run refuses or warns of before it starts (check_work)
 EVAL_POSITIONS_LIMIT = 10**10  # positions of one loss estimate, both splits
 STEP_WORK_WARNING = 10**10  # elements of work of one training step
+SNAPSHOT_BYTES_LIMIT = 64 * 2**20  # the tables a checkpoint keeps (and an explore page holds)
 
 
 class TrainingDiverged(RuntimeError):
@@ -78,12 +81,14 @@ class TrainConfig:
     full_batch: bool = False
     rng: str = "numpy"  # a stream of npbigram.randomness.streams.RNGS
     sample_tokens: int = 500  # generated after training, as bigram.py's max_new_tokens
+    snapshots: int = 0  # tables kept in the checkpoint, at evaluations spread over the run
 
     def __post_init__(self):
         for name in ("batch_size", "block_size", "eval_interval", "eval_iters"):
             check_count(getattr(self, name), name, minimum=1)
         check_count(self.max_iters, "max_iters")
         check_count(self.sample_tokens, "sample_tokens")
+        check_count(self.snapshots, "snapshots")
         check_count(self.seed, "seed")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         names = OPTIMIZERS[self.optimizer].hyperparameter_names()
@@ -167,7 +172,42 @@ def training_memory(config, vocab_size):
             8 * config.eval_iters + 2 * 8 * batches * batch_size
             + engine.batch_bytes(n_positions, vocab_size, itemsize, None),
             "lower --eval-iters, --batch-size or --block-size"))
+    if config.snapshots:
+        parts.append((f"{config.snapshots:,} snapshots of the table",
+                      snapshot_bytes(config, vocab_size), "lower --snapshots"))
     return [*parts, max(one_at_a_time, key=lambda part: part[1])]
+
+
+def snapshot_bytes(config, vocab_size):
+    """The bytes of the tables config.snapshots keeps: K x V x V x itemsize."""
+    return config.snapshots * vocab_size ** 2 * np.dtype(config.dtype).itemsize
+
+
+def check_snapshots(config, vocab_size):
+    """Refuse snapshots whose tables would take more than SNAPSHOT_BYTES_LIMIT, naming the
+    flag and the most that fit."""
+    size = snapshot_bytes(config, vocab_size)
+    if size > SNAPSHOT_BYTES_LIMIT:
+        table = vocab_size ** 2 * np.dtype(config.dtype).itemsize
+        raise ValueError(
+            f"--snapshots {config.snapshots:,} would keep {config.snapshots:,} tables of "
+            f"{vocab_size:,}x{vocab_size:,} {config.dtype} ({size / 2**20:,.1f} MiB) in the "
+            f"checkpoint, more than its cap of {SNAPSHOT_BYTES_LIMIT / 2**20:g} MiB: use "
+            f"--snapshots {SNAPSHOT_BYTES_LIMIT // table:,} or fewer")
+
+
+def kept_evaluations(steps, limit):
+    """The steps of the evaluations (at `steps`, rising) whose table a run keeps, at most
+    `limit`: every stride-th from the first, and the newest, the stride the smallest power of
+    two that keeps few enough (limit 1: the newest only). As evaluations are added the stride
+    only doubles, so what is kept is always among what was kept before, and the newest."""
+    last = len(steps) - 1
+    if limit < 2:
+        return set(steps[last:]) if limit and steps else set()
+    stride = 1
+    while last // stride + 1 + (last % stride != 0) > limit:
+        stride *= 2
+    return {*steps[::stride], steps[-1]}
 
 
 def check_work(config, vocab_size):
@@ -208,6 +248,7 @@ class Trainer:
         {'train': C, 'val': C} if known."""
         self.config = config
         self.vocab_size = vocab_size
+        check_snapshots(config, vocab_size)
         check_memory("training", training_memory(config, vocab_size))
         check_work(config, vocab_size)
         self.train_data, self.val_data = splits if splits is not None else train_val_split(data)
@@ -232,6 +273,7 @@ class Trainer:
         self.step = 0  # training steps completed
         self.history = []  # evaluations: {"step", "train", "val", "elapsed"} in step order
         self.elapsed = 0.0  # seconds spent training and evaluating, over resumed runs too
+        self.snapshots = []  # [(step, table (V,V)), ...] at the kept_evaluations
 
     def restore(self, checkpoint):
         """Continue from a checkpoint written by this trainer's configuration."""
@@ -252,6 +294,7 @@ class Trainer:
         self.step = checkpoint.step
         self.history = [dict(evaluation) for evaluation in checkpoint.history]
         self.elapsed = checkpoint.elapsed
+        self.snapshots = list(checkpoint.snapshots)
 
     def train_step(self):
         """One step of bigram.py's loop; returns the batch loss."""
@@ -317,11 +360,16 @@ class Trainer:
         return result
 
     def record_evaluation(self, losses):
-        """Add an evaluation at the current step to the history; returns whether its val loss
-        is the lowest of the history (the best model so far)."""
+        """Add an evaluation at the current step to the history (and the table to the
+        snapshots); returns whether its val loss is the lowest of the history (the best model
+        so far)."""
         best = min((evaluation["val"] for evaluation in self.history), default=np.inf)
         self.history.append({"step": self.step, "train": losses["train"], "val": losses["val"],
                              "elapsed": self.elapsed})
+        kept = kept_evaluations([e["step"] for e in self.history], self.config.snapshots)
+        self.snapshots = [(step, table) for step, table in self.snapshots if step in kept]
+        if self.step in kept:
+            self.snapshots.append((self.step, self.model.weight.copy()))
         return losses["val"] < best
 
     def evaluated_now(self):
@@ -352,7 +400,7 @@ class Trainer:
         state is taken after this step's evaluation, which a resumed run does not repeat."""
         return dict(tokenizer=tokenizer, optimizer=self.optimizer, config=self.config.to_dict(),
                     step=self.step, rng_state=self.stream.get_state(), data=data,
-                    history=self.history, elapsed=self.elapsed)
+                    history=self.history, elapsed=self.elapsed, snapshots=self.snapshots)
 
 
 def format_eval(step, losses):

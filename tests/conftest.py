@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from npbigram.engine import BACKENDS
 
-from helpers import save_trainer, trained_trainer
+from helpers import save_trainer, skip_or_fail, trained_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 TINYSHAKESPEARE_CANDIDATES = [
@@ -25,19 +25,13 @@ def in_tmp_path(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _skip_or_fail(reason):
-    if os.environ.get("NPBIGRAM_REQUIRE_TORCH") == "1":
-        pytest.fail(f"{reason}, and NPBIGRAM_REQUIRE_TORCH=1 forbids skipping")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def torch():
     """The torch module; skips without torch unless NPBIGRAM_REQUIRE_TORCH=1, then fails."""
     try:
         import torch
     except ImportError:
-        _skip_or_fail("torch is not installed")
+        skip_or_fail("torch is not installed")
     torch.set_num_threads(2)
     return torch
 
@@ -48,7 +42,7 @@ def tinyshakespeare():
     for candidate in TINYSHAKESPEARE_CANDIDATES:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
-    _skip_or_fail("tinyshakespeare not found (set NPBIGRAM_DATA)")
+    skip_or_fail("tinyshakespeare not found (set NPBIGRAM_DATA)")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

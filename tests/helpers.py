@@ -12,6 +12,7 @@ import termios
 import time
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 from npbigram import (
     BigramLanguageModel,
@@ -20,6 +21,14 @@ from npbigram import (
     Trainer,
     save_checkpoint,
 )
+
+
+def skip_or_fail(reason, required_by="NPBIGRAM_REQUIRE_TORCH"):
+    """Skip the test, or fail it when the environment variable `required_by` is 1 (CI sets
+    NPBIGRAM_REQUIRE_TORCH and NPBIGRAM_REQUIRE_BROWSER, so that nothing it needs is skipped)."""
+    if os.environ.get(required_by) == "1":
+        pytest.fail(f"{reason}, and {required_by}=1 forbids skipping")
+    pytest.skip(reason)
 
 
 def model_with_weight(weight, backend="numpy"):

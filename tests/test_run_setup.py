@@ -216,8 +216,8 @@ def test_resume_rejects_settings_that_conflict_and_accepts_those_that_may_change
     assert err == ("npbigram: error: --init zeros, --seed 7, --tokenizer byte: ckpt.npz was "
                    "trained with --init normal, --seed 1337, --tokenizer char, and a resumed "
                    "run keeps its settings (it may change --max-iters, --eval-interval, "
-                   "--sample-tokens, --out, --plot, --log, --threads); drop them, or start a new "
-                   "run\n")
+                   "--sample-tokens, --snapshots, --out, --plot, --log, --threads); drop them, "
+                   "or start a new run\n")
     status, out, err = train(capsys, "--resume", "ckpt.npz", "--lr", "0.02", "--seed", "1337",
                              "--max-iters", "45", "--eval-interval", "15", "--threads", "1")
     assert status == 0, err

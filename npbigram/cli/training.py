@@ -67,6 +67,8 @@ TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig
     "rng": (str, tuple(RNGS), "random numbers from NumPy's generators, or PyTorch's CPU "
                               "generator in bigram.py's order (the lecture's numbers)"),
     "sample_tokens": (int, None, "tokens of the sample printed at the end (0: no sample)"),
+    "snapshots": (int, None, "keep the table W at up to this many evaluations in the "
+                             "checkpoint, spread over the run (for npbigram explore's slider)"),
 }
 SWITCHES = {  # boolean flags -> help
     "nesterov": "Nesterov momentum for SGD (needs --momentum, no dampening), as torch.optim.SGD",

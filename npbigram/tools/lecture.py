@@ -48,14 +48,19 @@ class Walkthrough:
     generated_full_context: np.ndarray  # the same, running the model on the whole context
 
 
+def lecture_batch(train, seed=LECTURE_SEED):
+    """(starts (B,), xb (B,T), yb (B,T)): the lecture's first get_batch('train') after
+    torch.manual_seed(seed), B = 4 windows of T = 8 of the train split."""
+    starts = TorchGenerator(seed).randint(len(train) - BLOCK_SIZE, (BATCH_SIZE,))
+    return (starts, *windows(train, starts, BLOCK_SIZE))
+
+
 def walk(data, vocab_size, seed=LECTURE_SEED):
     """The lecture's steps on a text's ids (n,): returns a Walkthrough."""
     train, val = train_val_split(data)
-    gen = TorchGenerator(seed)
-    starts = gen.randint(len(train) - BLOCK_SIZE, (BATCH_SIZE,))  # get_batch('train')
-    xb, yb = windows(train, starts, BLOCK_SIZE)
+    starts, xb, yb = lecture_batch(train, seed)  # get_batch('train')
 
-    gen.manual_seed(seed)
+    gen = TorchGenerator(seed)  # torch.manual_seed(seed) again
     model = BigramLanguageModel.from_weight(  # nn.Embedding's init
         gen.normal_(np.empty((vocab_size, vocab_size), np.float32)), backend="numpy")
     logits, loss = model(xb, yb)  # (B*T, V), float
