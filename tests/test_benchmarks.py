@@ -142,13 +142,28 @@ def test_peer_steps_give_pytorch_eager_weights(peers, impl, monkeypatch, tmp_pat
         monkeypatch.setenv(peers.C_CACHE_VARIABLE, str(tmp_path))  # built from this source
     if impl == "tinygrad":  # without clang, the step's math on tinygrad's Python device
         monkeypatch.setenv("DEV", "CPU" if not peers.unavailable_reason(impl) else "PYTHON")
-    vocab_size, steps = 11, 3
+    assert_steps_match_pytorch_eager(peers, impl, vocab_size=11, batch=(4, 8), threads=1)
+
+
+def test_the_c_steps_parallel_pass_gives_pytorch_eager_weights(peers, monkeypatch, tmp_path):
+    """Above its size for threads (B·T + V² >= 2^17) the C step sorts the batch and takes
+    the rows on 2 threads: the same weights as PyTorch eager."""
+    if peers.install_hint("torch") or peers.unavailable_reason("c"):
+        pytest.skip("the torch reference or a C compiler is missing")
+    monkeypatch.setenv(peers.C_CACHE_VARIABLE, str(tmp_path))
+    assert_steps_match_pytorch_eager(peers, "c", vocab_size=64, batch=(512, 256), threads=2)
+
+
+def assert_steps_match_pytorch_eager(peers, impl, vocab_size, batch, threads, steps=3):
+    """`steps` steps of the peer impl (on `threads` threads) and of PyTorch eager, from the
+    same initial table on the same random batch, give the same weights within float32
+    rounding."""
     rng = np.random.default_rng(0)
-    xb, yb = (rng.integers(0, vocab_size, size=(4, 8)) for _ in range(2))
+    xb, yb = (rng.integers(0, vocab_size, size=batch) for _ in range(2))
     start = peers.initial_weight(vocab_size)
     weights = {}
-    for name in ("torch", impl):
-        peer = peers.build(name, vocab_size, 1, xb, yb, weight=start)
+    for name, n_threads in (("torch", 1), (impl, threads)):
+        peer = peers.build(name, vocab_size, n_threads, xb, yb, weight=start)
         for _ in range(steps):
             peer.step()
         weights[name] = peer.weight()
