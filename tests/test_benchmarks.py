@@ -145,13 +145,17 @@ def test_peer_steps_give_pytorch_eager_weights(peers, impl, monkeypatch, tmp_pat
     assert_steps_match_pytorch_eager(peers, impl, vocab_size=11, batch=(4, 8), threads=1)
 
 
-def test_the_c_steps_parallel_pass_gives_pytorch_eager_weights(peers, monkeypatch, tmp_path):
-    """Above its size for threads (B·T + V² >= 2^17) the C step sorts the batch and takes
-    the rows on 2 threads: the same weights as PyTorch eager."""
+@pytest.mark.parametrize("vocab_size, batch", [(64, (512, 256)), (400, (64, 64))],
+                         ids=["pair-counts", "sort"])
+def test_the_c_steps_parallel_pass_gives_pytorch_eager_weights(peers, monkeypatch, tmp_path,
+                                                               vocab_size, batch):
+    """Above its size for threads (B·T + V² >= 2^17) the C step groups the batch on 2
+    threads, by pair counts (2 V² <= B·T) or by sorting it, and takes the rows on 2 threads:
+    the same weights as PyTorch eager."""
     if peers.install_hint("torch") or peers.unavailable_reason("c"):
         pytest.skip("the torch reference or a C compiler is missing")
     monkeypatch.setenv(peers.C_CACHE_VARIABLE, str(tmp_path))
-    assert_steps_match_pytorch_eager(peers, "c", vocab_size=64, batch=(512, 256), threads=2)
+    assert_steps_match_pytorch_eager(peers, "c", vocab_size, batch, threads=2)
 
 
 def assert_steps_match_pytorch_eager(peers, impl, vocab_size, batch, threads, steps=3):
