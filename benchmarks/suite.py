@@ -241,7 +241,8 @@ def machine_info():
 def compiler_version(compiler):
     """The first line of `compiler --version` (the C step's compiler), or "not installed"."""
     try:
-        proc = subprocess.run([compiler, "--version"], capture_output=True, text=True)
+        proc = subprocess.run([compiler, "--version"], capture_output=True, text=True,
+                              check=False)
     except OSError:
         return "not installed"
     return proc.stdout.partition("\n")[0].strip() or "unknown"
