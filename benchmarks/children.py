@@ -91,9 +91,9 @@ def proc_kib(path, field):
 
 def child_env(threads=None, **extra):
     """The environment of a child: this checkout importable; with threads, that many threads
-    everywhere (PJRT_NPROC: the size of XLA's CPU thread pool)."""
+    everywhere (PJRT_NPROC: the size of XLA's CPU thread pool; NUM_CPU_THREADS: tinygrad's)."""
     counts = {} if threads is None else dict.fromkeys(
-        ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "PJRT_NPROC"), str(threads))
+        ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "PJRT_NPROC", "NUM_CPU_THREADS"), str(threads))
     env = dict(os.environ, **counts, **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env

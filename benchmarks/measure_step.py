@@ -39,10 +39,7 @@ class Implementation(NamedTuple):
     # peak bytes of a step per logit (N x V) where it holds them whole, 0 where it does not: a
     # size needing more than the memory cap is skipped rather than started
     bytes_per_logit: int = 0
-
-    @property
-    def threaded(self):
-        return self.backend != "numpy"
+    threaded: bool = True  # it takes the thread setting (the Threads table times it on 1 too)
 
 
 def _npbigram(short, label, runs, grad="gather-scatter", return_logits=True):
@@ -64,9 +61,10 @@ IMPLEMENTATIONS = {  # name -> Implementation, in table order
                                         "Trainer's compiled loop, pair-counts", "loop",
                                         grad="pair-counts"),
     "numpy": Implementation("NumPy", "npbigram NumPy reference, public API", "api",
-                            backend="numpy", bytes_per_logit=18),
-    **{impl: Implementation(short, label, "peer", backend=impl, bytes_per_logit=per_logit)
-       for impl, (short, label, _, _, per_logit) in peers.PEERS.items()},
+                            backend="numpy", bytes_per_logit=18, threaded=False),
+    **{impl: Implementation(spec.short, spec.label, "peer", backend=impl,
+                            bytes_per_logit=spec.bytes_per_logit, threaded=spec.threaded)
+       for impl, spec in peers.PEERS.items()},
 }
 
 

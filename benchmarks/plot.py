@@ -1,27 +1,31 @@
 """tokens_per_s.png: one run's training tokens/s against tokens per step."""
 
 from matplotlib.figure import Figure
-from peers import PEERS
+from peers import C_STEP, TOOLS
 from report import Lookup, impl_columns, ok, size_keys
 
 OUR_COLORS = ["tab:blue", "tab:cyan", "tab:green", "tab:olive", "tab:orange", "tab:pink",
               "tab:gray"]
-PEER_COLORS = ["tab:red", "tab:purple", "tab:brown"]
+PEER_COLORS = ["tab:red", "tab:purple", "tab:brown", "gold", "darkgreen", "navy"]
+C_STEP_STYLE = {"color": "black", "linestyle": "-", "marker": "s"}  # the hand-written limit
 
 
 def render_plot(results, file):
     """tokens/s against tokens per step, log-log, one panel per vocabulary size: every
-    implementation (the peers dash-dotted), the best peer at each size (thick dashed) and the
-    hardware floor (dotted)."""
+    implementation (the peers dash-dotted, the C step black with squares), the best peer at
+    each size (thick dashed) and the hardware floor (dotted)."""
     look = Lookup(results)
     rows = [r for r in results["steps"] if r["threads"] == look.threads and ok(r)]
     vocabs = sorted({r["vocab_size"] for r in results["steps"]})
     fig = Figure(figsize=(max(11.5, 4.2 * len(vocabs)), 6.4), layout="constrained")
     axes = fig.subplots(1, len(vocabs), sharey=True, squeeze=False)[0]
     impls = [impl for impl, _, _ in impl_columns(results)]
-    ours = [impl for impl in impls if impl not in PEERS]
-    colors = {**dict(zip(ours, OUR_COLORS * 2)),
-              **dict(zip([impl for impl in impls if impl in PEERS], PEER_COLORS * 2))}
+    ours = [impl for impl in impls if impl not in TOOLS and impl != C_STEP]
+    styles = {**{impl: {"color": color, "linestyle": "-", "marker": "o"}
+                 for impl, color in zip(ours, OUR_COLORS * 2)},
+              **{impl: {"color": color, "linestyle": "-.", "marker": "o"}
+                 for impl, color in zip([i for i in impls if i in TOOLS], PEER_COLORS * 2)},
+              C_STEP: C_STEP_STYLE}
     legend = {}
     for ax, v in zip(axes, vocabs, strict=True):
         sizes = sorted((b * t, b, t) for vv, b, t in size_keys(results, look.threads) if vv == v)
@@ -29,9 +33,7 @@ def render_plot(results, file):
             points = sorted((r["tokens"], r["tokens_per_s"]) for r in rows
                             if r["impl"] == impl and r["vocab_size"] == v)
             if points:
-                legend[label], = ax.plot(*zip(*points, strict=True), marker="o",
-                                         color=colors[impl],
-                                         linestyle="-." if impl in PEERS else "-")
+                legend[label], = ax.plot(*zip(*points, strict=True), **styles[impl])
         best = [(tokens, tokens / peer["median_s"]) for tokens, b, t in sizes
                 if ok(peer := look.best_peer(b, t, v))]
         floor = [(tokens, tokens / f["floor_s"]) for tokens, b, t in sizes

@@ -5,7 +5,7 @@ import re
 from functools import partial
 from pathlib import Path
 
-from peers import COMPILED, PEERS
+from peers import C_STEP, COMPILED, TOOLS
 
 
 class Lookup:
@@ -28,9 +28,10 @@ class Lookup:
         return self.steps.get((impl, b, t, v, threads or self.threads))
 
     def best_peer(self, b, t, v):
-        """The peer row with the smallest median step at this size; where no peer was
-        measured, a row saying why (status 'missing'), or None if no peer was tried."""
-        tried = [row for row in (self.step(impl, b, t, v) for impl in PEERS) if row is not None]
+        """The tool peer (not the hand-written C step) row with the smallest median step at
+        this size; where none was measured, a row saying why (status 'missing'), or None if
+        no peer was tried."""
+        tried = [row for row in (self.step(impl, b, t, v) for impl in TOOLS) if row is not None]
         if measured := [row for row in tried if ok(row)]:
             return min(measured, key=lambda row: row["median_s"])
         return {"impl": "best peer", "short": "best peer", "label": "every peer",
@@ -42,6 +43,14 @@ class Lookup:
         floor = ok(row) and row["threads"] == self.threads and self.floors.get(
             (row["batch_size"], row["block_size"], row["vocab_size"]))
         return floor["floor_s"] / row["median_s"] if floor else None
+
+    def c_step_ratio(self, row):
+        """The row's median step / the C step's at its size and threads, or None without both."""
+        if not ok(row):
+            return None
+        c_step = self.step(C_STEP, row["batch_size"], row["block_size"], row["vocab_size"],
+                           row["threads"])
+        return row["median_s"] / c_step["median_s"] if ok(c_step) else None
 
 
 def ok(row):
@@ -112,7 +121,7 @@ def versus_best_peer(look, name, target, impl, b, t, v):
                    (f"best peer ({peer['short']})" if ok(peer) else "best peer", "npbigram"))
     if (fraction := look.limit_fraction(row)) is not None:
         figure["note"] += f"; npbigram at {format_percent(fraction)} of the hardware limit"
-    absent = [r for r in (look.step(p, b, t, v) for p in PEERS) if r is not None and not ok(r)]
+    absent = [r for r in (look.step(p, b, t, v) for p in TOOLS) if r is not None and not ok(r)]
     if ok(peer) and absent:  # the best of fewer peers: say which ones are missing
         figure["note"] += "; not compared: " + ", ".join(f"{r['short']} ({r['status']})"
                                                           for r in absent)
@@ -290,7 +299,9 @@ def machine_fields(results):
     m, s = results["machine"], results["settings"]
     load = ", ".join(f"{x:.2f}" for x in results["load_average_start"][:1]
                      + results["load_average_end"][:1])
-    return {"jax": "not recorded", "jaxlib": "not recorded", "optax": "not recorded", **m,
+    unrecorded = dict.fromkeys(("jax", "jaxlib", "optax", "mlx", "autograd", "tinygrad", "cc"),
+                               "not recorded")  # results.json of an older suite
+    return {**unrecorded, **m,
             "memory_gib": m["memory_bytes"] / 2**30, "threads": s["threads"], "load": load,
             "duration_s": results["duration_s"], "command": results["command"],
             "created": results["created"], "quick": QUICK if s["quick"] else ""}
@@ -326,7 +337,7 @@ def steps_table(results, look, notes):
             return notes.cell(row)
         peer = look.best_peer(row["batch_size"], row["block_size"], row["vocab_size"])
         versus = (f" · {format_ratio(peer['median_s'] / row['median_s'])}"
-                  if ok(peer) and row["impl"] not in PEERS else "")
+                  if ok(peer) and row["impl"] not in TOOLS else "")
         return (f"{format_seconds(row['median_s'])} · {format_rate(row['tokens_per_s'])}/s"
                 f"{versus}{notes.warned(row)}")
 
@@ -354,9 +365,12 @@ def floors_tables(results, look, notes):
             for v, b, t in size_keys(results, look.threads) if (f := look.floors.get((b, t, v)))]
 
     def limit_cell(row):
-        if (fraction := look.limit_fraction(row)) is not None:
-            return format_percent(fraction)
-        return notes.cell(row) if row is not None and not ok(row) else "-"
+        """The fraction of the floor reached, then how many times the C step's time."""
+        if row is not None and not ok(row):
+            return notes.cell(row)
+        fraction, c_step = look.limit_fraction(row), look.c_step_ratio(row)
+        return " · ".join([format_percent(fraction) if fraction is not None else "-",
+                           *([f"{format_ratio(c_step)} C"] if c_step is not None else [])])
 
     return "\n\n".join([table(["V", "B×T", "exponentials E", "exp floor", "AdamW bytes",
                                "AdamW floor", "AdamW bandwidth", "batch bytes", "batch floor",

@@ -25,7 +25,7 @@ from pathlib import Path
 from children import ROOT, child_env, default_data, gb, proc_kib, run_child
 from compile_times import measure_compilations
 from measure_step import IMPLEMENTATIONS, parse_dims
-from peers import PEERS, install_hint
+from peers import C_CACHE_VARIABLE, PEERS, c_compiler, install_hint, unavailable_reason
 from phases import PHASES, T0_VARIABLE
 from plot import render_plot
 from report import derive_figures, render_markdown
@@ -42,7 +42,8 @@ MEMORY_SIZE = (512, 128, 4096)  # (B, T, V): 65,536 tokens/step, the memory comp
 QUICK_SIZES = [(32, 8), (512, 64)]
 QUICK_VOCABS = [65, 256]
 TORCH = install_hint("torch") is None
-VERSIONS = ("numpy", "numba", "torch", "jax", "jaxlib", "optax")  # recorded with the machine
+VERSIONS = ("numpy", "numba", "torch", "jax", "jaxlib", "optax", "mlx", "autograd",
+            "tinygrad")  # recorded with the machine
 # the seed job's last report; its tokens/s has more digits than its seconds
 TRAINED_LINE = re.compile(r"^trained (\d+) steps in [0-9.]+ s \(([0-9,]+) tokens/s\)",
                           re.MULTILINE)
@@ -79,6 +80,8 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
            "tokens": batch_size * block_size, "threads": threads}
     if impl in PEERS and install_hint(impl):
         return {**row, "status": "not installed", "reason": install_hint(impl)}
+    if impl in PEERS and (reason := unavailable_reason(impl)):
+        return {**row, "status": "unavailable", "reason": reason}
     if reason := memory_skip_reason(impl, batch_size * block_size * vocab_size, args.mem_cap):
         return {**row, "status": "skipped", "reason": reason}
     cmd = [sys.executable, str(HERE / "measure_step.py"), "--impl", impl,
@@ -87,7 +90,8 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
     # torch.compile starts from an empty inductor cache: its compile_s is a first compilation
     with tempfile.TemporaryDirectory(prefix="npbigram-bench-inductor-") as inductor_cache:
         env = child_env(threads, NUMBA_CACHE_DIR=numba_cache,
-                        TORCHINDUCTOR_CACHE_DIR=inductor_cache)
+                        TORCHINDUCTOR_CACHE_DIR=inductor_cache,
+                        **{C_CACHE_VARIABLE: os.path.join(numba_cache, "c-step")})
         child = run_child(cmd, env, args.mem_cap)
     if failure := child.failure():
         return {**row, "status": "failed", "reason": failure}
@@ -241,10 +245,21 @@ def machine_info():
             versions[package] = "not installed"
     commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
                             capture_output=True, text=True, cwd=ROOT)
+    versions["cc"] = compiler_version(c_compiler())
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": proc_kib("/proc/meminfo", "MemTotal") * 1024,
             "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), **versions,
             "npbigram_commit": commit.stdout.strip() if commit.returncode == 0 else "unknown"}
+
+
+def compiler_version(compiler):
+    """The first line of `compiler --version` (the C step's compiler), or "not installed"."""
+    try:
+        proc = subprocess.run([compiler, "--version"], capture_output=True, text=True,
+                              check=False)
+    except OSError:
+        return "not installed"
+    return proc.stdout.partition("\n")[0].strip() or "unknown"
 
 
 def default_mem_cap():
@@ -339,8 +354,8 @@ def main(argv=None):
     }
     configs = step_configs(args)
     results["steps"] = []
-    # the step children share one new numba cache: kernels compile once per run, never loaded
-    # from a stale cache of another version
+    # the step children share one new numba cache (and the C step's build): kernels compile
+    # once per run, never loaded from a stale cache of another version
     with tempfile.TemporaryDirectory(prefix="npbigram-bench-numba-") as numba_cache:
         for i, config in enumerate(configs):
             impl, b, t, v, threads = config

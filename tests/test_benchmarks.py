@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
 
 
-STEP_IMPLS = ["numba-nologits", "numba-loop", "numpy", "jax"]  # one of each kind of step
+STEP_IMPLS = ["numba-nologits", "numba-loop", "numpy", "jax", "c"]  # one of each kind of step
 
 
 def run_suite(tmp_path, *flags):
@@ -39,8 +39,8 @@ def installed(module):
 
 def test_suite_measures_steps_on_its_smallest_configuration(tmp_path):
     """One implementation of each kind (a numba public API, the NumPy reference, a compiled
-    peer), every table of their steps rendered; each row is one child's (every
-    implementation's own step is checked by its own tests)."""
+    peer, the hand-written C step), every table of their steps rendered; each row is one
+    child's (every implementation's own step is checked by its own tests)."""
     results, markdown = run_suite(tmp_path, "--impls", *STEP_IMPLS, "--no-seed-job",
                                   "--no-floors")
     jax = installed("jax") and installed("optax")
@@ -51,6 +51,8 @@ def test_suite_measures_steps_on_its_smallest_configuration(tmp_path):
     assert steps["jax"]["status"] == ("ok" if jax else "not installed"), steps["jax"]
     if jax:
         assert steps["jax"]["compile_s"] > 0
+    gcc = shutil.which(os.environ.get("CC", "gcc"))  # the C step's compiler
+    assert steps["c"]["status"] == ("ok" if gcc else "unavailable"), steps["c"]
     for row in results["steps"]:
         assert row["status"] in ("ok", "unavailable", "not installed"), row
         if row["status"] == "ok":
@@ -64,10 +66,12 @@ def test_suite_measures_steps_on_its_smallest_configuration(tmp_path):
     assert "## One training step" in markdown and "| 65 | 32×8 | 256 |" in markdown
     assert "best peer" in markdown and "## Peak memory of one step" in markdown
     assert "Not measured in this run**: --no-floors" in markdown
+    if gcc:  # every step's distance from the C step, the C step's own 1×
+        assert "**C step**: hand-written C step" in markdown and "| - · 1× C |" in markdown
     if jax:
         assert "## Compile times of the peers" in markdown
     else:
-        assert "not installed (`pip install -e '.[bench]'`)" in markdown
+        assert "not installed (`pip install -e '.[bench-jax]'`)" in markdown
 
 
 def test_suite_measures_the_floors_and_pytorchs_seed_job(tmp_path):
@@ -113,41 +117,90 @@ def test_suite_runs_the_numba_seed_job_phase_by_phase(tmp_path, monkeypatch):
 
 @pytest.fixture
 def peers(monkeypatch):
-    """benchmarks/peers.py (the benchmarks folder on the path: it is a script folder); the environment variables
-    a peer sets (PJRT_NPROC) are restored after the test."""
+    """benchmarks/peers.py (the benchmarks folder on the path: it is a script folder); the
+    environment variables a peer sets (PJRT_NPROC, tinygrad's NUM_CPU_THREADS) are restored
+    after the test."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     monkeypatch.setenv("PJRT_NPROC", os.environ.get("PJRT_NPROC", "2"))
+    monkeypatch.setenv("NUM_CPU_THREADS", os.environ.get("NUM_CPU_THREADS", "1"))
     import peers
 
     return peers
 
 
-def c_compiler():
+def cxx_compiler():
     return any(shutil.which(cc) for cc in (os.environ.get("CXX"), "g++", "c++", "clang++") if cc)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("impl", ["torch-compile", "jax"])
-def test_peer_steps_give_pytorch_eager_weights(peers, impl):
-    """A few steps of a compiled peer give the weights of the same steps in PyTorch eager
-    (bigram.py's step), from the same initial table, within float32 rounding."""
+@pytest.mark.parametrize("impl", ["torch-compile", "jax", "mlx", "autograd", "tinygrad", "c"])
+def test_peer_steps_give_pytorch_eager_weights(peers, impl, monkeypatch, tmp_path):
+    """A few steps of a peer (or of the hand-written C step) give the weights of the same
+    steps in PyTorch eager (bigram.py's step), from the same initial table, within float32
+    rounding."""
     if peers.install_hint(impl) or peers.install_hint("torch"):
         pytest.skip(f"{impl} or the torch reference is not installed")
-    if impl == "torch-compile" and not c_compiler():
+    if impl == "torch-compile" and not cxx_compiler():
         pytest.skip("torch.compile's inductor needs a C++ compiler")
-    vocab_size, steps = 11, 3
+    if impl == "c":
+        if peers.unavailable_reason("c"):
+            pytest.skip(peers.unavailable_reason("c"))
+        monkeypatch.setenv(peers.C_CACHE_VARIABLE, str(tmp_path))  # built from this source
+    if impl == "tinygrad":  # without clang, the step's math on tinygrad's Python device
+        monkeypatch.setenv("DEV", "CPU" if not peers.unavailable_reason(impl) else "PYTHON")
+    assert_steps_match_pytorch_eager(peers, impl, vocab_size=11, batch=(4, 8), threads=1)
+
+
+@pytest.mark.parametrize("vocab_size, batch", [(64, (512, 256)), (400, (64, 64))],
+                         ids=["pair-counts", "sort"])
+def test_the_c_steps_parallel_pass_gives_pytorch_eager_weights(peers, monkeypatch, tmp_path,
+                                                               vocab_size, batch):
+    """Above its size for threads (B·T + V² >= 2^17) the C step groups the batch on 2
+    threads, by pair counts (2 V² <= B·T) or by sorting it, and takes the rows on 2 threads:
+    the same weights as PyTorch eager."""
+    if peers.install_hint("torch") or peers.unavailable_reason("c"):
+        pytest.skip("the torch reference or a C compiler is missing")
+    monkeypatch.setenv(peers.C_CACHE_VARIABLE, str(tmp_path))
+    assert_steps_match_pytorch_eager(peers, "c", vocab_size, batch, threads=2)
+
+
+def assert_steps_match_pytorch_eager(peers, impl, vocab_size, batch, threads, steps=3):
+    """`steps` steps of the peer impl (on `threads` threads) and of PyTorch eager, from the
+    same initial table on the same random batch, give the same weights within float32
+    rounding."""
     rng = np.random.default_rng(0)
-    xb, yb = (rng.integers(0, vocab_size, size=(4, 8)) for _ in range(2))
+    xb, yb = (rng.integers(0, vocab_size, size=batch) for _ in range(2))
     start = peers.initial_weight(vocab_size)
     weights = {}
-    for name in ("torch", impl):
-        peer = peers.build(name, vocab_size, 1, xb, yb, weight=start)
+    for name, n_threads in (("torch", 1), (impl, threads)):
+        peer = peers.build(name, vocab_size, n_threads, xb, yb, weight=start)
         for _ in range(steps):
             peer.step()
         weights[name] = peer.weight()
     assert weights[impl].dtype == np.float32
     assert np.abs(weights["torch"] - start).max() > 1e-3  # the steps moved the weights
     np.testing.assert_allclose(weights[impl], weights["torch"], rtol=1e-5, atol=1e-5)
+
+
+def test_a_peer_without_its_compiler_is_unavailable_with_the_reason(peers, monkeypatch,
+                                                                       tmp_path):
+    """Without the compiler it builds with, the C step (and tinygrad on its CPU device) is a
+    row saying why, and no child is started."""
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("DEV", "CPU")
+    import suite
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("a child was started")
+
+    monkeypatch.setattr(suite, "run_child", no_child)
+    args = suite.parse_args(["--no-seed-job", "--impls", "c", "tinygrad"])
+    for impl in ("c", "tinygrad"):
+        row = suite.measure_step(impl, 32, 8, 65, 1, str(tmp_path), args)
+        if impl == "tinygrad" and row["status"] == "not installed":
+            continue
+        assert row["status"] == "unavailable", row
+        assert ("no C compiler" if impl == "c" else "no clang") in row["reason"], row
 
 
 def test_prepare_bench_rejects_an_unknown_in_memory_size(tmp_path):
