@@ -4,6 +4,8 @@ A V x V table W. Token i reads row W[i] as the logits of the next token, exactly
 `nn.Embedding(vocab_size, vocab_size)` does in bigram.py.
 """
 
+import math
+
 import numpy as np
 
 from .engine import DEFAULT_BACKEND, GRAD_METHODS, make_engine
@@ -118,7 +120,7 @@ class BigramLanguageModel:
         self._saved = None
         logits, loss, self._saved = self.engine.forward(
             self.weight, idx.reshape(-1), targets, self.grad_method, return_logits)
-        if not (np.isfinite(logits).all() if targets is None else np.isfinite(loss)):
+        if not (np.isfinite(logits).all() if targets is None else math.isfinite(loss)):
             self._saved = None
             self._refuse_nonfinite(idx, "the logits" if targets is None else "the loss", loss)
         if targets is None:

@@ -1,7 +1,8 @@
-"""A first run compiles its evaluation kernel in a helper process, into the shared JIT cache,
-while the process compiles its training kernels: the same kernels and weights bit for bit, no
-helper when the cache is warm, and the process compiling the kernel itself when the helper
-fails. Each case runs in a fresh process with its own NUMBA_CACHE_DIR (an empty cache)."""
+"""A first run compiles the training loop's update and batch kernels in a helper process, into
+the shared JIT cache, while the process compiles the gradient and evaluation kernels: the same
+kernels and weights bit for bit, no helper when the cache is warm, and the process compiling
+the kernels itself when the helper fails. Each case runs in a fresh process with its own
+NUMBA_CACHE_DIR (an empty cache)."""
 
 import json
 import os
@@ -17,7 +18,7 @@ CONFIG = {"max_iters": 30, "eval_iters": 3, "eval_interval": 10}
 WARM_UP = """
 import json, sys
 import numpy as np
-from npbigram.engine import HELPER_PROCESSES, compile_helper, grad_kernels
+from npbigram.engine import HELPER_PROCESSES, compile_helper, update_kernels
 HELPER_PROCESSES["compile"] = True
 if len(sys.argv) > 2:
     compile_helper.HELPER_COMMAND = json.loads(sys.argv[2])
@@ -26,10 +27,10 @@ from npbigram import TrainConfig, Trainer
 data = np.random.default_rng(0).integers(0, 65, 20_000).astype(np.uint8)
 trainer = Trainer(TrainConfig(**json.loads(sys.argv[1])), data, 65)
 compiled = trainer.warm_up()
-evaluation = grad_kernels.batch_losses.stats
+update = update_kernels.update_serial.stats
 trainer.train_steps(trainer.config.max_iters)
-print(json.dumps({"compiled": compiled, "evaluation_loaded": sum(evaluation.cache_hits.values()),
-                  "evaluation_compiled": sum(evaluation.cache_misses.values()),
+print(json.dumps({"compiled": compiled, "update_loaded": sum(update.cache_hits.values()),
+                  "update_compiled": sum(update.cache_misses.values()),
                   "weight": trainer.model.weight.tolist(),
                   "evaluation": {k: float(v) for k, v in trainer.evaluate().items()}}))
 """
@@ -55,10 +56,10 @@ def trained_here():
 
 
 @needs_two_cores
-def test_a_first_run_loads_the_evaluation_kernel_its_helper_compiled(tmp_path):
+def test_a_first_run_loads_the_kernels_its_helper_compiled(tmp_path):
     first = warm_up_in_new_process(tmp_path)
-    assert (first["evaluation_loaded"], first["evaluation_compiled"]) == (1, 0)
-    assert first["compiled"] == 2  # the helper's kernel counts as compiled by the first run
+    assert (first["update_loaded"], first["update_compiled"]) == (1, 0)
+    assert first["compiled"] == 5  # the helper's kernels count as compiled by the first run
     weight, evaluation = trained_here()
     assert np.array(first["weight"], np.float32).tobytes() == weight.tobytes()
     assert first["evaluation"] == {k: float(v) for k, v in evaluation.items()}
@@ -66,7 +67,7 @@ def test_a_first_run_loads_the_evaluation_kernel_its_helper_compiled(tmp_path):
     started = tmp_path / "helper started"
     warm = warm_up_in_new_process(tmp_path, [sys.executable, "-c",
                                              f"open({str(started)!r}, 'w')"])
-    assert warm["compiled"] == 0 and warm["evaluation_loaded"] == 1
+    assert warm["compiled"] == 0 and warm["update_loaded"] == 1
     assert not started.exists()  # a warm cache: no helper
     assert warm["weight"] == first["weight"]
 
@@ -74,8 +75,8 @@ def test_a_first_run_loads_the_evaluation_kernel_its_helper_compiled(tmp_path):
 @needs_two_cores
 def test_a_helper_that_fails_leaves_the_compilation_to_the_process(tmp_path):
     failed = warm_up_in_new_process(tmp_path, [sys.executable, "-c", "raise SystemExit(3)"])
-    assert (failed["evaluation_loaded"], failed["evaluation_compiled"]) == (0, 1)
-    assert failed["compiled"] == 2
+    assert (failed["update_loaded"], failed["update_compiled"]) == (0, 1)
+    assert failed["compiled"] == 5
     weight, _ = trained_here()
     assert np.array(failed["weight"], np.float32).tobytes() == weight.tobytes()
 
@@ -84,4 +85,4 @@ def test_no_helper_is_started_unless_the_command_turned_it_on():
     from npbigram.engine import HELPER_PROCESSES, compile_helper
 
     assert HELPER_PROCESSES["compile"] is False  # a library user's process
-    assert compile_helper.start(np.float32, np.uint8, True, 8) is None
+    assert compile_helper.start(["a job's spec"]) is None

@@ -1,14 +1,15 @@
 """A first run's compilation on two cores: when the JIT cache is empty, a helper process
-compiles the evaluation kernel (batch_losses) into the same cache while this process compiles
-the training step's kernels; this process then loads the helper's kernel from the cache. numba
-caches the machine code it compiled, so the kernels, and every result, are the same bit for bit
-as when one process compiles them all.
+compiles part of a job's kernels (numba_engine.warm_up_calls: the batch's windows and the
+optimizer's update) into the same cache while this process compiles the others (the batch
+gradient, evaluation); this process then compiles the training loop, which loads its callees
+from the cache. numba caches the machine code it compiled, so the kernels, and every result, are the
+same bit for bit as when one process compiles them all.
 
 Used when HELPER_PROCESSES["compile"] is on (npbigram.cli.process turns it on for the command's
-own process) and the process may use more than one core. When the helper cannot run or fails, this process
-compiles the kernel itself.
+own process) and the process may use more than one core. When the helper cannot run or fails,
+this process compiles its kernels itself.
 
-    python -m npbigram.engine.compile_helper SPEC   # the helper; SPEC: tiny_problem's arguments as JSON
+    python -m npbigram.engine.numba_engine SPEC   # the helper; SPEC: warm_up_spec's, as JSON
 """
 
 import json
@@ -23,7 +24,7 @@ from . import HELPER_PROCESSES, runtime
 from .grad_kernels import batch_losses
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # so the helper imports this npbigram
-HELPER_COMMAND = [sys.executable, "-m", __name__]  # + SPEC
+HELPER_COMMAND = [sys.executable, "-m", "npbigram.engine.numba_engine"]  # + SPEC
 
 
 @runtime.numba.njit(**runtime.JIT)
@@ -53,20 +54,19 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
-def start(dtype, data_dtype, writeable, block_size):
-    """The helper compiling evaluation_call(...)'s kernel, or None: not enabled, one core, no
-    JIT cache, or the cache already warm (its probe loaded rather than compiled)."""
+def start(spec):
+    """The helper compiling its share of the job of `spec` (a JSON list), or None: not
+    enabled, one core, no JIT cache, or the cache already warm (its probe loaded rather than
+    compiled)."""
     if not (HELPER_PROCESSES["compile"] and runtime.CACHE and _usable_cores() > 1):
         return None
     _cache_probe(1)
     if not sum(_cache_probe.stats.cache_misses.values()):
         return None
-    spec = json.dumps([np.dtype(dtype).str, np.dtype(data_dtype).str, bool(writeable),
-                       int(block_size)])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
     try:
-        return subprocess.Popen([*HELPER_COMMAND, spec], env=env,
+        return subprocess.Popen([*HELPER_COMMAND, json.dumps(spec)], env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
     except OSError:
@@ -90,13 +90,11 @@ def finish(helper):
         return 0
 
 
-def main(spec):
-    dtype, data_dtype, writeable, block_size = json.loads(spec)
-    kernel, args = evaluation_call(np.dtype(dtype), np.dtype(data_dtype), writeable, block_size)
-    kernel(*args)
-    print(sum(kernel.stats.cache_misses.values()))
+def run(spec, helper_calls):
+    """The helper's side: make the calls helper_calls(spec) returns for the JSON `spec`, then
+    print how many kernels they compiled."""
+    calls = helper_calls(json.loads(spec))
+    for kernel, args in calls:
+        kernel(*args)
+    print(sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))

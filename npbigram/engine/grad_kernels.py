@@ -27,7 +27,7 @@ numba does no bounds checks: callers validate ids (npbigram.utils.checks.check_i
 import numpy as np
 from numba import njit, prange
 
-from .fastmath import ROW_GROUPS, group_rows, lane_sum, ordered_sum, row_softmax
+from .fastmath import ROW_GROUPS, group_rows, lane_sum, ordered_sum, row_softmax, zero_fill
 from .runtime import JIT as jit
 
 SORT_CHUNKS = 64  # the parallel counting sort splits the positions into this many chunks
@@ -123,18 +123,17 @@ def balanced_row_groups(starts, groups):
 @njit(inline="always", **jit)
 def _gather_scatter_rows(weight, targets, starts, first_row, end_row, dweight, row_losses, probs,
                          inv_n):
-    """Rows first_row..end_row-1: for each position reading row i (in position order) with target
-    y, add (softmax(W_i) - onehot(y))/N into dW_i, and lse(W_i) - W[i, y] to row i's loss.
+    """Rows first_row..end_row-1 of dW, zero on entry: for each position reading row i (in
+    position order) with target y, add (softmax(W_i) - onehot(y))/N into dW_i, and
+    lse(W_i) - W[i, y] to row i's loss.
     targets, starts as from targets_by_input. W does not change within a batch, so each row's
     softmax is computed once and reused by all its positions: the same numbers as recomputing
     it per position."""
     zero = weight.dtype.type(0)
     for i in range(first_row, end_row):
-        for j in range(weight.shape[1]):
-            dweight[i, j] = 0
         row_losses[i] = 0.0
         if starts[i] == starts[i + 1]:
-            continue
+            continue  # no position reads row i: dW_i stays 0
         m, log_sum = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
         loss = 0.0
         for k in range(starts[i], starts[i + 1]):
@@ -151,6 +150,7 @@ def gather_scatter_serial(weight, x, y, dweight, row_losses, counts):
     inv_n = weight.dtype.type(1.0 / x.size)
     targets, starts = targets_by_input(x, y, weight.shape[0])
     probs = np.empty(weight.shape[1], dtype=weight.dtype)
+    zero_fill(dweight)
     _gather_scatter_rows(weight, targets, starts, 0, weight.shape[0], dweight, row_losses,
                          probs, inv_n)
     return ordered_sum(row_losses) / x.size
@@ -163,6 +163,7 @@ def gather_scatter_parallel(weight, x, y, dweight, row_losses, counts):
     inv_n = weight.dtype.type(1.0 / x.size)
     targets, starts = targets_by_input_parallel(x, y, weight.shape[0])
     bounds = balanced_row_groups(starts, ROW_GROUPS)
+    zero_fill(dweight)  # one memset: faster than each thread zeroing its rows
     for g in prange(ROW_GROUPS):
         probs = np.empty(weight.shape[1], dtype=weight.dtype)
         _gather_scatter_rows(weight, targets, starts, bounds[g], bounds[g + 1], dweight,
@@ -174,8 +175,9 @@ def gather_scatter_parallel(weight, x, y, dweight, row_losses, counts):
 def gather_rows(weight, x, out):
     """out[n] = W[x_n]: the logits of the API's forward.   x (N,) -> out (N,C)"""
     for n in range(x.size):
-        for j in range(weight.shape[1]):
-            out[n, j] = weight[x[n], j]
+        i = x[n]  # read once: a store into out might alias x, so x[n] in the loop would be
+        for j in range(weight.shape[1]):  # re-read per entry and the copy never vectorized
+            out[n, j] = weight[i, j]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -192,14 +194,12 @@ def count_pairs_into(x, y, counts):
 
 @njit(inline="always", **jit)
 def _counts_rows(weight, counts, first_row, end_row, dweight, row_losses, probs, terms, inv_n):
-    """The pair-count gradient of rows first_row..end_row-1 and their losses
-    n_i lse(W_i) - sum_j C_ij W_ij (both 0 for a row with n_i = 0).
+    """The pair-count gradient of rows first_row..end_row-1 of dW (zero on entry) and their
+    losses n_i lse(W_i) - sum_j C_ij W_ij (both 0 for a row with n_i = 0).
     probs (C,), terms (C,) float64: scratch"""
     for i in range(first_row, end_row):
         n_row = counts[i].sum()
         if n_row == 0:
-            for j in range(weight.shape[1]):
-                dweight[i, j] = 0
             row_losses[i] = 0.0
             continue
         m, log_sum = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
@@ -216,6 +216,7 @@ def counts_grad_serial(weight, counts, n_positions, dweight, row_losses):
     inv_n = weight.dtype.type(1.0 / n_positions)
     probs = np.empty(weight.shape[1], dtype=weight.dtype)
     terms = np.empty(weight.shape[1], dtype=np.float64)
+    zero_fill(dweight)
     _counts_rows(weight, counts, 0, weight.shape[0], dweight, row_losses, probs, terms, inv_n)
     return ordered_sum(row_losses) / n_positions
 
@@ -224,6 +225,7 @@ def counts_grad_serial(weight, counts, n_positions, dweight, row_losses):
 def counts_grad_parallel(weight, counts, n_positions, dweight, row_losses):
     """counts_grad_serial with rows split over threads: the same result for any thread count."""
     inv_n = weight.dtype.type(1.0 / n_positions)
+    zero_fill(dweight)
     for g in prange(ROW_GROUPS):
         probs = np.empty(weight.shape[1], dtype=weight.dtype)
         terms = np.empty(weight.shape[1], dtype=np.float64)

@@ -13,18 +13,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
+from ..optim import make_optimizer
 from ..data.corpus import batches_starts, read_windows
 from . import GRAD_WORK, compile_helper, loops
 from .grad_kernels import (
     batch_losses,
     counts_grad_parallel,
+    counts_grad_serial,
     gather_rows,
     gather_scatter_parallel,
     gather_scatter_serial,
     pair_counts_parallel,
     pair_counts_serial,
 )
-from .loops import GatherScatterBatch, PairCountsBatch, fill_batch, fill_batch_parallel
+from .loops import (
+    GatherScatterBatch,
+    PairCountsBatch,
+    count_batch_pairs,
+    fill_batch,
+    fill_batch_parallel,
+)
 from .update_kernels import kernel_state, step_scalars, update_parallel, update_serial
 
 PARALLEL_POSITIONS_WORK = 1 << 23  # N * V from which gather/scatter runs in parallel
@@ -32,6 +40,7 @@ PARALLEL_ROWS_WORK = 1 << 18  # V * V from which per-row kernels (counts, update
 PARALLEL_FILL_POSITIONS = 1 << 16  # N from which a batch's windows are gathered in parallel
 CHUNK_WORK = 1 << 25  # elements of work per call between evaluations and progress updates
 CHUNK_MAX_STEPS = 1024  # and at most this many steps (each holds its batch's window starts)
+SCALAR_STEPS = 256  # steps of an optimizer's scalars computed at once for compiled_update
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,9 @@ class GradMethod:
     counts_shape: object  # V -> shape of the int32 counts scratch
     batch: object  # (x, y, counts) -> the scratch namedtuple of the compiled loop
     loop: object  # the compiled loop of training steps (loops.py) at serial sizes
+    # (weight, data, window starts, T, x, y, counts, dweight, row_losses) -> the calls of the
+    # loop's gradient kernel and batch kernel, (kernel, args) each
+    loop_callees: object
 
 
 GRAD_KERNELS = {
@@ -53,12 +65,18 @@ GRAD_KERNELS = {
         gather_scatter_serial, gather_scatter_parallel, work=GRAD_WORK["gather-scatter"],
         parallel_from=lambda n, v: n * v >= PARALLEL_POSITIONS_WORK,
         counts_shape=lambda v: (0, 0), batch=GatherScatterBatch,
-        loop=loops.gather_scatter_steps),
+        loop=loops.gather_scatter_steps,
+        loop_callees=lambda weight, data, starts, block_size, x, y, counts, grad, row_losses: (
+            (gather_scatter_serial, (weight, x, y, grad, row_losses, counts)),
+            (fill_batch, (data, starts, block_size, x, y)))),
     "pair-counts": GradMethod(
         pair_counts_serial, pair_counts_parallel, work=GRAD_WORK["pair-counts"],
         parallel_from=lambda n, v: v * v >= PARALLEL_ROWS_WORK,
         counts_shape=lambda v: (v, v), batch=lambda x, y, counts: PairCountsBatch(counts),
-        loop=loops.pair_counts_steps),
+        loop=loops.pair_counts_steps,
+        loop_callees=lambda weight, data, starts, block_size, x, y, counts, grad, row_losses: (
+            (counts_grad_serial, (weight, counts, starts.size * block_size, grad, row_losses)),
+            (count_batch_pairs, (data, starts, block_size, counts)))),
 }
 
 
@@ -97,12 +115,63 @@ def _update_kernel(vocab_size):
     return update_parallel if rows_parallel(vocab_size) else update_serial
 
 
+# The kernel calls that warm a job up, in three parts: `first`, its batch gradient and the
+# evaluation kernel (which share exp and log), which this process compiles while a helper
+# process (compile_helper) compiles `helper`, the batch's windows and the optimizer's update,
+# into the JIT cache; then `last`, the compiled loop, which loads the callees both compiled.
+# Each a list of (kernel, args); their compile times are about equal on the seed job.
+WarmUp = namedtuple("WarmUp", "first helper last")
+TinyModel = namedtuple("TinyModel", "weight")  # what an optimizer reads of its model
+
+
+def warm_up_spec(model, optimizer, data, batch_size, block_size, grad_method, full_batch):
+    """What warm_up_calls needs of a job, as JSON values (the helper receives it so)."""
+    return [model.weight.dtype.str, data.dtype.str, bool(data.flags.writeable), block_size,
+            batch_size, model.vocab_size, grad_method, bool(full_batch), optimizer.kind,
+            dict(zip(optimizer.hyperparameter_names(), optimizer.hyperparameters()))]
+
+
+def warm_up_calls(spec):
+    """WarmUp of the job of `spec` (warm_up_spec): its kernels' calls on a two-token problem of
+    the same types, with an optimizer of the same kind and hyperparameters."""
+    (dtype, data_dtype, writeable, block_size, batch_size, vocab_size, grad_method, full_batch,
+     kind, hyperparameters) = spec
+    problem = (np.dtype(dtype), np.dtype(data_dtype), writeable, block_size)
+    weight, tiny, starts = compile_helper.tiny_problem(*problem)
+    optimizer = make_optimizer(kind, TinyModel(weight), **hyperparameters)
+    grad, losses, row_losses = np.zeros_like(weight), np.empty(1), np.empty(2)
+    state, scalars = kernel_state(optimizer), step_scalars(optimizer, 1)
+    update = (_update_kernel(vocab_size), (weight, grad, state, scalars, 0))
+    evaluation = compile_helper.evaluation_call(*problem)
+    if full_batch:
+        counts = np.ones((2, 2), dtype=np.int64)
+        kernels = full_batch_kernels(vocab_size)
+        gradient = (kernels.loss_grad or counts_grad_serial,
+                    (weight, counts, int(counts.sum()), grad, row_losses))
+        loop = (kernels.loop, (weight, grad, state, scalars, counts, losses))
+        return WarmUp([gradient, evaluation], [update], [loop] if kernels.loop else [])
+    method = GRAD_KERNELS[grad_method]
+    x, y = np.zeros(block_size, np.int64), np.zeros(block_size, np.int64)
+    counts = np.zeros(method.counts_shape(2), np.int32)
+    kernels = step_kernels(batch_size * block_size, vocab_size, grad_method)
+    if kernels.loop is None:
+        gradient = (kernels.loss_grad, (weight, x, y, grad, row_losses, counts))
+        fill = (kernels.fill, (tiny, starts[0], block_size, x, y))
+        return WarmUp([gradient, evaluation], [fill, update], [])
+    gradient, batch = method.loop_callees(weight, tiny, starts[0], block_size, x, y, counts, grad,
+                                          row_losses)
+    loop = (kernels.loop, (weight, grad, state, scalars, tiny, starts, block_size,
+                           method.batch(x, y, counts), losses))
+    return WarmUp([gradient, evaluation], [batch, update], [loop])
+
+
 class NumbaEngine:
     name = "numba"
 
     def __init__(self):
         self._handed_out = {}  # kind -> the last arrays of that kind given to the caller
         self._scratch = {}  # arrays kept between calls: large fresh arrays cost page faults
+        self._scalars = None  # (key, scalars) of the last _scalars_of_step
 
     def steps_per_call(self, n_positions, vocab_size, grad_method):
         """Steps per run_steps call: about CHUNK_WORK elements of work, at most
@@ -128,48 +197,21 @@ class NumbaEngine:
     def warm_up(self, model, optimizer, data, batch_size, block_size, grad_method, full_batch):
         """Compile, or load from the JIT cache, every kernel that training at these sizes and
         batch evaluation call, on a two-token problem of the same types (so that timed work
-        never compiles); on a first run, the evaluation kernel in a helper process meanwhile
-        (compile_helper). Model and optimizer are left as they are. Returns how many kernels
-        were compiled (0: all came from the cache)."""
-        dtype, vocab_size = model.weight.dtype, model.vocab_size
-        problem = (dtype, data.dtype, data.flags.writeable, block_size)
-        weight, tiny, starts = compile_helper.tiny_problem(*problem)
-        grad = np.zeros((2, 2), dtype)
-        state = tuple(np.zeros((2, 2) if a.size else a.shape, a.dtype)
-                      for a in kernel_state(optimizer))
-        scalars, losses, row_losses = step_scalars(optimizer, 1), np.empty(1), np.empty(2)
-        calls = []
-        if full_batch:
-            counts = np.ones((2, 2), dtype=np.int64)
-            kernels = full_batch_kernels(vocab_size)
-            if kernels.loop is not None:
-                calls.append((kernels.loop, (weight, grad, state, scalars, counts, losses)))
-            else:
-                calls += [(kernels.loss_grad, (weight, counts, int(counts.sum()), grad,
-                                               row_losses)),
-                          (kernels.update, (weight, grad, state, scalars, 0))]
-        else:
-            method = GRAD_KERNELS[grad_method]
-            x, y = np.zeros(block_size, np.int64), np.zeros(block_size, np.int64)
-            counts = np.zeros(method.counts_shape(2), np.int32)
-            kernels = step_kernels(batch_size * block_size, vocab_size, grad_method)
-            if kernels.loop is not None:
-                calls.append((kernels.loop, (weight, grad, state, scalars, tiny, starts,
-                                             block_size, method.batch(x, y, counts), losses)))
-            else:
-                calls += [(kernels.fill, (tiny, starts[0], block_size, x, y)),
-                          (kernels.loss_grad, (weight, x, y, grad, row_losses, counts)),
-                          (kernels.update, (weight, grad, state, scalars, 0))]
-        calls.append(compile_helper.evaluation_call(*problem))  # last: the helper's share
+        never compiles); on a first run, on two cores (warm_up_calls). Model and optimizer are
+        left as they are. Returns how many kernels were compiled (0: all came from the cache)."""
+        spec = warm_up_spec(model, optimizer, data, batch_size, block_size, grad_method,
+                            full_batch)
+        plan = warm_up_calls(spec)
+        calls = [*plan.first, *plan.last, *plan.helper]
         compiled = sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls)
-        helper = compile_helper.start(*problem)
+        helper = compile_helper.start(spec)
         try:
-            for kernel, args in calls[:-1]:
+            for kernel, args in plan.first:
                 kernel(*args)
         finally:
             compiled -= compile_helper.finish(helper)
-        kernel, args = calls[-1]
-        kernel(*args)  # from the cache when the helper compiled it
+        for kernel, args in [*plan.last, *plan.helper]:  # the helper's from the cache
+            kernel(*args)
         return sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls) - compiled
 
     def forward(self, weight, x, y, grad_method, return_logits):
@@ -186,7 +228,7 @@ class NumbaEngine:
         method = GRAD_KERNELS[grad_method]
         kernel = method.parallel if method.parallel_from(x.size, vocab_size) else method.serial
         grad = self._fresh("grad", weight.shape, weight.dtype)
-        loss = kernel(weight, x, y, grad, np.empty(vocab_size),
+        loss = kernel(weight, x, y, grad, self._array("row_losses", (vocab_size,), np.float64),
                       self._array("counts", method.counts_shape(vocab_size), np.int32))
         return logits, loss, grad
 
@@ -221,7 +263,17 @@ class NumbaEngine:
     def compiled_update(self, optimizer, weight, grad):
         """Step optimizer.t of the optimizer's formula, compiled."""
         _update_kernel(weight.shape[0])(weight, grad, kernel_state(optimizer),
-                                        step_scalars(optimizer, optimizer.t), 0)
+                                        *self._scalars_of_step(optimizer, optimizer.t))
+
+    def _scalars_of_step(self, optimizer, t):
+        """(scalars, s): step_scalars of SCALAR_STEPS steps from the one holding t, and t's row
+        in them. They are kept while the optimizer's kind, dtype and hyperparameters stay the
+        same (a schedule that changes lr gets new ones), so most steps compute none."""
+        first = t - (t - 1) % SCALAR_STEPS
+        key = (optimizer.kind, optimizer.model.weight.dtype, first, optimizer.hyperparameters())
+        if self._scalars is None or self._scalars[0] != key:
+            self._scalars = key, step_scalars(optimizer, first, SCALAR_STEPS)
+        return self._scalars[1], t - first
 
     def run_steps(self, model, optimizer, data, batch_size, block_size, rng, losses):
         """The README's loop fused: the batches drawn as get_batch draws them, then the kernels
@@ -279,3 +331,7 @@ class NumbaEngine:
         return losses
 
     exact_loss = staticmethod(ops.loss_from_counts)
+
+
+if __name__ == "__main__":  # the helper process of a first run's warm-up (compile_helper)
+    sys.exit(compile_helper.run(sys.argv[1], lambda spec: warm_up_calls(spec).helper))

@@ -7,6 +7,7 @@ update carries from step to step; and `update(weight, g)`, the formula of step t
 The numba engine runs the same formula compiled (npbigram/engine/update_kernels.py).
 """
 
+import functools
 import inspect
 
 import numpy as np
@@ -28,9 +29,14 @@ class Optimizer:
                       for name in self.state_names(hyperparameters)}
 
     @classmethod
+    @functools.cache
     def hyperparameter_names(cls):
         """The names check_hyperparameters takes, in order."""
         return tuple(inspect.signature(cls.check_hyperparameters).parameters)
+
+    def hyperparameters(self):
+        """Their values now, in that order."""
+        return tuple(getattr(self, name) for name in self.hyperparameter_names())
 
     def step(self):
         """One update of model.weight from model.grad: step t + 1 of the formula (the numba
