@@ -149,3 +149,22 @@ def test_optimizer_state_round_trips_through_state_dict(backend):
 @pytest.fixture
 def model(backend):
     return BigramLanguageModel(7, seed=0, backend=backend)
+
+
+@pytest.mark.parametrize("kind", ["adamw", "sgd"])
+def test_a_learning_rate_changed_between_steps_is_used_by_the_next_step(kind):
+    """A schedule that sets opt.lr between steps (the compiled update keeps steps' scalars
+    computed ahead): the numba backend follows it bit for bit as the NumPy formula does, within
+    a block of precomputed steps and across the boundary of two."""
+    make = {"adamw": AdamW, "sgd": lambda m, lr: SGD(m, lr=lr, momentum=0.9)}[kind]
+    rng = np.random.default_rng(0)
+    models = [BigramLanguageModel(7, seed=0, backend=b) for b in ("numpy", "numba")]
+    opts = [make(model, lr=1e-2) for model in models]
+    for step in range(1, 300):
+        grad = rng.standard_normal((7, 7)).astype(np.float32)
+        for model, opt in zip(models, opts):
+            if step in (3, 255, 257, 290):
+                opt.lr = 1e-2 / step
+            model.grad = grad.copy()
+            opt.step()
+        assert models[1].weight.tobytes() == models[0].weight.tobytes(), step
