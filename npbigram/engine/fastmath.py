@@ -253,12 +253,12 @@ def row_softmax(weight, i, inv_n, probs):
 
 @njit(inline="always", **jit)
 def zero_fill(values):
-    """values[...] = 0 (C-contiguous) in one pass over the whole array: LLVM makes it one memset,
+    """values[...] = 0 (V,C), C-contiguous, in one pass over the whole array: LLVM makes it a memset,
     which for a large array stores without reading the memory first. Zeroing row by row
     between other work reads every line before writing it: twice the traffic."""
-    flat = values.reshape(values.size)
-    for k in range(flat.size):
-        flat[k] = 0
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            values[i, j] = 0
 
 
 @njit(**jit)
