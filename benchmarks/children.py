@@ -57,7 +57,7 @@ def run_child(cmd, env, mem_cap_bytes=float("inf"), timeout_s=CHILD_TIMEOUT_S):
         def watchdog():
             while not done.wait(0.1):
                 if time.perf_counter() - start > timeout_s:
-                    killed.append(f"stopped after {timeout_s} s")
+                    killed.append(f"stopped after {timeout_s:g} s")
                 elif proc_kib(f"/proc/{proc.pid}/status", "VmRSS") * 1024 > mem_cap_bytes:
                     killed.append(f"stopped above the memory cap of {gb(mem_cap_bytes)}")
                 else:

@@ -22,7 +22,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from children import ROOT, child_env, default_data, gb, proc_kib, run_child
+from children import CHILD_TIMEOUT_S, ROOT, child_env, default_data, gb, proc_kib, run_child
 from compile_times import measure_compilations
 from measure_step import IMPLEMENTATIONS, parse_dims
 from peers import C_CACHE_VARIABLE, PEERS, c_compiler, install_hint, unavailable_reason
@@ -92,7 +92,7 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
         env = child_env(threads, NUMBA_CACHE_DIR=numba_cache,
                         TORCHINDUCTOR_CACHE_DIR=inductor_cache,
                         **{C_CACHE_VARIABLE: os.path.join(numba_cache, "c-step")})
-        child = run_child(cmd, env, args.mem_cap)
+        child = run_child(cmd, env, args.mem_cap, args.step_timeout)
     if failure := child.failure():
         return {**row, "status": "failed", "reason": failure}
     result = child.result()
@@ -304,6 +304,9 @@ def build_parser():
     p.add_argument("--no-compile-times", action="store_true",
                    help="skip the numba seed job's compile time per kernel (compile_times.py)")
     p.add_argument("--no-floors", action="store_true", help="skip the hardware floors")
+    p.add_argument("--step-timeout", type=float, default=CHILD_TIMEOUT_S, metavar="S",
+                   help="stop one implementation's measurement at one size after S seconds "
+                        f"(its cell then says so; default: {CHILD_TIMEOUT_S:g})")
     p.add_argument("--mem-cap-gb", type=float, default=None,
                    help="skip or stop a measurement above this much memory "
                         "(default: half the machine's memory, at most 85%% of what is "
@@ -316,6 +319,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.threads < 1 or args.seed_iters < 1:
         parser.error("--threads and --seed-iters must be at least 1")
+    if not args.step_timeout > 0:
+        parser.error(f"--step-timeout must be positive, got {args.step_timeout:g}")
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     args.vocabs = args.vocabs or (QUICK_VOCABS if args.quick else VOCABS)
     args.impls = [impl for impl in IMPLEMENTATIONS if impl in args.impls]  # table order

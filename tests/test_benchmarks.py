@@ -74,6 +74,16 @@ def test_suite_measures_steps_on_its_smallest_configuration(tmp_path):
         assert "not installed (`pip install -e '.[bench-jax]'`)" in markdown
 
 
+def test_a_measurement_past_the_step_timeout_is_stopped_and_said_so(tmp_path):
+    results, markdown = run_suite(tmp_path, "--impls", "numpy", "--no-seed-job", "--no-floors",
+                                  "--step-timeout", "0.01")
+    (row,) = results["steps"]
+    assert (row["status"], row["reason"]) == ("failed", "stopped after 0.01 s")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suite.py"),
+                           "--step-timeout", "0"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "--step-timeout must be positive, got 0" in proc.stderr
+
+
 def test_suite_measures_the_floors_and_pytorchs_seed_job(tmp_path):
     """The hardware floors of the step table's size, and the seed jobs that need no JIT
     cache: PyTorch's bigram.py and the NumPy backend."""
