@@ -130,14 +130,16 @@ def versus_best_peer(look, name, target, impl, b, t, v):
 
 def bandwidth_fraction(look, name, target, impl, b, t, v):
     """AdamW's bytes at the streaming kernel's measured bandwidth / impl's step time: the
-    fraction of the machine's bandwidth the step reaches if it moved only those bytes."""
-    figure = {"name": name, "target": "reported", "value": None, "met": None}
+    fraction of the machine's bandwidth the step reaches if it moved only those bytes (at
+    least `target`)."""
+    figure = {"name": name, "target": f"≥ {format_percent(target)}", "value": None, "met": None}
     row, floor = look.step(impl, b, t, v), look.floors.get((b, t, v))
     if not ok(row) or floor is None:
         return {**figure, "text": "n/a",
                 "note": why_missing(row) if not ok(row) else "no hardware floor in this run"}
     fraction, rate = floor["memory_s"] / row["median_s"], floor["bandwidth_bytes_per_s"] / 1e9
     return {**figure, "value": fraction, "text": format_percent(fraction),
+            "met": fraction >= target,
             "note": f"{floor['memory_bytes'] / 1e6:,.0f} MB at {rate:.3g} GB/s = "
                     f"{format_seconds(floor['memory_s'])}; step {format_seconds(row['median_s'])}"}
 
@@ -176,8 +178,8 @@ def targets(n):
            "the default public API, which returns the logits, beats the fastest peer 2×")
           for b, t, v in PEER_SIZES),
         *((BEST_PEER, f"{path}, B=32 T=8 V=4096: fraction of the measured bandwidth",
-           None, partial(bandwidth_fraction, impl=impl, b=32, t=8, v=4096),
-           "reported: how near AdamW's memory traffic comes to the bandwidth measured")
+           0.8, partial(bandwidth_fraction, impl=impl, b=32, t=8, v=4096),
+           "AdamW's memory traffic at 80% of the bandwidth measured in the same run")
           for path, impl in [*FAST_PATHS, LOGITS_PATH]),
         (BEST_PEER, f"seed job, first run with an empty JIT cache, whole process: {SEED_JOB}",
          2.5, partial(ratio, base=TORCH, new=COLD, key="wall_s"), "first run 2.5× sooner"),

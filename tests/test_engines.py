@@ -17,8 +17,9 @@ from npbigram import (
     load_corpus,
     ops,
 )
+from npbigram.engine import numba_engine
 from npbigram.engine.runtime import set_threads
-from npbigram.optim import AdamW
+from npbigram.optim import AdamW, make_optimizer
 from npbigram.train import FULL_BATCH_DEFAULTS, TrainingDiverged
 
 
@@ -81,6 +82,32 @@ def test_the_fused_loop_equals_the_public_api_on_the_same_batches():
         opt.step()
     np.testing.assert_array_equal(fused.train_steps(20), losses)
     np.testing.assert_array_equal(fused.model.weight, model.weight)
+
+
+@pytest.mark.parametrize("optimizer, hyperparameters", [
+    ("adamw", {"lr": 1e-2}), ("sgd", {"lr": 0.1, "momentum": 0.9})])
+@pytest.mark.parametrize("parallel_gradient", [False, True])
+def test_steps_on_the_gradient_of_the_rows_read_equal_the_public_api(monkeypatch, optimizer,
+                                                                     hyperparameters,
+                                                                     parallel_gradient):
+    """At V = 600 a 32x8 batch reads at most 256 rows: the Trainer's steps keep the gradient of
+    those rows only, compactly, where the public API hands out the whole (V,C) one: the same
+    bits, with the serial and with the parallel gradient kernel."""
+    if parallel_gradient:
+        monkeypatch.setattr(numba_engine, "PARALLEL_POSITIONS_WORK", 1)
+    assert numba_engine.step_kernels(256, 600, "gather-scatter").rows_read
+    data = np.random.default_rng(8).integers(0, 600, 20000)
+    fused = Trainer(TrainConfig(optimizer=optimizer, **hyperparameters), data, 600)
+    model = BigramLanguageModel(600, seed=fused.config.seed)
+    opt = make_optimizer(optimizer, model, **hyperparameters)
+    rng = np.random.default_rng((fused.config.seed, 1))  # the trainer's batch generator
+    losses = []
+    for _ in range(6):
+        losses.append(model(*get_batch(fused.train_data, 8, 32, rng), return_logits=False)[1])
+        model.backward()
+        opt.step()
+    np.testing.assert_array_equal(fused.train_steps(6), losses)
+    assert fused.model.weight.tobytes() == model.weight.tobytes()
 
 
 def test_a_diverging_loop_stops_before_the_bad_update(backend):

@@ -253,9 +253,9 @@ def row_softmax(weight, i, inv_n, probs):
 
 @njit(inline="always", **jit)
 def zero_fill(values):
-    """values[...] = 0 (V,C), C-contiguous, in one pass over the whole array: LLVM makes it a memset,
-    which for a large array stores without reading the memory first. Zeroing row by row
-    between other work reads every line before writing it: twice the traffic."""
+    """values[...] = 0, values (V,C) C-contiguous, in one pass over the whole array: LLVM makes
+    it a memset, which for a large array stores without reading the memory first. Zeroing row
+    by row between other work reads every line before writing it: twice the traffic."""
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             values[i, j] = 0
@@ -268,6 +268,19 @@ def ordered_sum(values):
     for k in range(values.size):
         total += values[k]
     return total
+
+
+def row_index(row_of, i):
+    """Row i of W's row in a gradient: i itself when row_of is None (the gradient is (V,C)),
+    else row_of[i] (a compact gradient holding the rows a batch read, and a row of zeros)."""
+    return i if row_of is None else row_of[i]
+
+
+@overload(row_index, inline="always")
+def _row_index_overload(row_of, i):
+    if isinstance(row_of, types.NoneType):  # chosen when the kernel compiles: no branch left
+        return lambda row_of, i: i
+    return lambda row_of, i: row_of[i]
 
 
 ROW_GROUPS = 64  # a parallel kernel's rows come in this many groups of about equal work

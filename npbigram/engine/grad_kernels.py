@@ -27,7 +27,15 @@ numba does no bounds checks: callers validate ids (npbigram.utils.checks.check_i
 import numpy as np
 from numba import njit, prange
 
-from .fastmath import ROW_GROUPS, group_rows, lane_sum, ordered_sum, row_softmax, zero_fill
+from .fastmath import (
+    ROW_GROUPS,
+    group_rows,
+    lane_sum,
+    ordered_sum,
+    row_index,
+    row_softmax,
+    zero_fill,
+)
 from .runtime import JIT as jit
 
 SORT_CHUNKS = 64  # the parallel counting sort splits the positions into this many chunks
@@ -121,11 +129,11 @@ def balanced_row_groups(starts, groups):
 
 
 @njit(inline="always", **jit)
-def _gather_scatter_rows(weight, targets, starts, first_row, end_row, dweight, row_losses, probs,
-                         inv_n):
-    """Rows first_row..end_row-1 of dW, zero on entry: for each position reading row i (in
-    position order) with target y, add (softmax(W_i) - onehot(y))/N into dW_i, and
-    lse(W_i) - W[i, y] to row i's loss.
+def _gather_scatter_rows(weight, targets, starts, first_row, end_row, dweight, row_of,
+                         row_losses, probs, inv_n):
+    """Rows first_row..end_row-1 of dW, zero on entry (row i at dweight[row_index(row_of, i)]):
+    for each position reading row i (in position order) with target y, add
+    (softmax(W_i) - onehot(y))/N into dW_i, and lse(W_i) - W[i, y] to row i's loss.
     targets, starts as from targets_by_input. W does not change within a batch, so each row's
     softmax is computed once and reused by all its positions: the same numbers as recomputing
     it per position."""
@@ -135,11 +143,12 @@ def _gather_scatter_rows(weight, targets, starts, first_row, end_row, dweight, r
         if starts[i] == starts[i + 1]:
             continue  # no position reads row i: dW_i stays 0
         m, log_sum = row_softmax(weight, i, inv_n, probs)  # probs = softmax(W_i) / N
+        out = row_index(row_of, i)
         loss = 0.0
         for k in range(starts[i], starts[i + 1]):
             target = targets[k]
             for j in range(weight.shape[1]):  # (p_j - [j = y])/N, one rounding
-                dweight[i, j] += probs[j] - (inv_n if j == target else zero)
+                dweight[out, j] += probs[j] - (inv_n if j == target else zero)
             loss += log_sum - (np.float64(weight[i, target]) - m)
         row_losses[i] = loss
 
@@ -151,7 +160,7 @@ def gather_scatter_serial(weight, x, y, dweight, row_losses, counts):
     targets, starts = targets_by_input(x, y, weight.shape[0])
     probs = np.empty(weight.shape[1], dtype=weight.dtype)
     zero_fill(dweight)
-    _gather_scatter_rows(weight, targets, starts, 0, weight.shape[0], dweight, row_losses,
+    _gather_scatter_rows(weight, targets, starts, 0, weight.shape[0], dweight, None, row_losses,
                          probs, inv_n)
     return ordered_sum(row_losses) / x.size
 
@@ -166,8 +175,57 @@ def gather_scatter_parallel(weight, x, y, dweight, row_losses, counts):
     zero_fill(dweight)  # one memset: faster than each thread zeroing its rows
     for g in prange(ROW_GROUPS):
         probs = np.empty(weight.shape[1], dtype=weight.dtype)
-        _gather_scatter_rows(weight, targets, starts, bounds[g], bounds[g + 1], dweight,
+        _gather_scatter_rows(weight, targets, starts, bounds[g], bounds[g + 1], dweight, None,
                              row_losses, probs, inv_n)
+    return ordered_sum(row_losses) / x.size
+
+
+@njit(inline="always", **jit)
+def _number_rows_read(starts, row_of, grad_rows):
+    """row_of[i] = the rank of row i among the rows read (starts (V+1,) as from
+    targets_by_input), or the last row of grad_rows for a row not read; those grad_rows
+    zeroed. grad_rows (R+1, C), R at least the number of rows read."""
+    zero_row = grad_rows.shape[0] - 1
+    rank = 0
+    for i in range(starts.size - 1):
+        if starts[i] == starts[i + 1]:
+            row_of[i] = zero_row
+        else:
+            row_of[i] = rank
+            rank += 1
+    for r in range(rank):
+        for j in range(grad_rows.shape[1]):
+            grad_rows[r, j] = 0
+    for j in range(grad_rows.shape[1]):
+        grad_rows[zero_row, j] = 0
+
+
+@njit(**jit)
+def gather_scatter_read_serial(weight, x, y, grad_rows, row_of, row_losses):
+    """gather_scatter_serial's gradient of the rows the batch reads only, compactly: dW_i in
+    grad_rows[row_of[i]], and row_of[i] = the last row, zeros, for a row not read (see
+    _number_rows_read). A step's update then reads the rows of zeros from the cache, not a
+    (V,C) array of them from memory: the same numbers, a quarter less memory traffic."""
+    inv_n = weight.dtype.type(1.0 / x.size)
+    targets, starts = targets_by_input(x, y, weight.shape[0])
+    _number_rows_read(starts, row_of, grad_rows)
+    probs = np.empty(weight.shape[1], dtype=weight.dtype)
+    _gather_scatter_rows(weight, targets, starts, 0, weight.shape[0], grad_rows, row_of,
+                         row_losses, probs, inv_n)
+    return ordered_sum(row_losses) / x.size
+
+
+@njit(parallel=True, **jit)
+def gather_scatter_read_parallel(weight, x, y, grad_rows, row_of, row_losses):
+    """gather_scatter_read_serial with threads owning whole rows, as gather_scatter_parallel."""
+    inv_n = weight.dtype.type(1.0 / x.size)
+    targets, starts = targets_by_input_parallel(x, y, weight.shape[0])
+    _number_rows_read(starts, row_of, grad_rows)
+    bounds = balanced_row_groups(starts, ROW_GROUPS)
+    for g in prange(ROW_GROUPS):
+        probs = np.empty(weight.shape[1], dtype=weight.dtype)
+        _gather_scatter_rows(weight, targets, starts, bounds[g], bounds[g + 1], grad_rows,
+                             row_of, row_losses, probs, inv_n)
     return ordered_sum(row_losses) / x.size
 
 

@@ -22,6 +22,8 @@ from .grad_kernels import (
     counts_grad_serial,
     gather_rows,
     gather_scatter_parallel,
+    gather_scatter_read_parallel,
+    gather_scatter_read_serial,
     gather_scatter_serial,
     pair_counts_parallel,
     pair_counts_serial,
@@ -33,7 +35,13 @@ from .loops import (
     fill_batch,
     fill_batch_parallel,
 )
-from .update_kernels import kernel_state, step_scalars, update_parallel, update_serial
+from .update_kernels import (
+    kernel_state,
+    step_scalars,
+    update_parallel,
+    update_read_parallel,
+    update_serial,
+)
 
 PARALLEL_POSITIONS_WORK = 1 << 23  # N * V from which gather/scatter runs in parallel
 PARALLEL_ROWS_WORK = 1 << 18  # V * V from which per-row kernels (counts, updates) do
@@ -55,6 +63,9 @@ class GradMethod:
     counts_shape: object  # V -> shape of the int32 counts scratch
     batch: object  # (x, y, counts) -> the scratch namedtuple of the compiled loop
     loop: object  # the compiled loop of training steps (loops.py) at serial sizes
+    # (serial, parallel): its kernels giving the gradient of the rows read only, compactly
+    # (StepKernels.rows_read), or None
+    rows_read: object
     # (weight, data, window starts, T, x, y, counts, dweight, row_losses) -> the calls of the
     # loop's gradient kernel and batch kernel, (kernel, args) each
     loop_callees: object
@@ -66,6 +77,7 @@ GRAD_KERNELS = {
         parallel_from=lambda n, v: n * v >= PARALLEL_POSITIONS_WORK,
         counts_shape=lambda v: (0, 0), batch=GatherScatterBatch,
         loop=loops.gather_scatter_steps,
+        rows_read=(gather_scatter_read_serial, gather_scatter_read_parallel),
         loop_callees=lambda weight, data, starts, block_size, x, y, counts, grad, row_losses: (
             (gather_scatter_serial, (weight, x, y, grad, row_losses, counts)),
             (fill_batch, (data, starts, block_size, x, y)))),
@@ -73,7 +85,7 @@ GRAD_KERNELS = {
         pair_counts_serial, pair_counts_parallel, work=GRAD_WORK["pair-counts"],
         parallel_from=lambda n, v: v * v >= PARALLEL_ROWS_WORK,
         counts_shape=lambda v: (v, v), batch=lambda x, y, counts: PairCountsBatch(counts),
-        loop=loops.pair_counts_steps,
+        loop=loops.pair_counts_steps, rows_read=None,
         loop_callees=lambda weight, data, starts, block_size, x, y, counts, grad, row_losses: (
             (counts_grad_serial, (weight, counts, starts.size * block_size, grad, row_losses)),
             (count_batch_pairs, (data, starts, block_size, counts)))),
@@ -87,8 +99,11 @@ def rows_parallel(vocab_size):
 
 # The kernels of a training step at given sizes: `loop` runs whole chunks of steps in one
 # compiled call; when it is None, Python runs each step as fill (the batch's windows, not for
-# full batch), loss_grad, update.
-StepKernels = namedtuple("StepKernels", "loop fill loss_grad update")
+# full batch), loss_grad, update. rows_read: the gradient is that of the rows the batch reads,
+# compactly (loss_grad(weight, x, y, grad_rows, row_of, row_losses), then
+# update(weight, grad_rows, row_of, state, scalars, s)), not a (V,C) array mostly of zeros.
+StepKernels = namedtuple("StepKernels", "loop fill loss_grad update rows_read",
+                         defaults=(False,))
 
 
 def step_kernels(n_positions, vocab_size, grad_method):
@@ -99,9 +114,13 @@ def step_kernels(n_positions, vocab_size, grad_method):
     parallel_grad = method.parallel_from(n_positions, vocab_size)
     if not (parallel_grad or rows_parallel(vocab_size)):
         return StepKernels(method.loop, None, None, None)
-    return StepKernels(
-        None, fill_batch_parallel if n_positions >= PARALLEL_FILL_POSITIONS else fill_batch,
-        method.parallel if parallel_grad else method.serial, _update_kernel(vocab_size))
+    fill = fill_batch_parallel if n_positions >= PARALLEL_FILL_POSITIONS else fill_batch
+    if method.rows_read is not None and n_positions < vocab_size:  # rows never read: zeros
+        serial, parallel = method.rows_read
+        return StepKernels(None, fill, parallel if parallel_grad else serial,
+                           update_read_parallel, rows_read=True)
+    return StepKernels(None, fill, method.parallel if parallel_grad else method.serial,
+                       _update_kernel(vocab_size))
 
 
 def full_batch_kernels(vocab_size):
@@ -136,7 +155,8 @@ def warm_up_calls(spec):
     the same types, with an optimizer of the same kind and hyperparameters."""
     (dtype, data_dtype, writeable, block_size, batch_size, vocab_size, grad_method, full_batch,
      kind, hyperparameters) = spec
-    problem = (np.dtype(dtype), np.dtype(data_dtype), writeable, block_size)
+    dtype = np.dtype(dtype)
+    problem = (dtype, np.dtype(data_dtype), writeable, block_size)
     weight, tiny, starts = compile_helper.tiny_problem(*problem)
     optimizer = make_optimizer(kind, TinyModel(weight), **hyperparameters)
     grad, losses, row_losses = np.zeros_like(weight), np.empty(1), np.empty(2)
@@ -156,6 +176,10 @@ def warm_up_calls(spec):
     kernels = step_kernels(batch_size * block_size, vocab_size, grad_method)
     if kernels.loop is None:
         gradient = (kernels.loss_grad, (weight, x, y, grad, row_losses, counts))
+        if kernels.rows_read:
+            grad_rows, row_of = np.zeros((block_size + 1, 2), dtype), np.zeros(2, np.int64)
+            gradient = (kernels.loss_grad, (weight, x, y, grad_rows, row_of, row_losses))
+            update = (kernels.update, (weight, grad_rows, row_of, state, scalars, 0))
         fill = (kernels.fill, (tiny, starts[0], block_size, x, y))
         return WarmUp([gradient, evaluation], [fill, update], [])
     gradient, batch = method.loop_callees(weight, tiny, starts[0], block_size, x, y, counts, grad,
@@ -293,10 +317,26 @@ class NumbaEngine:
         if kernels.loop is not None:
             done = kernels.loop(weight, grad, state, scalars, data, starts, block_size,
                                 method.batch(x, y, counts), losses)
+            optimizer.t += done
+            return done
+        row_losses = self._array("row_losses", (vocab_size,), np.float64)
+        if kernels.rows_read:
+            grad_rows = self._array("grad_rows", (n_positions + 1, vocab_size), weight.dtype)
+            row_of = self._array("row_of", (vocab_size,), np.int64)
+
+            def loss_grad():
+                return kernels.loss_grad(weight, x, y, grad_rows, row_of, row_losses)
+
+            def update(s):
+                kernels.update(weight, grad_rows, row_of, state, scalars, s)
         else:
-            done = self._stepwise(kernels.update, weight, grad, state, scalars, losses, lambda s: (
-                kernels.fill(data, starts[s], block_size, x, y),
-                kernels.loss_grad(weight, x, y, grad, np.empty(vocab_size), counts))[1])
+            def loss_grad():
+                return kernels.loss_grad(weight, x, y, grad, row_losses, counts)
+
+            def update(s):
+                kernels.update(weight, grad, state, scalars, s)
+        done = self._stepwise(losses, lambda s: (kernels.fill(data, starts[s], block_size, x, y),
+                                                 loss_grad())[1], update)
         optimizer.t += done
         return done
 
@@ -310,19 +350,20 @@ class NumbaEngine:
             done = kernels.loop(weight, grad, state, scalars, counts, losses)
         else:
             n_positions, row_losses = int(counts.sum()), np.empty(weight.shape[0])
-            done = self._stepwise(kernels.update, weight, grad, state, scalars, losses, lambda s: (
-                kernels.loss_grad(weight, counts, n_positions, grad, row_losses)))
+            done = self._stepwise(
+                losses, lambda s: kernels.loss_grad(weight, counts, n_positions, grad, row_losses),
+                lambda s: kernels.update(weight, grad, state, scalars, s))
         optimizer.t += done
         return done
 
     @staticmethod
-    def _stepwise(update, weight, grad, state, scalars, losses, loss_and_grad):
-        """loss_and_grad(s) then the update, step by step; stops at a non-finite loss."""
+    def _stepwise(losses, loss_and_grad, update):
+        """loss_and_grad(s) then update(s), step by step; stops at a non-finite loss."""
         for s in range(len(losses)):
             losses[s] = loss_and_grad(s)
             if not np.isfinite(losses[s]):
                 return s
-            update(weight, grad, state, scalars, s)
+            update(s)
         return len(losses)
 
     def batch_losses(self, weight, data, starts, block_size):

@@ -8,7 +8,8 @@ beta**t inside a kernel), the state arrays it updates, and the rows kernel. A st
 reach a kernel as a row of a record array (a compiled kernel receives one faster than a
 tuple); update_rows picks the rows kernel at compile time by the record's field names, so a
 loop compiled for AdamW contains AdamW's update only. Every rows kernel takes (weight, grad,
-state, scalars, s, first_row, end_row): s the row of scalars to use.
+row_of, state, scalars, s, first_row, end_row): s the row of scalars to use, row_of None or where
+each row's gradient is in a compact one (fastmath.row_index).
 """
 
 import functools
@@ -19,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from .fastmath import ROW_GROUPS, group_rows, sqrt
+from .fastmath import ROW_GROUPS, group_rows, row_index, sqrt
 from .runtime import JIT as jit
 
 # AdamW's scalars at step t, named as in its formula
@@ -67,15 +68,16 @@ def sgd_state(opt):
 
 
 @njit(inline="always", **jit)
-def adamw_rows(weight, grad, state, scalars, s, first_row, end_row):
+def adamw_rows(weight, grad, row_of, state, scalars, s, first_row, end_row):
     m, v = state
     c = scalars[s]
     decay, one_minus_beta1, beta2 = c.decay, c.one_minus_beta1, c.beta2
     one_minus_beta2, step_size = c.one_minus_beta2, c.step_size
     bias_correction2_sqrt, eps = c.bias_correction2_sqrt, c.eps
     for i in range(first_row, end_row):
+        gi = row_index(row_of, i)
         for j in range(weight.shape[1]):
-            g = grad[i, j]
+            g = grad[gi, j]
             mij = m[i, j] + one_minus_beta1 * (g - m[i, j])
             vij = v[i, j] * beta2 + one_minus_beta2 * g * g
             m[i, j] = mij
@@ -85,15 +87,16 @@ def adamw_rows(weight, grad, state, scalars, s, first_row, end_row):
 
 
 @njit(inline="always", **jit)
-def sgd_rows(weight, grad, state, scalars, s, first_row, end_row):
+def sgd_rows(weight, grad, row_of, state, scalars, s, first_row, end_row):
     (buffer,) = state  # (V,C) with momentum, else empty and unread
     c = scalars[s]
     lr, weight_decay, momentum = c.lr, c.weight_decay, c.momentum
     one_minus_dampening = c.one_minus_dampening
     nesterov, first_step = c.nesterov != 0, c.first_step != 0
     for i in range(first_row, end_row):
+        gi = row_index(row_of, i)
         for j in range(weight.shape[1]):
-            d = grad[i, j]
+            d = grad[gi, j]
             if weight_decay != 0:
                 d = d + weight_decay * weight[i, j]
             if momentum != 0:
@@ -130,23 +133,24 @@ def _record_dtype(Scalars, weight_dtype):
     return np.dtype([(name, weight_dtype) for name in Scalars._fields])
 
 
-def update_rows(weight, grad, state, scalars, s, first_row, end_row):
-    """The update of scalars' optimizer (ROWS_BY_FIELDS) on rows first_row..end_row-1."""
+def update_rows(weight, grad, row_of, state, scalars, s, first_row, end_row):
+    """The update of scalars' optimizer (ROWS_BY_FIELDS) on rows first_row..end_row-1, row i's
+    gradient at grad[row_index(row_of, i)]."""
 
 
 @overload(update_rows, inline="always")
-def _update_rows(weight, grad, state, scalars, s, first_row, end_row):
+def _update_rows(weight, grad, row_of, state, scalars, s, first_row, end_row):
     rule = ROWS_BY_FIELDS[tuple(scalars.dtype.fields)]
 
-    def apply(weight, grad, state, scalars, s, first_row, end_row):
-        rule(weight, grad, state, scalars, s, first_row, end_row)
+    def apply(weight, grad, row_of, state, scalars, s, first_row, end_row):
+        rule(weight, grad, row_of, state, scalars, s, first_row, end_row)
     return apply
 
 
 @njit(**jit)
 def update_serial(weight, grad, state, scalars, s):
     """Update every row with the scalars of row s."""
-    update_rows(weight, grad, state, scalars, s, 0, weight.shape[0])
+    update_rows(weight, grad, None, state, scalars, s, 0, weight.shape[0])
 
 
 @njit(parallel=True, **jit)
@@ -154,4 +158,13 @@ def update_parallel(weight, grad, state, scalars, s):
     """update_serial with the rows split over threads: every entry gets the same arithmetic."""
     for g in prange(ROW_GROUPS):
         first_row, end_row = group_rows(g, weight.shape[0])
-        update_rows(weight, grad, state, scalars, s, first_row, end_row)
+        update_rows(weight, grad, None, state, scalars, s, first_row, end_row)
+
+
+@njit(parallel=True, **jit)
+def update_read_parallel(weight, grad_rows, row_of, state, scalars, s):
+    """update_parallel from a compact gradient (grad_kernels.gather_scatter_read_serial): row
+    i's at grad_rows[row_of[i]]. The same arithmetic on the same values, so the same bits."""
+    for g in prange(ROW_GROUPS):
+        first_row, end_row = group_rows(g, weight.shape[0])
+        update_rows(weight, grad_rows, row_of, state, scalars, s, first_row, end_row)
