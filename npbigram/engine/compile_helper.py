@@ -1,8 +1,8 @@
 """A first run's compilation on two cores: when the JIT cache is empty, a helper process
 compiles part of a job's kernels (numba_engine.warm_up_calls: the batch's windows and the
-optimizer's update) into the same cache while this process compiles the others (the batch
-gradient, evaluation); this process then compiles the training loop, which loads its callees
-from the cache. numba caches the machine code it compiled, so the kernels, and every result, are the
+optimizer's update, then the training loop calling them and the batch gradient) into the same
+cache while this process compiles the others (the batch gradient, which it tells the helper
+when done, then evaluation); this process then loads the helper's kernels from the cache. numba caches the machine code it compiled, so the kernels, and every result, are the
 same bit for bit as when one process compiles them all.
 
 Used when HELPER_PROCESSES["compile"] is on (npbigram.cli.process turns it on for the command's
@@ -67,10 +67,20 @@ def start(spec):
         filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
     try:
         return subprocess.Popen([*HELPER_COMMAND, json.dumps(spec)], env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
     except OSError:
         return None
+
+
+def go_on(helper):
+    """Tell `helper` (None: no helper) that the kernels it waits for are in the cache: its
+    standard input ends."""
+    if helper is not None:
+        try:
+            helper.stdin.close()
+        except OSError:  # it has already exited
+            pass
 
 
 def finish(helper):
@@ -79,7 +89,9 @@ def finish(helper):
     if helper is None:
         return 0
     try:
-        out, _ = helper.communicate()
+        go_on(helper)  # in case this process stopped before it could
+        out = helper.stdout.read()
+        helper.wait()
     finally:
         if helper.poll() is None:  # interrupted while waiting
             helper.kill()
@@ -91,10 +103,14 @@ def finish(helper):
 
 
 def run(spec, helper_calls):
-    """The helper's side: make the calls helper_calls(spec) returns for the JSON `spec`, then
-    print how many kernels they compiled."""
-    calls = helper_calls(json.loads(spec))
-    for kernel, args in calls:
+    """The helper's side: helper_calls(spec) for the JSON `spec` gives two lists of calls; make
+    the first, wait for go_on (the end of standard input), make the second, then print how
+    many kernels they compiled."""
+    now, later = helper_calls(json.loads(spec))
+    for kernel, args in now:
         kernel(*args)
-    print(sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls))
+    sys.stdin.read()
+    for kernel, args in later:
+        kernel(*args)
+    print(sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in [*now, *later]))
     return 0

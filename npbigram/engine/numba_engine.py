@@ -134,12 +134,13 @@ def _update_kernel(vocab_size):
     return update_parallel if rows_parallel(vocab_size) else update_serial
 
 
-# The kernel calls that warm a job up, in three parts: `first`, its batch gradient and the
-# evaluation kernel (which share exp and log), which this process compiles while a helper
-# process (compile_helper) compiles `helper`, the batch's windows and the optimizer's update,
-# into the JIT cache; then `last`, the compiled loop, which loads the callees both compiled.
-# Each a list of (kernel, args); their compile times are about equal on the seed job.
-WarmUp = namedtuple("WarmUp", "first helper last")
+# The kernel calls that warm a job up, each a list of (kernel, args), in the order of a first
+# run on two cores: this process compiles `gradient`, the batch gradient, then `here`, the
+# evaluation kernel, while a helper process (compile_helper) compiles `helper`, the batch's
+# windows and the optimizer's update, into the JIT cache, then, once the gradient is in the
+# cache too, `loop`, the compiled loop calling them all. The two processes' shares take about
+# the same time on the seed job; this process then loads the helper's kernels.
+WarmUp = namedtuple("WarmUp", "gradient here helper loop")
 TinyModel = namedtuple("TinyModel", "weight")  # what an optimizer reads of its model
 
 
@@ -169,7 +170,7 @@ def warm_up_calls(spec):
         gradient = (kernels.loss_grad or counts_grad_serial,
                     (weight, counts, int(counts.sum()), grad, row_losses))
         loop = (kernels.loop, (weight, grad, state, scalars, counts, losses))
-        return WarmUp([gradient, evaluation], [update], [loop] if kernels.loop else [])
+        return WarmUp([gradient], [evaluation], [update], [loop] if kernels.loop else [])
     method = GRAD_KERNELS[grad_method]
     x, y = np.zeros(block_size, np.int64), np.zeros(block_size, np.int64)
     counts = np.zeros(method.counts_shape(2), np.int32)
@@ -181,12 +182,12 @@ def warm_up_calls(spec):
             gradient = (kernels.loss_grad, (weight, x, y, grad_rows, row_of, row_losses))
             update = (kernels.update, (weight, grad_rows, row_of, state, scalars, 0))
         fill = (kernels.fill, (tiny, starts[0], block_size, x, y))
-        return WarmUp([gradient, evaluation], [fill, update], [])
+        return WarmUp([gradient], [evaluation], [fill, update], [])
     gradient, batch = method.loop_callees(weight, tiny, starts[0], block_size, x, y, counts, grad,
                                           row_losses)
     loop = (kernels.loop, (weight, grad, state, scalars, tiny, starts, block_size,
                            method.batch(x, y, counts), losses))
-    return WarmUp([gradient, evaluation], [batch, update], [loop])
+    return WarmUp([gradient], [evaluation], [batch, update], [loop])
 
 
 class NumbaEngine:
@@ -226,15 +227,18 @@ class NumbaEngine:
         spec = warm_up_spec(model, optimizer, data, batch_size, block_size, grad_method,
                             full_batch)
         plan = warm_up_calls(spec)
-        calls = [*plan.first, *plan.last, *plan.helper]
+        calls = [call for part in plan for call in part]
         compiled = sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls)
         helper = compile_helper.start(spec)
         try:
-            for kernel, args in plan.first:
+            for kernel, args in plan.gradient:
+                kernel(*args)
+            compile_helper.go_on(helper)  # the gradient is in the cache: the loop can compile
+            for kernel, args in plan.here:
                 kernel(*args)
         finally:
             compiled -= compile_helper.finish(helper)
-        for kernel, args in [*plan.last, *plan.helper]:  # the helper's from the cache
+        for kernel, args in [*plan.helper, *plan.loop]:  # the helper's, from the cache
             kernel(*args)
         return sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls) - compiled
 
@@ -375,4 +379,4 @@ class NumbaEngine:
 
 
 if __name__ == "__main__":  # the helper process of a first run's warm-up (compile_helper)
-    sys.exit(compile_helper.run(sys.argv[1], lambda spec: warm_up_calls(spec).helper))
+    sys.exit(compile_helper.run(sys.argv[1], lambda spec: warm_up_calls(spec)[2:]))
