@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
 
 
-STEP_IMPLS = ["numba-nologits", "numba-loop", "numpy", "jax", "c"]  # one of each kind of step
+STEP_IMPLS = ["numba-nologits", "numpy", "jax", "c"]  # each kind of step but the Trainer's
 
 
 def run_suite(tmp_path, *flags):
@@ -37,10 +37,18 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
+def test_suite_measures_the_trainers_loop(tmp_path):
+    results, markdown = run_suite(tmp_path, "--impls", "numba-loop", "--no-seed-job",
+                                  "--no-floors")
+    (row,) = results["steps"]
+    assert row["status"] == "ok" and row["steps_per_call"] > 1 and row["median_s"] > 0, row
+    assert "| 65 | 32×8 | 256 |" in markdown
+
+
 def test_suite_measures_steps_on_its_smallest_configuration(tmp_path):
-    """One implementation of each kind (a numba public API, the NumPy reference, a compiled
-    peer, the hand-written C step), every table of their steps rendered; each row is one
-    child's (every implementation's own step is checked by its own tests)."""
+    """One implementation of each other kind (a numba public API, the NumPy reference, a
+    compiled peer, the hand-written C step), every table of their steps rendered; each row is
+    one child's (every implementation's own step is checked by its own tests)."""
     results, markdown = run_suite(tmp_path, "--impls", *STEP_IMPLS, "--no-seed-job",
                                   "--no-floors")
     jax = installed("jax") and installed("optax")
@@ -106,7 +114,7 @@ def test_suite_runs_the_numba_seed_job_phase_by_phase(tmp_path, monkeypatch):
     from phases import PHASES
 
     results, markdown = run_suite(tmp_path, "--impls", "numpy", "--seed-jobs", "numba",
-                                  "--no-floors")
+                                  "--no-floors", "--no-compile-times")
     seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
     assert set(seed) == {("numba", "cold"), ("numba", "warm")}
     for row in seed.values():
@@ -117,6 +125,12 @@ def test_suite_runs_the_numba_seed_job_phase_by_phase(tmp_path, monkeypatch):
     assert all(p["median_s"] >= 0 and len(p["all_s"]) == 1 for p in phases["phases"])
     assert phases["phases"][-1]["median_s"] > 0
     assert "## The warm seed job phase by phase" in markdown and "| training |" in markdown
+    assert results["compile_times"] is None and "## Compile time per kernel" not in markdown
+
+
+def test_suite_measures_the_numba_seed_jobs_compile_time_per_kernel(tmp_path):
+    results, markdown = run_suite(tmp_path, "--impls", "numpy", "--seed-jobs", "numba",
+                                  "--no-floors", "--no-phases", "--seed-iters", "1")
     compiled = results["compile_times"]
     assert compiled["status"] == "ok" and compiled["repeats"] == 1, compiled
     top = {row["kernel"] for row in compiled["table"] if row["depth"] == 0}
