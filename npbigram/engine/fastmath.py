@@ -271,8 +271,8 @@ def ordered_sum(values):
 
 
 def row_index(row_of, i):
-    """Row i of W's row in a gradient: i itself when row_of is None (the gradient is (V,C)),
-    else row_of[i] (a compact gradient holding the rows a batch read, and a row of zeros)."""
+    """The row holding row i of W's gradient: i itself when row_of is None (the gradient is
+    (V,C)), else row_of[i] (a compact gradient: the rows a batch read, and a row of zeros)."""
     return i if row_of is None else row_of[i]
 
 

@@ -16,6 +16,7 @@ as recomputing it per position). Pair counts count the pairs, O(N), then do O(V)
 Every loss+gradient kernel takes (weight, x, y, dweight, row_losses, counts) and returns the
 mean loss: dweight (V,C) gets every entry; row_losses (V,) float64 each row's summed loss, the
 mean being their sum in row order; counts (V,V) int32 scratch (pair counts only, else (0,0)).
+The *_read_* kernels give the gradient of the rows read only (gather_scatter_read_serial).
 
 Determinism: a parallel kernel gives each thread whole rows of dW (positions grouped by input
 id with a stable counting sort, so every row adds its positions in their original order) and

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from ..optim import make_optimizer
 from ..data.corpus import batches_starts, read_windows
+from ..optim import make_optimizer
 from . import GRAD_WORK, compile_helper, loops
 from .grad_kernels import (
     batch_losses,
@@ -311,13 +311,14 @@ class NumbaEngine:
         data, starts = read_windows(data, starts, block_size)  # a memory map's, copied out
         vocab_size, n_positions = weight.shape[0], batch_size * block_size
         method = GRAD_KERNELS[model.grad_method]
-        grad = self._array("grad", weight.shape, weight.dtype)
         x = self._array("x", (n_positions,), np.int64)
         y = self._array("y", (n_positions,), np.int64)
         counts = self._array("counts", method.counts_shape(vocab_size), np.int32)
         state, scalars = kernel_state(optimizer), step_scalars(optimizer, optimizer.t + 1,
                                                                len(losses))
         kernels = step_kernels(n_positions, vocab_size, model.grad_method)
+        if not kernels.rows_read:
+            grad = self._array("grad", weight.shape, weight.dtype)
         if kernels.loop is not None:
             done = kernels.loop(weight, grad, state, scalars, data, starts, block_size,
                                 method.batch(x, y, counts), losses)
