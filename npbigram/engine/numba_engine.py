@@ -176,11 +176,12 @@ def warm_up_calls(spec):
     counts = np.zeros(method.counts_shape(2), np.int32)
     kernels = step_kernels(batch_size * block_size, vocab_size, grad_method)
     if kernels.loop is None:
-        gradient = (kernels.loss_grad, (weight, x, y, grad, row_losses, counts))
         if kernels.rows_read:
             grad_rows, row_of = np.zeros((block_size + 1, 2), dtype), np.zeros(2, np.int64)
             gradient = (kernels.loss_grad, (weight, x, y, grad_rows, row_of, row_losses))
             update = (kernels.update, (weight, grad_rows, row_of, state, scalars, 0))
+        else:
+            gradient = (kernels.loss_grad, (weight, x, y, grad, row_losses, counts))
         fill = (kernels.fill, (tiny, starts[0], block_size, x, y))
         return WarmUp([gradient], [evaluation], [fill, update], [])
     gradient, batch = method.loop_callees(weight, tiny, starts[0], block_size, x, y, counts, grad,
