@@ -1,7 +1,8 @@
-"""A first run compiles the training loop's update and batch kernels, then the loop, in a
-helper process, into the shared JIT cache, while the process compiles the gradient (which the
-loop waits for) and evaluation kernels: the same kernels and weights bit for bit, no helper
-when the cache is warm, and the process compiling the kernels itself when the helper fails.
+"""A first run compiles the training loop's update and batch kernels, then the evaluation
+kernel, in a helper process, into the shared JIT cache, while the process compiles the
+gradient, then the loop (loading the helper's update and batch kernels): the same kernels and
+weights bit for bit, no helper when the cache is warm, and the process compiling the kernels
+itself when the helper fails.
 Each case runs in a fresh process with its own NUMBA_CACHE_DIR (an empty cache)."""
 
 import json
@@ -18,7 +19,7 @@ CONFIG = {"max_iters": 30, "eval_iters": 3, "eval_interval": 10}
 WARM_UP = """
 import json, sys
 import numpy as np
-from npbigram.engine import HELPER_PROCESSES, compile_helper, loops, update_kernels
+from npbigram.engine import HELPER_PROCESSES, compile_helper, grad_kernels, update_kernels
 HELPER_PROCESSES["compile"] = True
 if len(sys.argv) > 2:
     compile_helper.HELPER_COMMAND = json.loads(sys.argv[2])
@@ -27,11 +28,11 @@ from npbigram import TrainConfig, Trainer
 data = np.random.default_rng(0).integers(0, 65, 20_000).astype(np.uint8)
 trainer = Trainer(TrainConfig(**json.loads(sys.argv[1])), data, 65)
 compiled = trainer.warm_up()
-update, loop = update_kernels.update_serial.stats, loops.gather_scatter_steps.stats
+update, evaluation = update_kernels.update_serial.stats, grad_kernels.batch_losses.stats
 trainer.train_steps(trainer.config.max_iters)
 print(json.dumps({"compiled": compiled, "update_loaded": sum(update.cache_hits.values()),
                   "update_compiled": sum(update.cache_misses.values()),
-                  "loop_loaded": sum(loop.cache_hits.values()),
+                  "evaluation_loaded": sum(evaluation.cache_hits.values()),
                   "weight": trainer.model.weight.tolist(),
                   "evaluation": {k: float(v) for k, v in trainer.evaluate().items()}}))
 """
@@ -60,7 +61,7 @@ def trained_here():
 def test_a_first_run_loads_the_kernels_its_helper_compiled(tmp_path):
     first = warm_up_in_new_process(tmp_path)
     assert (first["update_loaded"], first["update_compiled"]) == (1, 0)
-    assert first["loop_loaded"] == 1  # compiled by the helper once the gradient was cached
+    assert first["evaluation_loaded"] == 1  # compiled by the helper
     assert first["compiled"] == 5  # the helper's kernels count as compiled by the first run
     weight, evaluation = trained_here()
     assert np.array(first["weight"], np.float32).tobytes() == weight.tobytes()

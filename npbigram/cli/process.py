@@ -35,8 +35,8 @@ def skip_blas_probe():
 
 
 def compile_in_helper():
-    """Let the numba engine compile a first run's evaluation kernel in a helper process
-    (npbigram.engine.compile_helper) while this one compiles the training kernels."""
+    """Let the numba engine compile part of a first run's kernels in a helper process
+    (npbigram.engine.compile_helper) while this one compiles the others."""
     from ..engine import HELPER_PROCESSES
     HELPER_PROCESSES["compile"] = True
 

@@ -31,8 +31,8 @@ ENGINES = {"numpy": ("npbigram.engine.reference", "NumpyEngine"),
            "numba": ("npbigram.engine.numba_engine", "NumbaEngine")}
 BACKENDS = tuple(ENGINES)
 DEFAULT_BACKEND = "numba"
-# helper processes the numba engine may start: "compile", a first run's evaluation kernel compiled
-# beside the training kernels (compile_helper.py); on for `python -m npbigram` as a process of its
+# helper processes the numba engine may start: "compile", a process compiling part of a first
+# run's kernels beside it (compile_helper.py); on for `python -m npbigram` as a process of its
 # own (npbigram.cli.process), off in a library user's process
 HELPER_PROCESSES = {"compile": False}
 GRAD_METHODS = ("gather-scatter", "pair-counts")  # how a batch's gradient is computed

@@ -1,8 +1,10 @@
 """A first run's compilation on two cores: when the JIT cache is empty, a helper process
-compiles part of a job's kernels (numba_engine.warm_up_calls: the batch's windows and the
-optimizer's update, then the training loop calling them and the batch gradient) into the same
-cache while this process compiles the others (the batch gradient, which it tells the helper
-when done, then evaluation); this process then loads the helper's kernels from the cache. numba caches the machine code it compiled, so the kernels, and every result, are the
+compiles part of a job's kernels (numba_engine.warm_up_calls) into the same cache while this
+process compiles the others. The helper compiles the training loop's callees (the batch's
+windows and the optimizer's update) and says so on its standard output, then compiles
+evaluation; meanwhile this process compiles the batch gradient, then, once the callees are in
+the cache, the training loop calling them all, and at last loads the helper's kernels from the
+cache. numba caches the machine code it compiled, so the kernels, and every result, are the
 same bit for bit as when one process compiles them all.
 
 Used when HELPER_PROCESSES["compile"] is on (npbigram.cli.process turns it on for the command's
@@ -67,20 +69,20 @@ def start(spec):
         filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
     try:
         return subprocess.Popen([*HELPER_COMMAND, json.dumps(spec)], env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
     except OSError:
         return None
 
 
-def go_on(helper):
-    """Tell `helper` (None: no helper) that the kernels it waits for are in the cache: its
-    standard input ends."""
+CALLEES_DONE = "callees compiled"  # the line the helper prints once its first share is cached
+
+
+def wait_for_callees(helper):
+    """Wait until `helper` (None: no helper) has put its first share in the cache, or has
+    stopped without doing so (then this process compiles those kernels as it needs them)."""
     if helper is not None:
-        try:
-            helper.stdin.close()
-        except OSError:  # it has already exited
-            pass
+        helper.stdout.readline()
 
 
 def finish(helper):
@@ -89,7 +91,6 @@ def finish(helper):
     if helper is None:
         return 0
     try:
-        go_on(helper)  # in case this process stopped before it could
         out = helper.stdout.read()
         helper.wait()
     finally:
@@ -97,20 +98,20 @@ def finish(helper):
             helper.kill()
             helper.wait()
     try:
-        return int(out) if helper.returncode == 0 else 0
+        return int(out.removeprefix(CALLEES_DONE)) if helper.returncode == 0 else 0
     except ValueError:
         return 0
 
 
 def run(spec, helper_calls):
     """The helper's side: helper_calls(spec) for the JSON `spec` gives two lists of calls; make
-    the first, wait for go_on (the end of standard input), make the second, then print how
-    many kernels they compiled."""
-    now, later = helper_calls(json.loads(spec))
-    for kernel, args in now:
+    the first, say so (CALLEES_DONE), make the second, then print how many kernels they
+    compiled."""
+    callees, later = helper_calls(json.loads(spec))
+    for kernel, args in callees:
         kernel(*args)
-    sys.stdin.read()
+    print(CALLEES_DONE, flush=True)
     for kernel, args in later:
         kernel(*args)
-    print(sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in [*now, *later]))
+    print(sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in [*callees, *later]))
     return 0

@@ -135,12 +135,12 @@ def _update_kernel(vocab_size):
 
 
 # The kernel calls that warm a job up, each a list of (kernel, args), in the order of a first
-# run on two cores: this process compiles `gradient`, the batch gradient, then `here`, the
-# evaluation kernel, while a helper process (compile_helper) compiles `helper`, the batch's
-# windows and the optimizer's update, into the JIT cache, then, once the gradient is in the
-# cache too, `loop`, the compiled loop calling them all. The two processes' shares take about
-# the same time on the seed job; this process then loads the helper's kernels.
-WarmUp = namedtuple("WarmUp", "gradient here helper loop")
+# run on two cores: this process compiles `gradient`, the batch gradient, while a helper process
+# (compile_helper) compiles `callees`, the batch's windows and the optimizer's update, into the
+# JIT cache; once they are there, this process compiles `loop`, the compiled loop calling them
+# all, while the helper goes on with `evaluation`. The two processes' shares take about the
+# same time on the seed job; this process then loads the helper's kernels.
+WarmUp = namedtuple("WarmUp", "gradient callees loop evaluation")
 TinyModel = namedtuple("TinyModel", "weight")  # what an optimizer reads of its model
 
 
@@ -170,7 +170,7 @@ def warm_up_calls(spec):
         gradient = (kernels.loss_grad or counts_grad_serial,
                     (weight, counts, int(counts.sum()), grad, row_losses))
         loop = (kernels.loop, (weight, grad, state, scalars, counts, losses))
-        return WarmUp([gradient], [evaluation], [update], [loop] if kernels.loop else [])
+        return WarmUp([gradient], [update], [loop] if kernels.loop else [], [evaluation])
     method = GRAD_KERNELS[grad_method]
     x, y = np.zeros(block_size, np.int64), np.zeros(block_size, np.int64)
     counts = np.zeros(method.counts_shape(2), np.int32)
@@ -183,12 +183,18 @@ def warm_up_calls(spec):
         else:
             gradient = (kernels.loss_grad, (weight, x, y, grad, row_losses, counts))
         fill = (kernels.fill, (tiny, starts[0], block_size, x, y))
-        return WarmUp([gradient], [evaluation], [fill, update], [])
+        return WarmUp([gradient], [fill, update], [], [evaluation])
     gradient, batch = method.loop_callees(weight, tiny, starts[0], block_size, x, y, counts, grad,
                                           row_losses)
     loop = (kernels.loop, (weight, grad, state, scalars, tiny, starts, block_size,
                            method.batch(x, y, counts), losses))
-    return WarmUp([gradient], [evaluation], [batch, update], [loop])
+    return WarmUp([gradient], [batch, update], [loop], [evaluation])
+
+
+def helper_calls(spec):
+    """The helper's two shares of warm_up_calls(spec): the loop's callees, then evaluation."""
+    plan = warm_up_calls(spec)
+    return plan.callees, plan.evaluation
 
 
 class NumbaEngine:
@@ -234,12 +240,12 @@ class NumbaEngine:
         try:
             for kernel, args in plan.gradient:
                 kernel(*args)
-            compile_helper.go_on(helper)  # the gradient is in the cache: the loop can compile
-            for kernel, args in plan.here:
+            compile_helper.wait_for_callees(helper)  # the loop then loads them from the cache
+            for kernel, args in plan.loop:
                 kernel(*args)
         finally:
             compiled -= compile_helper.finish(helper)
-        for kernel, args in [*plan.helper, *plan.loop]:  # the helper's, from the cache
+        for kernel, args in [*plan.callees, *plan.evaluation]:  # the helper's, from the cache
             kernel(*args)
         return sum(sum(kernel.stats.cache_misses.values()) for kernel, _ in calls) - compiled
 
@@ -381,4 +387,4 @@ class NumbaEngine:
 
 
 if __name__ == "__main__":  # the helper process of a first run's warm-up (compile_helper)
-    sys.exit(compile_helper.run(sys.argv[1], lambda spec: warm_up_calls(spec)[2:]))
+    sys.exit(compile_helper.run(sys.argv[1], helper_calls))
