@@ -261,7 +261,7 @@ def zero_fill(values):
             values[i, j] = 0
 
 
-@njit(**jit)
+@njit(inline="always", **jit)
 def ordered_sum(values):
     """sum in index order (in a parallel kernel, arr.sum() would become a parallel reduction)."""
     total = 0.0

@@ -73,7 +73,7 @@ def _row_starts(histograms):
     return starts, fill
 
 
-@njit(**jit)
+@njit(inline="always", **jit)
 def targets_by_input(x, y, vocab_size):
     """Stable counting sort of the targets by input id.   x, y (N,) -> targets (N,), starts (V+1,)
 

@@ -111,8 +111,9 @@ import numba  # noqa: E402  (after the environment is set)
 import numpy as np  # noqa: E402
 
 # error_model "numpy": x / 0 gives inf or nan as in NumPy, without the branch that raises
-# ZeroDivisionError and would keep LLVM from vectorizing a loop that divides
-JIT = dict(cache=CACHE, nogil=True, error_model="numpy")
+# ZeroDivisionError and would keep LLVM from vectorizing a loop that divides; no_cfunc_wrapper:
+# no kernel is called through a C function pointer, and a first run compiles faster without
+JIT = dict(cache=CACHE, nogil=True, error_model="numpy", no_cfunc_wrapper=True)
 
 
 def set_threads(n):
