@@ -5,7 +5,8 @@
 What any step must at least do (benchmarks/README.md, "Distance from the hardware floor"): E =
 (distinct input ids) x V float32 exponentials, AdamW's 7·4·V² bytes, reading the batch; each the
 faster of a serial and a numba-parallel loop, the step's floor the largest of the three (they
-can overlap: their sum is no bound). The last line of stdout is one JSON object:
+can overlap: their sum is no bound); beside AdamW's bytes, npbigram's own AdamW pass. The last
+line of stdout is one JSON object:
 {"status": "ok", "exp": name, "threads": n, "floors": [one row per config]}.
 """
 
@@ -18,14 +19,17 @@ import time
 from functools import partial
 
 import numpy as np
-from measure_step import make_inputs, parse_dims
+from measure_step import LEARNING_RATE, make_inputs, parse_dims
 from numba import get_num_threads, njit, prange
+
+from npbigram import AdamW, BigramLanguageModel
 
 # where npbigram's vectorizable float32 exp lives: the one place to change when it moves
 EXP_F32 = ("npbigram.engine.fastmath", "exp_f32")
 GROUPS = 64  # a parallel kernel's rows come in this many groups
 CALL_S = 0.002  # each timed call repeats the kernel until it takes about this long
 CALLS, BUDGET_S = 7, 0.3  # at least CALLS timed calls, then more until BUDGET_S
+ROUNDS = 3  # the AdamW floor and npbigram's AdamW pass, timed in turn
 ADAMW_ARRAYS_READ, ADAMW_ARRAYS_WRITTEN = 4, 3  # W, g, m, v; W, m, v
 BOUNDS = {"exp_s": "exp", "memory_s": "AdamW bytes", "batch_s": "batch bytes"}  # floor: the max
 
@@ -79,7 +83,7 @@ def _stream_rows(w, g, m, v, first, end):
         for j in range(w.shape[1]):
             gij = g[i, j]
             mij = m[i, j] * BETA1 + gij * (np.float32(1) - BETA1)
-            vij = v[i, j] * BETA2 + gij * (np.float32(1) - BETA2)
+            vij = v[i, j] * BETA2 + gij * gij * (np.float32(1) - BETA2)
             m[i, j] = mij
             v[i, j] = vij
             w[i, j] -= LR * (mij - vij)
@@ -105,15 +109,15 @@ READ_BATCH = serial_and_parallel(read_batch)
 STREAM_ADAMW = {"serial": stream_serial, "parallel": stream_parallel}
 
 
-def time_kernel(kernel, *args):
+def time_kernel(kernel, *args, budget=BUDGET_S):
     """Minimum seconds of one repetition of kernel(*args, reps), over timed calls of reps
-    repetitions each (about CALL_S long)."""
+    repetitions each (about CALL_S long): at least CALLS calls, then more until `budget`."""
     kernel(*args, 1)  # compile
     t0 = time.perf_counter()
     kernel(*args, 1)
     reps = max(1, math.ceil(CALL_S / max(time.perf_counter() - t0, 1e-9)))
     times, spent = [], 0.0
-    while len(times) < CALLS or spent < BUDGET_S:
+    while len(times) < CALLS or spent < budget:
         t0 = time.perf_counter()
         kernel(*args, reps)
         elapsed = time.perf_counter() - t0
@@ -122,9 +126,10 @@ def time_kernel(kernel, *args):
     return min(times)
 
 
-def fastest(variants, *args):
+def fastest(variants, *args, budget=BUDGET_S):
     """(seconds, variant name) of the faster of {name: kernel}."""
-    return min((time_kernel(kernel, *args), name) for name, kernel in variants.items())
+    return min((time_kernel(kernel, *args, budget=budget), name)
+               for name, kernel in variants.items())
 
 
 def step_floors(kernels, batch_size, block_size, vocab_size):
@@ -142,15 +147,31 @@ def step_floors(kernels, batch_size, block_size, vocab_size):
             "batch_s": batch_s, "batch_variant": batch_variant}
 
 
+def adamw_steps(opt, reps):
+    """opt.step(), reps times: npbigram's AdamW pass over W, g, m, v, as a step runs it."""
+    for _ in range(reps):
+        opt.step()
+
+
 def memory_floor(vocab_size):
+    """The streaming kernel's floor, and beside it npbigram's own AdamW pass (`opt.step()` on a
+    fixed gradient, timed the same way), both over the optimizer's arrays (where they lie in
+    memory changes the rate); the two in turn, ROUNDS times (each a share of the budget), each
+    its minimum, so that a slow moment of a shared host slows neither alone."""
     rng = np.random.default_rng(0)
-    w, g, m, v = (rng.standard_normal((vocab_size, vocab_size), dtype=np.float32)
-                  for _ in range(4))
-    np.abs(v, out=v)
-    seconds, variant = fastest(STREAM_ADAMW, w, g, m, v)
-    moved = (ADAMW_ARRAYS_READ + ADAMW_ARRAYS_WRITTEN) * w.nbytes
+    model = BigramLanguageModel.from_weight(
+        rng.standard_normal((vocab_size, vocab_size), dtype=np.float32))
+    model.grad = rng.standard_normal((vocab_size, vocab_size), dtype=np.float32)
+    opt = AdamW(model, lr=LEARNING_RATE)
+    arrays = model.weight, model.grad, opt.state["m"], opt.state["v"]
+    stream, adamw = [], []
+    for _ in range(ROUNDS):
+        stream.append(fastest(STREAM_ADAMW, *arrays, budget=BUDGET_S / ROUNDS))
+        adamw.append(time_kernel(adamw_steps, opt, budget=BUDGET_S / ROUNDS))
+    (seconds, variant) = min(stream)
+    moved = (ADAMW_ARRAYS_READ + ADAMW_ARRAYS_WRITTEN) * model.weight.nbytes
     return {"memory_bytes": moved, "memory_s": seconds, "memory_variant": variant,
-            "bandwidth_bytes_per_s": moved / seconds}
+            "bandwidth_bytes_per_s": moved / seconds, "adamw_s": min(adamw)}
 
 
 def measure(configs):

@@ -67,7 +67,7 @@ def test_suite_measures_steps_on_its_smallest_configuration(tmp_path):
             assert row["tokens"] == 256 and row["median_s"] > 0 and row["repeats"] >= 3
     assert results["seed_job"] == [] and results["phases"] is None
     groups = [f["group"] for f in results["figures"]]
-    assert len(groups) == 18 + 19 and len(set(groups)) == 2
+    assert len(groups) == 19 + 19 and len(set(groups)) == 2
     assert all(f["requirement"] for f in results["figures"])  # each target says what it asks
     assert results["machine"]["cores"] >= 1
 
@@ -99,7 +99,7 @@ def test_suite_measures_the_floors_and_pytorchs_seed_job(tmp_path):
     assert results["floors"]["status"] == "ok", results["floors"]
     floor, = results["floors"]["floors"]
     assert floor["exp_count"] == floor["distinct_rows"] * 65 and floor["floor_s"] > 0
-    assert floor["memory_bytes"] == 7 * 4 * 65 * 65
+    assert floor["memory_bytes"] == 7 * 4 * 65 * 65 and floor["adamw_s"] > 0
     seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
     assert set(seed) == {("torch", "-"), ("numpy", "-")} and results["phases"] is None
     assert seed["numpy", "-"]["status"] == "ok" and seed["numpy", "-"]["steps"] == 20

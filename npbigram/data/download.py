@@ -2,9 +2,6 @@
 written atomically."""
 
 import hashlib
-import http.client
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ..utils.files import atomic_write_bytes
@@ -28,6 +25,11 @@ def ensure_dataset(path=DEFAULT_DATA_PATH, url=TINYSHAKESPEARE_URL,
 
 def download(url, dest, sha256, timeout=30):
     """Fetch `url`, check its SHA-256, and write it to `dest` atomically."""
+    # imported here, not at the top: urllib and its ssl cost every command's start-up ~20 ms
+    import http.client
+    import urllib.error
+    import urllib.request
+
     dest = Path(dest)
     hint = f"download it yourself from {url} and pass --data PATH"
     try:
