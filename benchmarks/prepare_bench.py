@@ -61,7 +61,7 @@ FLOOR_LINE = re.compile(r"([\d.]+) above the floor")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100MB,1GB,2GB",
                         help=f"comma-separated, from {', '.join(REPEATS)}")
     parser.add_argument("--dask", action="store_true",
