@@ -92,19 +92,24 @@ def test_a_measurement_past_the_step_timeout_is_stopped_and_said_so(tmp_path):
     assert proc.returncode == 2 and "--step-timeout must be positive, got 0" in proc.stderr
 
 
-def test_suite_measures_the_floors_and_pytorchs_seed_job(tmp_path):
-    """The hardware floors of the step table's size, and the seed jobs that need no JIT
-    cache: PyTorch's bigram.py and the NumPy backend."""
-    results, markdown = run_suite(tmp_path, "--impls", "numpy", "--seed-jobs", "torch", "numpy")
+def test_suite_measures_the_hardware_floors_of_its_step_size(tmp_path):
+    results, markdown = run_suite(tmp_path, "--impls", "numpy", "--no-seed-job")
     assert results["floors"]["status"] == "ok", results["floors"]
     floor, = results["floors"]["floors"]
     assert floor["exp_count"] == floor["distinct_rows"] * 65 and floor["floor_s"] > 0
     assert floor["memory_bytes"] == 7 * 4 * 65 * 65 and floor["adamw_s"] > 0
+    assert "## Distance from the hardware floor" in markdown
+
+
+def test_suite_runs_the_seed_jobs_that_need_no_jit_cache(tmp_path):
+    """PyTorch's bigram.py and the NumPy backend."""
+    results, markdown = run_suite(tmp_path, "--impls", "numpy", "--seed-jobs", "torch", "numpy",
+                                  "--no-floors")
     seed = {(r["impl"], r["cache"]): r for r in results["seed_job"]}
     assert set(seed) == {("torch", "-"), ("numpy", "-")} and results["phases"] is None
     assert seed["numpy", "-"]["status"] == "ok" and seed["numpy", "-"]["steps"] == 20
     assert seed["torch", "-"]["status"] == ("ok" if installed("torch") else "not installed")
-    assert "## Distance from the hardware floor" in markdown and "## Seed job" in markdown
+    assert "## Seed job" in markdown
 
 
 def test_suite_runs_the_numba_seed_job_phase_by_phase(tmp_path, monkeypatch):
