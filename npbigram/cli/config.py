@@ -1,10 +1,10 @@
-"""A run's settings in a TOML file: `npbigram train --config run.toml` and `--print-config`.
+"""A run's settings: `npbigram train`'s flags, its TOML file (`--config run.toml`) and
+`--print-config`, all from one table, the fields of TrainConfig and RunOptions.
 
 A key is a setting's name, the flag's long name with _ for - (`batch_size = 64` is
-`--batch-size 64`; a switch such as `full_batch` takes true or false): the fields of TrainConfig
-and RunOptions, which are the flags too. Flags on the command line win over the file's keys;
-both are checked once, by the dataclasses, and a bad value is an error naming the flag, or the
-key and the file.
+`--batch-size 64`; a switch such as `full_batch` takes true or false). Flags on the command line
+win over the file's keys; both are plain values until the dataclasses check them, once, and a
+bad value is an error naming the flag, or the key and the file.
 
 `--print-config` writes the effective settings of the run as such a file, and trains nothing:
 every setting of TrainConfig that has an effect, the data and tokenizer, and every other flag
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..checkpoint import load_checkpoint
 from ..train import TrainConfig
-from .common import DEFAULT_TOKENIZER, CommandError
+from .common import DEFAULT_TOKENIZER, CommandError, flag
 from .run_setup import RunOptions, new_config, resumed_config
 
 try:
@@ -35,6 +35,29 @@ STRING_ESCAPES = {**{code: f"\\u{code:04x}" for code in [*range(0x20), 0x7f]},
                   ord('"'): '\\"', ord("\\"): "\\\\"}
 HEADER = ("# settings of npbigram train, for --config FILE (flags on the command line override "
           "them)")
+
+
+def add_settings_flags(p):
+    """train's flags: one for each setting, and --config, --print-config and --checkpoint."""
+    for field in SETTINGS.values():  # no flag has a default: what is not given is known
+        rules = field.metadata
+        if field.type is bool:
+            p.add_argument(flag(field.name), action="store_true", default=None,
+                           help=rules["help"])
+        else:
+            shown = "" if field.default is None else f" (default: {field.default})"
+            choices = "{" + ",".join(rules["choices"]) + "}" if "choices" in rules else None
+            p.add_argument(flag(field.name), type=field.type, default=None,
+                           metavar=choices or rules.get("metavar"), help=rules["help"] + shown)
+    p.add_argument("--config", metavar="FILE",
+                   help="read settings from this TOML file: any flag above as a key, its name "
+                        "with _ for - (batch_size = 64, full_batch = true); flags on the command "
+                        "line override it")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the run's settings as a --config file and exit, training nothing")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="with --print-config: the settings of the run that wrote this checkpoint "
+                        "(.npz or .safetensors)")
 
 
 def read_config(path):
@@ -67,6 +90,14 @@ def given_settings(args, file):
     options = RunOptions(**{field.name: given.pop(field.name)
                             for field in dataclasses.fields(RunOptions) if field.name in given})
     return options, given
+
+
+def as_given(e, args, file):
+    """A SettingError as a CommandError naming the setting as the user gave it: its flag, or
+    (when the command line did not give it) its key and the --config file."""
+    if e.name in file and getattr(args, e.name, None) is None:
+        return CommandError(f"--config {args.config}: {e}")
+    return CommandError(e.message(flag(e.name)))
 
 
 def print_config(args, options, given):

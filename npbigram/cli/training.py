@@ -19,11 +19,10 @@ from .common import (
     CommandError,
     add_checkpoint_flag,
     checkpoint_tokenizer,
-    flag,
     require_at_least,
     write_generated,
 )
-from .config import SETTINGS, given_settings, print_config, read_config
+from .config import add_settings_flags, as_given, given_settings, print_config, read_config
 from .run_setup import Outputs, new_config, resumed_config, training_data
 
 SAMPLE_CHARS = TrainConfig.sample_tokens  # bigram.py's sample, and sample's default
@@ -32,25 +31,7 @@ SAMPLE_CHARS = TrainConfig.sample_tokens  # bigram.py's sample, and sample's def
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train a bigram model (defaults: bigram.py's job)",
                        description="Train a bigram model. Defaults reproduce bigram.py.")
-    for field in SETTINGS.values():  # no flag has a default: what is not given is known
-        rules = field.metadata
-        if field.type is bool:
-            p.add_argument(flag(field.name), action="store_true", default=None,
-                           help=rules["help"])
-        else:
-            shown = "" if field.default is None else f" (default: {field.default})"
-            choices = "{" + ",".join(rules["choices"]) + "}" if "choices" in rules else None
-            p.add_argument(flag(field.name), type=field.type, default=None,
-                           metavar=choices or rules.get("metavar"), help=rules["help"] + shown)
-    p.add_argument("--config", metavar="FILE",
-                   help="read settings from this TOML file: any flag above as a key, its name "
-                        "with _ for - (batch_size = 64, full_batch = true); flags on the command "
-                        "line override it")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the run's settings as a --config file and exit, training nothing")
-    p.add_argument("--checkpoint", metavar="PATH",
-                   help="with --print-config: the settings of the run that wrote this checkpoint "
-                        "(.npz or .safetensors)")
+    add_settings_flags(p)
     p.set_defaults(run=run_train)
 
 
@@ -59,14 +40,12 @@ def run_train(args):
     (given on the command line) or its key and the file."""
     file = read_config(args.config) if args.config is not None else {}
     try:
-        return train_run(args, *given_settings(args, file))
+        return _run_train(args, *given_settings(args, file))
     except SettingError as e:
-        if e.name in file and getattr(args, e.name, None) is None:
-            raise CommandError(f"--config {args.config}: {e}") from None
-        raise CommandError(e.message(flag(e.name))) from None
+        raise as_given(e, args, file) from None
 
 
-def train_run(args, options, given):
+def _run_train(args, options, given):
     if args.print_config:
         return print_config(args, options, given)
     if args.checkpoint is not None:
