@@ -2,6 +2,7 @@
 from the printed file reproduces the run bit for bit."""
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -173,6 +174,21 @@ def test_a_bad_lr_is_one_message_naming_the_flag_the_key_or_the_parameter(tmp_pa
     with pytest.raises(ValueError) as error:
         TrainConfig(lr=0)
     assert str(error.value) == problem
+
+
+def test_a_run_checks_its_settings_once_in_trainconfig(text, monkeypatch):
+    """The optimizer's own check (its API's boundary) is not run again on a run's settings: not
+    by the memory estimate, not by the Trainer making the optimizer."""
+    from npbigram.optim import AdamW
+
+    @functools.wraps(AdamW.check_hyperparameters)
+    def checked_again(*args, **kwargs):
+        raise AssertionError("the optimizer checked a TrainConfig's hyperparameters again")
+
+    monkeypatch.setattr(AdamW, "check_hyperparameters", staticmethod(checked_again))
+    assert main(["train", "--data", text, *SMALL, "--backend", "numpy", "--lr", "0.05",
+                 "--weight-decay", "0.1"]) == 0
+    assert load_checkpoint("ckpt.npz").optimizer_state["weight_decay"] == 0.1
 
 
 # ----------------------------------------------------------------------------------------------
