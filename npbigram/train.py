@@ -19,6 +19,7 @@ with config.snapshots = K the table at up to K evaluations, spread over the run
 """
 
 import dataclasses
+import inspect
 import warnings
 from dataclasses import dataclass
 
@@ -28,14 +29,9 @@ from .data.corpus import batches_starts, check_window_fits, split_pair_counts, t
 from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, GRAD_WORK, make_engine
 from .model import INIT_DRAW_BYTES, INITS, BigramLanguageModel
 from .ops import pair_count_bytes
-from .optim import OPTIMIZERS, make_optimizer
+from .optim import OPTIMIZERS
 from .randomness.streams import RNGS
-from .utils.checks import (
-    check_choice,
-    check_count,
-    check_dtype,
-    check_ids,
-)
+from .utils.checks import DTYPES, SettingError, check_ids, check_settings, setting
 from .utils.limits import check_memory
 
 EVAL_MODES = ("estimate", "exact")
@@ -59,51 +55,58 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """bigram.py's hyperparameters are the defaults."""
+    """A run's settings, bigram.py's hyperparameters the defaults. A field is at once this
+    class's parameter, `npbigram train`'s flag (--batch-size) and a key of its --config file
+    (batch_size), its help and rules in its metadata; __post_init__ checks them all."""
 
-    batch_size: int = 32
-    block_size: int = 8
-    max_iters: int = 3000
-    eval_interval: int = 300
-    eval_iters: int = 200
-    lr: float = 1e-2
-    optimizer: str = "adamw"
-    momentum: float = None
-    dampening: float = None
-    nesterov: bool = None
-    weight_decay: float = None
-    init: str = "normal"
-    seed: int = 1337
-    dtype: str = "float32"
-    backend: str = DEFAULT_BACKEND
-    eval: str = "estimate"
-    grad: str = GRAD_METHODS[0]
-    full_batch: bool = False
-    rng: str = "numpy"  # a stream of npbigram.randomness.streams.RNGS
-    sample_tokens: int = 500  # generated after training, as bigram.py's max_new_tokens
-    snapshots: int = 0  # tables kept in the checkpoint, at evaluations spread over the run
+    batch_size: int = setting(32, "sequences per batch B", minimum=1)
+    block_size: int = setting(8, "tokens per sequence T", minimum=1)
+    max_iters: int = setting(3000, "training steps", minimum=0)
+    eval_interval: int = setting(300, "evaluate every this many steps", minimum=1)
+    eval_iters: int = setting(200, "batches per loss estimate", minimum=1)
+    lr: float = setting(1e-2, "learning rate", positive=True)
+    optimizer: str = setting("adamw", "optimizer", choices=tuple(OPTIMIZERS))
+    # the optimizer's hyperparameters besides lr (OPTIMIZER_OPTIONS); None: its default
+    momentum: float = setting(None, "SGD momentum, as torch.optim.SGD", minimum=0)
+    dampening: float = setting(None, "SGD dampening of the momentum, as torch.optim.SGD",
+                               minimum=0)
+    nesterov: bool = setting(None, "Nesterov momentum for SGD (needs --momentum, no "
+                                   "dampening), as torch.optim.SGD")
+    weight_decay: float = setting(None, "weight decay (torch's defaults: AdamW 0.01, SGD 0)",
+                                  minimum=0)
+    init: str = setting("normal", "weight init: N(0,1) like nn.Embedding, or zeros (loss "
+                                  "exactly ln V)", choices=INITS)
+    seed: int = setting(1337, "random seed", minimum=0)
+    dtype: str = setting("float32", "floating-point type", choices=DTYPES)
+    backend: str = setting(DEFAULT_BACKEND, "compute backend", choices=BACKENDS)
+    eval: str = setting("estimate", "estimate over eval_iters batches, or exact over whole "
+                                    "splits", choices=EVAL_MODES)
+    grad: str = setting(GRAD_METHODS[0], "the batch gradient per position, or (the same "
+                                         "numbers, faster) from the batch's pair counts",
+                        choices=GRAD_METHODS)
+    full_batch: bool = setting(False, "every step takes the exact gradient of the whole train "
+                                      "split, from its pair counts; unless given, " + ", ".join(
+                                          f"--{name.replace('_', '-')} {value}"
+                                          for name, value in FULL_BATCH_DEFAULTS.items()))
+    rng: str = setting("numpy", "random numbers from NumPy's generators, or PyTorch's CPU "
+                                "generator in bigram.py's order (the lecture's numbers)",
+                       choices=tuple(RNGS))
+    sample_tokens: int = setting(500, "tokens of the sample printed at the end (0: no sample)",
+                                 minimum=0)  # as bigram.py's max_new_tokens
+    snapshots: int = setting(0, "keep the table W at up to this many evaluations in the "
+                                "checkpoint, spread over the run (for npbigram explore's "
+                                "slider)", minimum=0)
 
     def __post_init__(self):
-        for name in ("batch_size", "block_size", "eval_interval", "eval_iters"):
-            check_count(getattr(self, name), name, minimum=1)
-        check_count(self.max_iters, "max_iters")
-        check_count(self.sample_tokens, "sample_tokens")
-        check_count(self.snapshots, "snapshots")
-        check_count(self.seed, "seed")
-        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
-        names = OPTIMIZERS[self.optimizer].hyperparameter_names()
+        check_settings(self)
+        takes = OPTIMIZERS[self.optimizer].hyperparameter_names()
         for name in self.optimizer_options():
-            if name not in names:
-                raise ValueError(f"{name} does not apply to the {self.optimizer} optimizer")
-        self.optimizer_hyperparameters()  # the optimizer checks them
-        check_choice(self.init, INITS, "init")
-        check_choice(self.eval, EVAL_MODES, "eval mode")
-        check_dtype(self.dtype)
-        check_choice(self.backend, BACKENDS, "backend")
-        check_choice(self.grad, GRAD_METHODS, "grad method")
-        check_choice(self.rng, RNGS, "rng")
-        if not isinstance(self.full_batch, bool):
-            raise TypeError(f"full_batch must be a bool, got {type(self.full_batch).__name__}")
+            if name not in takes:
+                raise SettingError(name, lambda who: f"{who} does not apply to the "
+                                                     f"{self.optimizer} optimizer")
+        if self.nesterov and (not self.momentum or self.dampening):
+            raise SettingError("nesterov", lambda who: f"{who}: Nesterov momentum requires a "
+                                                       f"momentum and zero dampening")
 
     def unused_settings(self):
         """The settings that have no effect under this config: the batch shape when nothing
@@ -125,9 +128,12 @@ class TrainConfig:
                 if getattr(self, name) is not None}
 
     def optimizer_hyperparameters(self):
-        """Every hyperparameter of the optimizer this config makes, checked by the optimizer."""
-        return OPTIMIZERS[self.optimizer].check_hyperparameters(lr=self.lr,
-                                                                **self.optimizer_options())
+        """Every hyperparameter of the optimizer this config makes: lr, the options set, and
+        the optimizer's defaults for the rest (checked by __post_init__, not again)."""
+        check = inspect.signature(OPTIMIZERS[self.optimizer].check_hyperparameters)
+        arguments = check.bind(lr=self.lr, **self.optimizer_options())
+        arguments.apply_defaults()
+        return dict(arguments.arguments)
 
     def optimizer_state_names(self):
         """The (V,V) arrays the optimizer keeps (AdamW m and v, SGD with momentum its buffer)."""
@@ -267,8 +273,8 @@ class Trainer:
         self.model = BigramLanguageModel.from_weight(
             self.stream.initial_weight(vocab_size, config.init, np.dtype(config.dtype)),
             backend=config.backend, grad=config.grad)
-        self.optimizer = make_optimizer(config.optimizer, self.model, lr=config.lr,
-                                        **config.optimizer_options())
+        self.optimizer = OPTIMIZERS[config.optimizer].from_checked(
+            self.model, config.optimizer_hyperparameters())
         self.batch_rng = self.stream.train_rng  # draws the training batches
         self.step = 0  # training steps completed
         self.history = []  # evaluations: {"step", "train", "val", "elapsed"} in step order

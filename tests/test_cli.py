@@ -183,10 +183,11 @@ TRAIN_ERRORS = [  # each names the flag typed (they named the config's fields: b
     (["--block-size", "0"], "--block-size must be at least 1, got 0"),
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
     (["--eval-interval", "0"], "--eval-interval must be at least 1, got 0"),
-    (["--weight-decay", "-1"], "eps and --weight-decay must be >= 0"),
+    (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0, got -1.0"),
+    (["--optimizer", "adam"], "--optimizer must be one of adamw, sgd, got 'adam'"),
     (["--block-size", "200000"], r"the val split has 111540 tokens, fewer than --block-size \+ 1"),
     # NumPy's "expected non-negative integer", naming nothing
-    (["--seed", "-1"], "seed must be >= 0, got -1"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
     (["--sample-tokens", "-1"], "--sample-tokens must be >= 0, got -1"),
     (["--threads", "0"], "--threads must be at least 1, got 0"),
     # settings that a full-batch run ignored silently

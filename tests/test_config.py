@@ -1,10 +1,11 @@
 """npbigram/cli/config.py: `npbigram train --config run.toml` and `--print-config`; training
 from the printed file reproduces the run bit for bit."""
 
-import argparse
 import dataclasses
+import functools
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -12,15 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from npbigram import TrainConfig, load_checkpoint
 from npbigram.cli import build_parser, main
-from npbigram.cli.common import CommandError
-from npbigram.cli.config import (
-    NOT_KEYS,
-    add_config_flags,
-    config_keys,
-    read_config,
-    toml_text,
-    tomllib,
-)
+from npbigram.cli.common import CommandError, flag
+from npbigram.cli.config import SETTINGS, read_config, toml_text, tomllib
+from npbigram.cli.run_setup import RunOptions
 
 from helpers import one_line_error
 
@@ -43,11 +38,6 @@ def text(tmp_path):
     path = tmp_path / "text.txt"
     path.write_text(TEXT)
     return str(path)
-
-
-def train_parser():
-    """The parser of `npbigram train`."""
-    return build_parser().parse_args(["train"]).parser
 
 
 def printed(capsys, argv):
@@ -153,25 +143,52 @@ def test_command_line_flags_override_the_file_wherever_they_stand(tmp_path, caps
         assert settings["data"] == "other.txt" and "nesterov" not in settings
 
 
-def test_every_train_flag_is_a_key_and_every_setting_a_flag():
-    parser = train_parser()
-    flags = {name[2:].replace("-", "_") for action in parser._actions
-             for name in action.option_strings if name.startswith("--")}
-    keys = config_keys(parser)
-    assert set(keys) == flags - set(NOT_KEYS)
-    assert {field.name for field in dataclasses.fields(TrainConfig)} <= set(keys)
+def test_every_setting_is_a_flag_and_a_key(capsys):
+    """The flags of train and the keys of a --config file are one table: the fields of
+    RunOptions and TrainConfig."""
+    fields = [field.name for settings in (RunOptions, TrainConfig)
+              for field in dataclasses.fields(settings)]
+    assert list(SETTINGS) == fields
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", capsys.readouterr().out))
+    assert flags == {*map(flag, fields), "--help", "--config", "--print-config", "--checkpoint"}
 
 
-def test_a_flag_added_later_is_a_key_with_its_own_type(tmp_path):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--new-rate", type=float)
-    parser.add_argument("--width", type=lambda text: int(text, 16))
-    parser.add_argument("--quiet", action="store_false")
-    add_config_flags(parser)
-    (tmp_path / "new.toml").write_text('new_rate = 3\nwidth = "ff"\nquiet = true\n')
-    values = read_config("new.toml", parser)
-    assert values == {"new_rate": 3.0, "width": 255, "quiet": False}
-    assert isinstance(values["new_rate"], float)
+def test_a_key_takes_its_settings_type(tmp_path, capsys):
+    (tmp_path / "new.toml").write_text('lr = 3\nmomentum = 1\noptimizer = "sgd"\n'
+                                       'nesterov = true\nfull_batch = false\n')
+    assert read_config("new.toml") == {"lr": 3, "momentum": 1, "optimizer": "sgd",
+                                       "nesterov": True}  # a switch set false: not given
+    settings = tomllib.loads(printed(capsys, ["--config", "new.toml"]))
+    assert (settings["lr"], settings["momentum"], settings["nesterov"]) == (3.0, 1.0, True)
+    assert isinstance(settings["lr"], float) and "full_batch" not in settings
+
+
+def test_a_bad_lr_is_one_message_naming_the_flag_the_key_or_the_parameter(tmp_path, capsys):
+    problem = "lr must be a positive finite number, got 0.0"
+    assert one_line_error(capsys, ["train", "--lr", "0"]) == f"npbigram: error: --{problem}\n"
+    (tmp_path / "run.toml").write_text("lr = 0\n")
+    assert one_line_error(capsys, ["train", "--config", "run.toml"]) == (
+        f"npbigram: error: --config run.toml: {problem}\n")
+    with pytest.raises(ValueError) as error:
+        TrainConfig(lr=0)
+    assert str(error.value) == problem
+
+
+def test_a_run_checks_its_settings_once_in_trainconfig(text, monkeypatch):
+    """The optimizer's own check (its API's boundary) is not run again on a run's settings: not
+    by the memory estimate, not by the Trainer making the optimizer."""
+    from npbigram.optim import AdamW
+
+    @functools.wraps(AdamW.check_hyperparameters)
+    def checked_again(*args, **kwargs):
+        raise AssertionError("the optimizer checked a TrainConfig's hyperparameters again")
+
+    monkeypatch.setattr(AdamW, "check_hyperparameters", staticmethod(checked_again))
+    assert main(["train", "--data", text, *SMALL, "--backend", "numpy", "--lr", "0.05",
+                 "--weight-decay", "0.1"]) == 0
+    assert load_checkpoint("ckpt.npz").optimizer_state["weight_decay"] == 0.1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -186,17 +203,18 @@ BAD_CONFIGS = [
     ('print_config = true\n', "unknown key 'print_config'"),
     ('checkpoint = "c.npz"\n', "unknown key 'checkpoint'"),
     ('[train]\nlr = 1\n', "unknown key 'train'"),
-    ('batch_size = "4"\n', '--config run.toml: batch_size must be an integer, got a string "4"'),
-    ('batch_size = 4.0\n', "batch_size must be an integer, got a float 4.0"),
-    ('batch_size = true\n', "batch_size must be an integer, got a boolean true"),
-    ('lr = "fast"\n', 'lr must be a float, got a string "fast"'),
-    ('full_batch = 1\n', "full_batch must be true or false, got an integer 1"),
-    ('data = 3\n', "data must be a string, got an integer 3"),
-    ('seed = [1, 2]\n', "seed must be an integer, got an array [1, 2]"),
-    ('optimizer = "adam"\n', "optimizer must be one of adamw, sgd, got 'adam'"),
+    ('batch_size = "4"\n', "--config run.toml: batch_size must be an int, got str '4'"),
+    ('batch_size = 4.0\n', "batch_size must be an int, got float 4.0"),
+    ('batch_size = true\n', "batch_size must be an int, got bool True"),
+    ('lr = "fast"\n', "lr must be a number, got str 'fast'"),
+    ('full_batch = 1\n', "full_batch must be a bool, got int 1"),
+    ('data = 3\n', "data must be a string, got int 3"),
+    ('seed = [1, 2]\n', "seed must be an int, got list [1, 2]"),
+    ('optimizer = "adam"\n', "--config run.toml: optimizer must be one of adamw, sgd, got 'adam'"),
+    ('threads = 0\n', "--config run.toml: threads must be at least 1, got 0"),
     ('lr = \n', "--config run.toml is not valid TOML: "),
     (b'data = "\xff"\n', "--config run.toml is not valid TOML: "),
-    ('batch_size = 0\n', "--batch-size must be at least 1, got 0"),  # as the flag's value
+    ('batch_size = 0\n', "--config run.toml: batch_size must be at least 1, got 0"),
 ]
 
 
@@ -219,7 +237,7 @@ def test_a_missing_config_and_a_checkpoint_without_print_config_are_errors(tmp_p
         capsys, ["train", "--checkpoint", "c.npz"])
     with pytest.raises(CommandError, match="unknown key 'x'"):
         (tmp_path / "x.toml").write_text("x = 1\n")
-        read_config("x.toml", train_parser())
+        read_config("x.toml")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -122,3 +122,11 @@ def test_the_api_names_its_arguments_when_memory_is_short(monkeypatch, kwargs, a
     monkeypatch.setattr(limits, "available_memory", lambda: limits.Available(8 * limits.GB))
     with pytest.raises(limits.InsufficientMemory, match=re.escape(advice)):
         gradient_check(**kwargs)
+
+
+def test_a_block_longer_than_the_text_is_named_as_the_flag(tmp_path, capsys):
+    (tmp_path / "short.txt").write_text("abcdefghij")
+    assert main(["gradcheck", "--data", str(tmp_path / "short.txt"), "--block-size", "50"]) == 1
+    assert capsys.readouterr().err == ("npbigram: error: the split has 10 tokens, fewer than "
+                                       "--block-size + 1 = 51: use a longer text or a smaller "
+                                       "--block-size\n")

@@ -107,12 +107,12 @@ def test_sgd_rejects_what_torch_rejects(torch, options, message):
 
 @pytest.mark.parametrize("optimizer", [AdamW, SGD])
 @pytest.mark.parametrize("lr, error, message", [
-    (0, ValueError, "learning rate must be a positive finite number, got 0"),
-    (-1e-3, ValueError, "learning rate must be a positive finite number, got -0.001"),
-    (math.nan, ValueError, "learning rate must be a positive finite number, got nan"),
-    (math.inf, ValueError, "learning rate must be a positive finite number, got inf"),
-    ("0.1", TypeError, "learning rate must be a number, got str"),
-    (True, TypeError, "learning rate must be a number, got bool"),
+    (0, ValueError, "lr must be a positive finite number, got 0"),
+    (-1e-3, ValueError, "lr must be a positive finite number, got -0.001"),
+    (math.nan, ValueError, "lr must be a positive finite number, got nan"),
+    (math.inf, ValueError, "lr must be a positive finite number, got inf"),
+    ("0.1", TypeError, "lr must be a number, got str"),
+    (True, TypeError, "lr must be a number, got bool"),
 ])
 def test_non_positive_learning_rate(model, optimizer, lr, error, message):
     with pytest.raises(error, match=message):

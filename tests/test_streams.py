@@ -143,7 +143,7 @@ def test_resume_rejects_another_rng(tmp_path):
 
 
 def test_bad_rng_is_rejected():
-    with pytest.raises(ValueError, match="unknown rng 'jax'"):
+    with pytest.raises(ValueError, match="rng must be one of numpy, torch, got 'jax'"):
         TrainConfig(rng="jax")
 
 

@@ -58,11 +58,11 @@ def test_restore_rejects_another_vocabulary_or_optimizer(tmp_path, checkpoint_by
     (dict(max_iters=-1), ValueError, "max_iters must be >= 0, got -1"),
     (dict(block_size=8.0), TypeError, "block_size must be an int, got float"),
     (dict(seed="1337"), TypeError, "seed must be an int, got str"),
-    (dict(optimizer="adam"), ValueError, "unknown optimizer 'adam'"),
-    (dict(init="ones"), ValueError, "unknown init 'ones'"),
-    (dict(eval="full"), ValueError, "unknown eval mode 'full'"),
-    (dict(dtype="float16"), TypeError, "dtype must be float32 or float64"),
-    (dict(backend="jax"), ValueError, "unknown backend 'jax'"),
+    (dict(optimizer="adam"), ValueError, "optimizer must be one of adamw, sgd, got 'adam'"),
+    (dict(init="ones"), ValueError, "init must be one of normal, zeros, got 'ones'"),
+    (dict(eval="full"), ValueError, "eval must be one of estimate, exact, got 'full'"),
+    (dict(dtype="float16"), ValueError, "dtype must be one of float32, float64, got 'float16'"),
+    (dict(backend="jax"), ValueError, "backend must be one of numpy, numba, got 'jax'"),
 ])
 def test_bad_train_config(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -18,7 +18,6 @@ from ..data.corpus import DatasetError
 from ..tools.plots import MissingMatplotlib
 from ..utils import stopping
 from . import data, evaluation, explore, export, lecture, process, tools, training
-from .config import with_config_file
 from .common import CommandError
 
 SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser,
@@ -45,19 +44,18 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     with stopping.raising(afterwards=signal.SIG_IGN if argv is None else None):
-        status = _run(parser, args, argv)
+        status = _run(args)
     if argv is None and args.command in EXIT_WITHOUT_TEARDOWN:
         process.exit_now(status)
     return status
 
 
-def _run(parser, args, argv):
+def _run(args):
     if hasattr(sys.stdout, "reconfigure"):  # a character the terminal cannot show: escaped
         sys.stdout.reconfigure(errors="backslashreplace")
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            args = with_config_file(parser, args, argv)  # train --config FILE
             return args.run(args)
         except KeyboardInterrupt as e:
             signum = stopping.signal_of(e)

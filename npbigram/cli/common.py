@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from ..data.download import ensure_dataset
 from ..data.tokenizers import TOKENIZERS
+from ..utils.checks import SettingError
 
 TOKENIZER_HELP = ("char: sorted unique characters (default); byte: 256 byte values; a prepared "
                   "folder has its own")
@@ -66,6 +67,8 @@ def in_flag_words(flags):
     argument name -> its flag, e.g. batch_size -> --batch-size) is written as its flag."""
     try:
         yield
+    except SettingError as e:  # it names its setting: no text to rewrite
+        raise CommandError(e.message(flags.get(e.name, e.name))) from None
     except (ValueError, TypeError, MemoryError) as e:
         message = str(e)
         for name, flag in flags.items():

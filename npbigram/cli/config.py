@@ -1,10 +1,10 @@
-"""A run's settings in a TOML file: `npbigram train --config run.toml` and `--print-config`.
+"""A run's settings: `npbigram train`'s flags, its TOML file (`--config run.toml`) and
+`--print-config`, all from one table, the fields of TrainConfig and RunOptions.
 
-A key is a flag's long name with _ for - (`batch_size = 64` is `--batch-size 64`; a switch such
-as `full_batch` takes true or false); every flag of the command is one, read from its parser,
-so a flag added later is a key too. The file's values become the command's defaults and the
-command line is parsed again, so a flag given there wins. An unknown key, or a value of the
-wrong type or outside the flag's choices, is an error naming the key and the file.
+A key is a setting's name, the flag's long name with _ for - (`batch_size = 64` is
+`--batch-size 64`; a switch such as `full_batch` takes true or false). Flags on the command line
+win over the file's keys; both are plain values until the dataclasses check them, once, and a
+bad value is an error naming the flag, or the key and the file.
 
 `--print-config` writes the effective settings of the run as such a file, and trains nothing:
 every setting of TrainConfig that has an effect, the data and tokenizer, and every other flag
@@ -13,24 +13,23 @@ change them); with `--resume`, the resumed run's. Training from the printed file
 run bit for bit.
 """
 
+import dataclasses
 import re
 import sys
 from pathlib import Path
 
 from ..checkpoint import load_checkpoint
 from ..train import TrainConfig
-from .common import DEFAULT_TOKENIZER, CommandError
-from .run_setup import new_config, resumed_config
+from .common import DEFAULT_TOKENIZER, CommandError, flag
+from .run_setup import RunOptions, new_config, resumed_config
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
-NOT_KEYS = ("help", "config", "print_config", "checkpoint")  # what the file is, not a setting
-TOML_TYPES = {int: (int,), float: (int, float), str: (str,)}  # a flag's type -> values it takes
-TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
-              list: "an array", dict: "a table"}
+SETTINGS = {field.name: field for settings in (RunOptions, TrainConfig)
+            for field in dataclasses.fields(settings)}  # every flag of train that is a key
 # what a TOML basic string cannot hold as it is: control characters, the quote, the backslash
 STRING_ESCAPES = {**{code: f"\\u{code:04x}" for code in [*range(0x20), 0x7f]},
                   ord('"'): '\\"', ord("\\"): "\\\\"}
@@ -38,7 +37,18 @@ HEADER = ("# settings of npbigram train, for --config FILE (flags on the command
           "them)")
 
 
-def add_config_flags(p):
+def add_settings_flags(p):
+    """train's flags: one for each setting, and --config, --print-config and --checkpoint."""
+    for field in SETTINGS.values():  # no flag has a default: what is not given is known
+        rules = field.metadata
+        if field.type is bool:
+            p.add_argument(flag(field.name), action="store_true", default=None,
+                           help=rules["help"])
+        else:
+            shown = "" if field.default is None else f" (default: {field.default})"
+            choices = "{" + ",".join(rules["choices"]) + "}" if "choices" in rules else None
+            p.add_argument(flag(field.name), type=field.type, default=None,
+                           metavar=choices or rules.get("metavar"), help=rules["help"] + shown)
     p.add_argument("--config", metavar="FILE",
                    help="read settings from this TOML file: any flag above as a key, its name "
                         "with _ for - (batch_size = 64, full_batch = true); flags on the command "
@@ -48,33 +58,12 @@ def add_config_flags(p):
     p.add_argument("--checkpoint", metavar="PATH",
                    help="with --print-config: the settings of the run that wrote this checkpoint "
                         "(.npz or .safetensors)")
-    p.set_defaults(parser=p)
 
 
-def with_config_file(parser, args, argv):
-    """`args` parsed from `argv` by `parser` again, when its command was given --config FILE:
-    with the file's settings as the command's defaults, so that flags on the command line
-    win."""
-    if getattr(args, "config", None) is None:
-        return args
-    args.parser.set_defaults(**read_config(args.config, args.parser))
-    return parser.parse_args(argv)
-
-
-def config_keys(parser):
-    """key -> argparse action, for each flag of `parser` that a file may set, in its order."""
-    keys = {}
-    for action in parser._actions:
-        names = [name for name in action.option_strings if name.startswith("--")]
-        if names and action.dest not in NOT_KEYS:
-            keys[names[0][2:].replace("-", "_")] = action
-    return keys
-
-
-def read_config(path, parser):
-    """{dest: value} of a --config file for `parser`'s flags, each value checked as the flag
-    takes it; a file that cannot be read, is not TOML, has an unknown key or a value of the
-    wrong type is a CommandError naming it."""
+def read_config(path):
+    """The settings of a --config file, name -> value as TOML gives it (a switch set false is
+    left out, as a flag not given); a file that cannot be read, is not TOML or has an unknown
+    key is a CommandError naming it."""
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f)
@@ -84,73 +73,60 @@ def read_config(path, parser):
         raise CommandError(f"cannot read --config {path}: {e.strerror or e}") from None
     except ValueError as e:  # TOMLDecodeError, or bytes that are not UTF-8
         raise CommandError(f"--config {path} is not valid TOML: {e}") from None
-    keys = config_keys(parser)
-    unknown = [key for key in table if key not in keys]
+    unknown = [key for key in table if key not in SETTINGS]
     if unknown:
         raise CommandError(f"--config {path}: unknown key{'s' * (len(unknown) > 1)} "
                            f"{', '.join(map(repr, unknown))}; the keys are the flags of "
-                           f"npbigram train with _ for -: {', '.join(keys)}")
-    return {keys[key].dest: flag_value(value, keys[key], f"--config {path}: {key}")
-            for key, value in table.items()}
+                           f"npbigram train with _ for -: {', '.join(SETTINGS)}")
+    return {key: value for key, value in table.items()
+            if not (value is False and SETTINGS[key].type is bool)}
 
 
-def flag_value(value, action, where):
-    """A TOML value as the flag of `action` takes it: a switch true (given) or false (not
-    given), a number or string of the flag's type and within its choices."""
-    if action.nargs == 0:  # a switch: store_true and its kin
-        if not isinstance(value, bool):
-            raise CommandError(f"{where} must be true or false, got {describe(value)}")
-        return action.const if value else action.default
-    kind = action.type or str
-    if isinstance(value, bool) or not isinstance(value, TOML_TYPES.get(kind, (str,))):
-        expected = TYPE_NAMES.get(kind, "a string")
-        raise CommandError(f"{where} must be {expected}, got {describe(value)}")
-    try:
-        value = kind(value)
-    except (ValueError, TypeError) as e:  # argparse.ArgumentTypeError is a ValueError
-        raise CommandError(f"{where}: {e}") from None
-    if action.choices is not None and value not in action.choices:
-        raise CommandError(f"{where} must be one of {', '.join(map(str, action.choices))}, "
-                           f"got {value!r}")
-    return value
+def given_settings(args, file):
+    """(options, given): the RunOptions of `npbigram train` and the TrainConfig settings given
+    (name -> value), its flags over the keys of its --config file."""
+    given = {**file, **{name: getattr(args, name) for name in SETTINGS
+                        if getattr(args, name) is not None}}
+    options = RunOptions(**{field.name: given.pop(field.name)
+                            for field in dataclasses.fields(RunOptions) if field.name in given})
+    return options, given
 
 
-def describe(value):
-    """'a string "3"': a TOML value as the file spells it."""
-    kind = next((name for type_, name in TYPE_NAMES.items() if isinstance(value, type_)),
-                "a date or time")
-    return f"{kind} {toml_value(value) if isinstance(value, (int, float, str)) else value}"
+def as_given(e, args, file):
+    """A SettingError as a CommandError naming the setting as the user gave it: its flag, or
+    (when the command line did not give it) its key and the --config file."""
+    if e.name in file and getattr(args, e.name, None) is None:
+        return CommandError(f"--config {args.config}: {e}")
+    return CommandError(e.message(flag(e.name)))
 
 
-def run_settings(args, given):
-    """(table, comments): the settings `npbigram train` would run with, key -> value in the
-    order of its flags, and what a reader should know of those left out (the data)."""
-    source = args.checkpoint or args.resume
+def print_config(args, options, given):
+    """Write the run's settings to stdout as a --config file: the RunOptions given and the
+    data, and every setting of the TrainConfig it would run with that has an effect."""
+    source = args.checkpoint or options.resume
     checkpoint = load_checkpoint(source) if source else None
-    if args.resume:
-        config = resumed_config(checkpoint, args.resume, given, args.tokenizer)
-    elif checkpoint is not None:
-        config = new_config({**effective(TrainConfig.from_dict(checkpoint.config)), **given})
+    if options.resume:
+        config = resumed_config(checkpoint, options.resume, given, options.tokenizer)
     else:
-        config = new_config(given)
-    keys = config_keys(args.parser)
-    values = {key: getattr(args, action.dest) for key, action in keys.items()}
-    values.update(dict.fromkeys(config.to_dict()), **effective(config))
+        config = new_config(given, None if checkpoint is None else
+                            effective(TrainConfig.from_dict(checkpoint.config)))
+    table = dataclasses.asdict(options)
     recorded = checkpoint.data if checkpoint is not None else None
-    values["data"] = args.data or (recorded["path"] if recorded else None)
-    comments = []
-    if values["data"] is None:
+    table["data"] = options.data or (recorded["path"] if recorded else None)
+    comments = [HEADER]
+    if table["data"] is None:
         comments.append(f"# data: {source} does not record its text, give it with data = PATH"
                         if checkpoint is not None else
                         "# data: not given, so tinyshakespeare (downloaded if missing)")
     if checkpoint is not None and checkpoint.tokenizer is not None:
-        values["tokenizer"] = args.tokenizer or checkpoint.tokenizer.kind
-    elif checkpoint is None and args.tokenizer is None and not (
-            args.data is not None and Path(args.data).is_dir()):  # a prepared folder has its own
-        values["tokenizer"] = DEFAULT_TOKENIZER
-    table = {key: value for key, value in values.items()
-             if value is not None and (keys[key].nargs != 0 or value == keys[key].const)}
-    return table, comments
+        table["tokenizer"] = options.tokenizer or checkpoint.tokenizer.kind
+    elif checkpoint is None and options.tokenizer is None and not (
+            options.data is not None and Path(options.data).is_dir()):  # a folder has its own
+        table["tokenizer"] = DEFAULT_TOKENIZER
+    table.update(effective(config))
+    sys.stdout.write(toml_text({key: value for key, value in table.items()
+                                if value is not None and value is not False}, comments))
+    return 0
 
 
 def effective(config):
@@ -158,13 +134,6 @@ def effective(config):
     unused = config.unused_settings()
     return {name: value for name, value in config.to_dict().items()
             if value is not None and name not in unused}
-
-
-def print_config(args, given):
-    """Write the run's settings to stdout as a --config file."""
-    table, comments = run_settings(args, given)
-    sys.stdout.write(toml_text(table, [HEADER, *comments]))
-    return 0
 
 
 def toml_text(table, comments=()):

@@ -9,13 +9,17 @@ the one with the lowest val loss beside it, NAME.best.npz.
 """
 
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..checkpoint import is_checkpoint, read_meta
+from ..data.download import DEFAULT_DATA_PATH
 from ..data.provenance import describe_file, recorded_data
+from ..data.tokenizers import TOKENIZERS
 from ..run import is_metrics_csv
 from ..tools import plots
 from ..train import CHANGEABLE_ON_RESUME, FULL_BATCH_DEFAULTS, TrainConfig
+from ..utils.checks import check_settings, setting
 from ..utils.files import (
     OutputLock,
     atomic_write_bytes,
@@ -24,7 +28,13 @@ from ..utils.files import (
     lock_beside,
     same_file,
 )
-from .common import CommandError, checkpoint_tokenizer, data_or_tinyshakespeare, flag
+from .common import (
+    TOKENIZER_HELP,
+    CommandError,
+    checkpoint_tokenizer,
+    data_or_tinyshakespeare,
+    flag,
+)
 
 DEFAULT_OUT = "ckpt.npz"
 # flags that a resumed run accepts: the settings of CHANGEABLE_ON_RESUME, and where and how
@@ -38,17 +48,49 @@ UNUSED_BECAUSE = {  # why TrainConfig.unused_settings() may name a setting
 }
 
 
+@dataclass
+class RunOptions:
+    """What `npbigram train` reads and writes, and how: its flags besides TrainConfig's
+    settings, declared as those are (each field a flag and a key of a --config file)."""
+
+    data: str = setting(None, f"text file to train on, or a folder written by npbigram prepare "
+                              f"(default: {DEFAULT_DATA_PATH}, downloaded if missing; with "
+                              f"--resume, the data the checkpoint recorded)", metavar="PATH")
+    tokenizer: str = setting(None, TOKENIZER_HELP, choices=tuple(TOKENIZERS))
+    threads: int = setting(None, "threads of the numba engine (default: every core, or "
+                                 "NUMBA_NUM_THREADS); results are identical for any N",
+                           minimum=1, metavar="N")
+    out: str = setting(None, f"checkpoint written at every evaluation and at the end (default: "
+                             f"the --resume checkpoint, else {DEFAULT_OUT}); the one with the "
+                             f"lowest val loss is kept beside it as NAME.best.npz. A new run "
+                             f"never replaces a checkpoint unless --force, nor any other file",
+                       metavar="PATH")
+    force: bool = setting(False, "let a new run replace the checkpoint (and best checkpoint) of "
+                                 "another")
+    resume: str = setting(None, f"continue the run of this checkpoint, on the data it recorded, "
+                                f"with its settings and history (it may change "
+                                f"{', '.join(FLAGS_ON_RESUME)})", metavar="PATH")
+    plot: str = setting(None, "write train and val loss against step, with the optimum, to this "
+                              "PNG", metavar="PATH")
+    log: str = setting(None, "write every evaluation to this CSV file: step, train loss, val "
+                             "loss, elapsed seconds", metavar="PATH")
+
+    def __post_init__(self):
+        check_settings(self)
+
+
 def best_path(out):
     """Where the best checkpoint of a run writing `out` is kept: ckpt.npz -> ckpt.best.npz."""
     out = Path(out)
     return out.with_name(f"{out.stem}.best{out.suffix}")
 
 
-def new_config(given):
-    """A new run's TrainConfig from the settings given on the command line (name -> value);
-    a setting given that would have no effect is an error."""
-    settings = {**FULL_BATCH_DEFAULTS, **given} if given.get("full_batch") else given
-    config = TrainConfig(**settings)
+def new_config(given, base=None):
+    """A new run's TrainConfig: the settings `given` (name -> value) over `base` (a
+    checkpoint's), or over the --full-batch defaults when it trains full batch; a setting given
+    that would have no effect is an error."""
+    defaults = FULL_BATCH_DEFAULTS if base is None and given.get("full_batch") else {}
+    config = TrainConfig(**{**defaults, **(base or {}), **given})
     unused = [name for name in config.unused_settings() if name in given]
     if unused:
         raise CommandError(f"{' and '.join(map(flag, unused))} would have no effect: "
@@ -82,20 +124,20 @@ def resumed_config(checkpoint, resume, given, tokenizer):
         name: value for name, value in given.items() if name in CHANGEABLE_ON_RESUME}})
 
 
-def training_data(args, checkpoint):
+def training_data(options, checkpoint):
     """(path of the text, its record for checkpoints, tokenizer kind): a new run's --data (or
     tinyshakespeare, downloaded), or the text a resumed run recorded, checked unchanged."""
     if checkpoint is None:
-        path = Path(data_or_tinyshakespeare(args.data))
-        return path, describe_file(path), args.tokenizer
-    tokenizer = checkpoint_tokenizer(checkpoint, args.resume, "it cannot continue training")
+        path = Path(data_or_tinyshakespeare(options.data))
+        return path, describe_file(path), options.tokenizer
+    tokenizer = checkpoint_tokenizer(checkpoint, options.resume, "it cannot continue training")
     if checkpoint.data is not None:
-        path = recorded_data(checkpoint.data, args.resume, given=args.data)
+        path = recorded_data(checkpoint.data, options.resume, given=options.data)
         return path, checkpoint.data, tokenizer.kind
-    if args.data is None:  # written before checkpoints recorded their data
-        raise CommandError(f"{args.resume} does not record the text it was trained on: "
+    if options.data is None:  # written before checkpoints recorded their data
+        raise CommandError(f"{options.resume} does not record the text it was trained on: "
                            f"pass it with --data PATH")
-    return Path(args.data), describe_file(args.data), tokenizer.kind
+    return Path(options.data), describe_file(options.data), tokenizer.kind
 
 
 class Outputs:
@@ -103,11 +145,11 @@ class Outputs:
     beside it, and the optional plot and metrics log; each a path of its own, and each locked
     against another process writing it until the block ends."""
 
-    def __init__(self, args):
-        self.out = Path(args.out or args.resume or DEFAULT_OUT)
+    def __init__(self, options):
+        self.out = Path(options.out or options.resume or DEFAULT_OUT)
         self.best = best_path(self.out)
-        self.plot, self.log = args.plot, args.log
-        self.resume = Path(args.resume) if args.resume else None
+        self.plot, self.log = options.plot, options.log
+        self.resume = Path(options.resume) if options.resume else None
         # the run continues in its own checkpoint: its files are this run's to replace
         self.in_place = self.resume is not None and same_file(self.out, self.resume)
         named = [(f"--out {self.out}", self.out),
@@ -125,7 +167,7 @@ class Outputs:
         try:
             for name, path in named:
                 self._locks.enter_context(OutputLock(lock_beside(path), name))
-            self._refuse_another_runs_checkpoint(args.force)
+            self._refuse_another_runs_checkpoint(options.force)
         except BaseException:
             self._locks.close()
             raise

@@ -6,161 +6,81 @@ import sys
 import numpy as np
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..data.download import DEFAULT_DATA_PATH
 from ..data.prepared import load_training_data
-from ..engine import BACKENDS, GRAD_METHODS
-from ..model import INITS
-from ..optim import OPTIMIZERS
 from ..randomness.streams import RNGS
 from ..run import run_training, write_metrics
 from ..tools import optimum, plots
-from ..train import (
-    EVAL_MODES,
-    FULL_BATCH_DEFAULTS,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-)
+from ..train import TrainConfig, Trainer, TrainingDiverged
 from ..utils import stopping
+from ..utils.checks import SettingError
 from ..utils.files import atomic_write_bytes, check_output
 from .common import (
     SAMPLE_SEPARATOR,
     CommandError,
     add_checkpoint_flag,
-    add_tokenizer_flag,
     checkpoint_tokenizer,
-    flag,
-    in_flag_words,
     require_at_least,
     write_generated,
 )
-from .config import add_config_flags, print_config
-from .run_setup import (
-    DEFAULT_OUT,
-    FLAGS_ON_RESUME,
-    Outputs,
-    new_config,
-    resumed_config,
-    training_data,
-)
+from .config import add_settings_flags, as_given, given_settings, print_config, read_config
+from .run_setup import Outputs, new_config, resumed_config, training_data
 
 SAMPLE_CHARS = TrainConfig.sample_tokens  # bigram.py's sample, and sample's default
-
-TRAIN_FLAGS = {  # flag -> (type, choices, help); defaults come from TrainConfig (bigram.py's)
-    "batch_size": (int, None, "sequences per batch B"),
-    "block_size": (int, None, "tokens per sequence T"),
-    "max_iters": (int, None, "training steps"),
-    "eval_interval": (int, None, "evaluate every this many steps"),
-    "eval_iters": (int, None, "batches per loss estimate"),
-    "lr": (float, None, "learning rate"),
-    "optimizer": (str, tuple(OPTIMIZERS), "optimizer"),
-    "momentum": (float, None, "SGD momentum, as torch.optim.SGD"),
-    "dampening": (float, None, "SGD dampening of the momentum, as torch.optim.SGD"),
-    "weight_decay": (float, None, "weight decay (torch's defaults: AdamW 0.01, SGD 0)"),
-    "init": (str, INITS, "weight init: N(0,1) like nn.Embedding, or zeros (loss exactly ln V)"),
-    "seed": (int, None, "random seed"),
-    "dtype": (str, ("float32", "float64"), "floating-point type"),
-    "backend": (str, BACKENDS, "compute backend"),
-    "eval": (str, EVAL_MODES, "estimate over eval_iters batches, or exact over whole splits"),
-    "grad": (str, GRAD_METHODS, "the batch gradient per position, or (the same numbers, "
-                                "faster) from the batch's pair counts"),
-    "rng": (str, tuple(RNGS), "random numbers from NumPy's generators, or PyTorch's CPU "
-                              "generator in bigram.py's order (the lecture's numbers)"),
-    "sample_tokens": (int, None, "tokens of the sample printed at the end (0: no sample)"),
-    "snapshots": (int, None, "keep the table W at up to this many evaluations in the "
-                             "checkpoint, spread over the run (for npbigram explore's slider)"),
-}
-SWITCHES = {  # boolean flags -> help
-    "nesterov": "Nesterov momentum for SGD (needs --momentum, no dampening), as torch.optim.SGD",
-}
-# how TrainConfig and the Trainer name the settings in their errors -> the flags typed
-FLAG_WORDS = {"learning rate": "--lr",
-              **{name: flag(name) for name in [*TRAIN_FLAGS, "full_batch"] if "_" in name}}
 
 
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train a bigram model (defaults: bigram.py's job)",
                        description="Train a bigram model. Defaults reproduce bigram.py.")
-    p.add_argument("--data", metavar="PATH",
-                   help="text file to train on, or a folder written by npbigram prepare "
-                        f"(default: {DEFAULT_DATA_PATH}, downloaded if missing; with --resume, "
-                        "the data the checkpoint recorded)")
-    add_tokenizer_flag(p, default=None)
-    defaults = TrainConfig()
-    for name, (type_, choices, help_) in TRAIN_FLAGS.items():
-        default = getattr(defaults, name)
-        shown = "" if default is None else f" (default: {default})"
-        p.add_argument(flag(name), type=type_, choices=choices, default=None,
-                       help=help_ + shown)
-    for name, help_ in SWITCHES.items():
-        p.add_argument(flag(name), action="store_true", default=None, help=help_)
-    p.add_argument("--full-batch", action="store_true", default=None,
-                   help="every step takes the exact gradient of the whole train split, from its "
-                        "pair counts; unless given, " + ", ".join(
-                            f"{flag(name)} {value}" for name, value in FULL_BATCH_DEFAULTS.items()))
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="threads of the numba engine (default: every core, or NUMBA_NUM_THREADS); "
-                        "results are identical for any N")
-    p.add_argument("--out", metavar="PATH",
-                   help=f"checkpoint written at every evaluation and at the end (default: the "
-                        f"--resume checkpoint, else {DEFAULT_OUT}); the one with the lowest val "
-                        f"loss is kept beside it as NAME.best.npz. A new run never replaces a "
-                        f"checkpoint unless --force, nor any other file")
-    p.add_argument("--force", action="store_true",
-                   help="let a new run replace the checkpoint (and best checkpoint) of another")
-    p.add_argument("--resume", metavar="PATH",
-                   help="continue the run of this checkpoint, on the data it recorded, with its "
-                        f"settings and history (it may change {', '.join(FLAGS_ON_RESUME)})")
-    p.add_argument("--plot", metavar="PATH",
-                   help="write train and val loss against step, with the optimum, to this PNG")
-    p.add_argument("--log", metavar="PATH",
-                   help="write every evaluation to this CSV file: step, train loss, val loss, "
-                        "elapsed seconds")
-    add_config_flags(p)
+    add_settings_flags(p)
     p.set_defaults(run=run_train)
 
 
 def run_train(args):
-    require_at_least(args.threads, "--threads", 1)
-    given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, *SWITCHES, "full_batch"]
-             if getattr(args, name) is not None}
+    """Train as the flags and the --config file say; a bad setting is an error naming its flag
+    (given on the command line) or its key and the file."""
+    file = read_config(args.config) if args.config is not None else {}
+    try:
+        return _run_train(args, *given_settings(args, file))
+    except SettingError as e:
+        raise as_given(e, args, file) from None
+
+
+def _run_train(args, options, given):
     if args.print_config:
-        with in_flag_words(FLAG_WORDS):
-            return print_config(args, given)
+        return print_config(args, options, given)
     if args.checkpoint is not None:
         raise CommandError(f"--checkpoint {args.checkpoint} goes with --print-config (the "
                            f"settings of the run that wrote it); to continue that run, use "
                            f"--resume {args.checkpoint}")
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    with in_flag_words(FLAG_WORDS):
-        config = (new_config(given) if checkpoint is None else
-                  resumed_config(checkpoint, args.resume, given, args.tokenizer))
+    checkpoint = load_checkpoint(options.resume) if options.resume else None
+    config = (new_config(given) if checkpoint is None else
+              resumed_config(checkpoint, options.resume, given, options.tokenizer))
     data = None
     if checkpoint is not None:
-        data = training_data(args, checkpoint)  # the recorded text, checked unchanged
+        data = training_data(options, checkpoint)  # the recorded text, checked unchanged
         if config.max_iters <= checkpoint.step:
-            print(f"{args.resume} is at step {checkpoint.step}, and --max-iters "
+            print(f"{options.resume} is at step {checkpoint.step}, and --max-iters "
                   f"{config.max_iters} asks for no more: nothing to do (raise --max-iters to "
                   f"train on)")
             return 0
-    if args.threads is not None:
+    if options.threads is not None:
         from ..engine.runtime import set_threads  # imports numba
 
-        set_threads(args.threads)
-    with Outputs(args) as outputs:  # checked and locked until the run ends
-        return _train(args, checkpoint, config, data, outputs)
+        set_threads(options.threads)
+    with Outputs(options) as outputs:  # checked and locked until the run ends
+        return _train(options, checkpoint, config, data, outputs)
 
 
-def _train(args, checkpoint, config, data, outputs):
+def _train(options, checkpoint, config, data, outputs):
     """Run the training the flags describe, into outputs; returns the exit status."""
     if checkpoint is None:
-        data = training_data(args, None)  # may download tinyshakespeare
+        data = training_data(options, None)  # may download tinyshakespeare
     data_path, data_record, tokenizer_kind = data
     tokenizer, splits, counts = load_training_data(data_path, tokenizer_kind)
     if checkpoint is not None and checkpoint.tokenizer.to_json() != tokenizer.to_json():
-        raise CommandError(f"{args.resume} was trained with another vocabulary than {data_path}")
-    with in_flag_words(FLAG_WORDS):
-        trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
+        raise CommandError(f"{options.resume} was trained with another vocabulary than "
+                           f"{data_path}")
+    trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
     if checkpoint is not None:
         trainer.restore(checkpoint)
         print(f"resumed from step {trainer.step}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import ops
-from ..utils.checks import ID_DTYPE, check_count
+from ..utils.checks import ID_DTYPE, SettingError, check_count
 from ..utils.limits import check_memory
 from .tokenizers import TOKENIZERS, decode_utf8
 
@@ -78,10 +78,9 @@ def split_pair_counts(train, val, vocab_size):
 def check_window_fits(split_size, block_size, split="the split"):
     """A split must hold at least one window of T+1 tokens."""
     if split_size < block_size + 1:
-        raise ValueError(
-            f"{split} has {split_size} tokens, fewer than block_size + 1 = {block_size + 1}: "
-            f"use a longer text or a smaller block_size"
-        )
+        raise SettingError("block_size", lambda who: (
+            f"{split} has {split_size} tokens, fewer than {who} + 1 = {block_size + 1}: use a "
+            f"longer text or a smaller {who}"))
 
 
 def batch_starts(split_size, block_size, batch_size, rng):

@@ -26,7 +26,7 @@ class AdamW(Optimizer):
     @staticmethod
     def check_hyperparameters(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         """torch.optim.AdamW's defaults and checks: {name: value}."""
-        lr = check_positive(lr, "learning rate")
+        lr = check_positive(lr, "lr")
         beta1, beta2 = betas
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")

@@ -19,9 +19,19 @@ class Optimizer:
     def __init__(self, model, *args, **kwargs):
         """Optimizer(model, **hyperparameters): those of check_hyperparameters, its defaults
         where not given."""
+        self._start(model, self.check_hyperparameters(*args, **kwargs))
+
+    @classmethod
+    def from_checked(cls, model, hyperparameters):
+        """An optimizer of hyperparameters already checked, every one of them (a TrainConfig's
+        optimizer_hyperparameters()): not checked again."""
+        optimizer = cls.__new__(cls)
+        optimizer._start(model, hyperparameters)
+        return optimizer
+
+    def _start(self, model, hyperparameters):
         self.model = model
         self.t = 0  # steps taken
-        hyperparameters = self.check_hyperparameters(*args, **kwargs)
         for name, value in hyperparameters.items():
             setattr(self, name, value)  # self.lr, ...
         # name -> array (V,C): everything the update carries from step to step

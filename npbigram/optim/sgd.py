@@ -22,7 +22,7 @@ class SGD(Optimizer):
     def check_hyperparameters(lr=1e-2, momentum=0.0, dampening=0.0, nesterov=False,
                               weight_decay=0.0):
         """torch.optim.SGD's defaults and checks: {name: value}."""
-        lr = check_positive(lr, "learning rate")
+        lr = check_positive(lr, "lr")
         momentum = check_non_negative(momentum, "momentum")
         dampening = check_non_negative(dampening, "dampening")
         weight_decay = check_non_negative(weight_decay, "weight_decay")

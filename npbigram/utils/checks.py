@@ -1,9 +1,11 @@
 """Argument checks shared by the package: each returns the checked value or raises a
-TypeError/ValueError naming the argument.
+TypeError/ValueError naming the argument; and the settings dataclasses' fields (setting) with
+their one check (check_settings).
 
 numba does no bounds checks, so every kernel's ids pass through check_ids first.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -139,3 +141,53 @@ def check_dtype(dtype):
     if dtype.name not in DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
+
+
+class SettingError(ValueError):
+    """A value that a setting cannot take, or that does not fit the data. `message(who)` is the
+    text naming the setting as `who`; str() names it as the API does (block_size), and a front
+    end names it as its user gave it (--block-size, or a key of a file)."""
+
+    def __init__(self, name, message):
+        super().__init__(message(name))
+        self.name, self.message = name, message
+
+
+class SettingTypeError(SettingError, TypeError):
+    """A setting's value of the wrong type."""
+
+
+def setting(default, help, **rules):
+    """A field of a settings dataclass: its default, the help of its flag, and the rules of its
+    values (choices; minimum, for a number; positive), which check_settings applies."""
+    return dataclasses.field(default=default, metadata={"help": help, **rules})
+
+
+KINDS = {bool: ((bool, np.bool_), "a bool"), int: ((int, np.integer), "an int"),
+         float: ((int, float, np.integer, np.floating), "a number"), str: ((str,), "a string")}
+
+
+def check_settings(settings):
+    """Check every field of a settings dataclass against its type and rules (setting), and
+    make each value a plain bool, int, float or str; a bad one is a SettingError naming it."""
+    for field in dataclasses.fields(settings):
+        value, kind, rules = getattr(settings, field.name), field.type, field.metadata
+        if value is None and field.default is None:
+            continue  # not set
+        types, kind_name = KINDS[kind]
+        if isinstance(value, (bool, np.bool_)) != (kind is bool) or not isinstance(value, types):
+            raise SettingTypeError(field.name, lambda who: (
+                f"{who} must be {kind_name}, got {type(value).__name__} {value!r}"))
+        value = kind(value)
+        if "choices" in rules and value not in rules["choices"]:
+            raise SettingError(field.name, lambda who: (
+                f"{who} must be one of {', '.join(rules['choices'])}, got {value!r}"))
+        if rules.get("positive") and not (math.isfinite(value) and value > 0):
+            raise SettingError(field.name, lambda who: (
+                f"{who} must be a positive finite number, got {value}"))
+        minimum = rules.get("minimum")
+        if minimum is not None and not (math.isfinite(value) and value >= minimum):
+            bound = (f"a finite number >= {minimum}" if kind is float else
+                     f">= {minimum}" if minimum == 0 else f"at least {minimum}")
+            raise SettingError(field.name, lambda who: f"{who} must be {bound}, got {value}")
+        setattr(settings, field.name, value)
