@@ -5,6 +5,7 @@ from pathlib import Path
 from ..checkpoint import load_checkpoint
 from ..data.corpus import DatasetError
 from ..data.provenance import recorded_data
+from ..preflight import check_text
 from ..tools import explore
 from .common import add_checkpoint_flag, checkpoint_tokenizer
 
@@ -35,6 +36,8 @@ def run_explore(args):
             data = recorded_data(checkpoint.data, args.checkpoint)
         except DatasetError as e:
             print(f"{e}; the page shows no counts")
+    if data is not None:
+        check_text(data, tokenizer)
     batch = explore.write_page(args.out, checkpoint, tokenizer, Path(args.checkpoint).name, data)
     print(f"batch {batch.xb.shape}: {batch.about}; model(xb, yb) = {batch.loss:.4f}")
     print(f"wrote {args.out}: open it in a browser")

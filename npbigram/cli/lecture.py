@@ -3,6 +3,7 @@
 
 from ..data.corpus import load_corpus
 from ..data.download import DEFAULT_DATA_PATH
+from ..preflight import check_text
 from ..tools import lecture
 from .common import data_or_tinyshakespeare
 
@@ -22,6 +23,7 @@ def add_lecture_parser(sub):
 
 def run_lecture(args):
     data_path = data_or_tinyshakespeare(args.data)
+    check_text(data_path)
     tokenizer, ids = load_corpus(data_path)
     walkthrough = lecture.walk(ids, tokenizer.vocab_size)
     for line in lecture.format_walkthrough(walkthrough, tokenizer):

@@ -9,9 +9,10 @@ import numpy as np
 
 from .. import ops
 from ..checkpoint import load_checkpoint
-from ..data.corpus import encode_file, load_corpus, split_pair_counts
+from ..data.corpus import encode_file, load_corpus, pair_counts, split_pair_counts
 from ..data.download import DEFAULT_DATA_PATH
 from ..data.prepared import load_training_data
+from ..preflight import check_text
 from ..tools import explain, gradcheck, optimum, plots
 from ..tools.explain import token_labels
 from ..utils.progress import terminal_bar
@@ -75,6 +76,7 @@ def run_gradcheck(args):
         if args.vocab is not None:
             raise ValueError("--vocab sets the vocabulary of random data; with --data the "
                              "vocabulary is the text's")
+        check_text(args.data, args.tokenizer)
         tokenizer, ids = load_corpus(args.data, args.tokenizer)
         vocab_size = tokenizer.vocab_size
         source = f"random windows of {args.data}"
@@ -229,10 +231,11 @@ def text_counts(tokenizer, path):
             raise ValueError(f"{path} holds no pair counts" if counts is None else
                              f"{path} was prepared with another vocabulary than the checkpoint's")
         return counts["train"] + counts["val"]
+    check_text(path, tokenizer)
     ids = encode_file(tokenizer, path)
     if len(ids) < 2:
         raise ValueError(f"{path} holds {len(ids)} tokens: no pair to count")
-    return ops.pair_counts(ids, tokenizer.vocab_size)
+    return pair_counts(ids, tokenizer.vocab_size)
 
 
 def add_optimum_parser(sub):
@@ -252,6 +255,7 @@ def add_optimum_parser(sub):
 
 def run_optimum(args):
     data_path = data_or_tinyshakespeare(args.data)
+    check_text(data_path, args.tokenizer)
     tokenizer, (train, val), counts = load_training_data(data_path, args.tokenizer)
     print(f"{data_path}: {len(train) + len(val):,} tokens, vocabulary {tokenizer.vocab_size}")
     if counts is None:

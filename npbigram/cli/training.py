@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from .. import preflight
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.download import DEFAULT_DATA_PATH
 from ..data.prepared import load_training_data
@@ -156,10 +157,12 @@ def _train(args, checkpoint, config, data, outputs):
     if checkpoint is None:
         data = training_data(args, None)  # may download tinyshakespeare
     data_path, data_record, tokenizer_kind = data
+    preflight.check_text(data_path, tokenizer_kind)
     tokenizer, splits, counts = load_training_data(data_path, tokenizer_kind)
     if checkpoint is not None and checkpoint.tokenizer.to_json() != tokenizer.to_json():
         raise CommandError(f"{args.resume} was trained with another vocabulary than {data_path}")
     with in_flag_words(FLAG_WORDS):
+        preflight.check_training(config, tokenizer.vocab_size)
         trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
     if checkpoint is not None:
         trainer.restore(checkpoint)

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import ops
 from ..engine import make_engine
+from ..data.corpus import pair_counts
 from ..model import BigramLanguageModel
 from ..optim import AdamW
 from ..sampling import next_token_probs
@@ -114,7 +115,7 @@ def check_adamw_step(adamw_step):
 def check_bigram_probs(bigram_probs):
     """bigram_probs(ids (n,), vocab_size, k) -> P (V,V), P[i,j] = (C_ij + k) / (n_i + kV), for
     k = 0 (rows never seen, 0/0, not graded) and k = 1, against count_probs."""
-    counts = ops.pair_counts(IDS, V)  # (V,V)
+    counts = pair_counts(IDS, V)  # (V,V)
     seen_rows = counts.sum(axis=1) > 0
     tables = {}
     for k in (0.0, 1.0):
@@ -214,7 +215,7 @@ def check_trigram_loss_and_grad(trigram_loss_and_grad):
     return (f"your loss and dW match npbigram.ops'; {TRIGRAM_STEPS} AdamW steps (lr "
             f"{TRIGRAM_LR}) on the whole text took the table from {losses[0]:.4f} to "
             f"{trained_loss:.4f} nats, below the bigram's floor "
-            f"{floor_loss(ops.pair_counts(IDS, V)):.4f} on the same text (the trigram's own floor "
+            f"{floor_loss(pair_counts(IDS, V)):.4f} on the same text (the trigram's own floor "
             f"is {floor_loss(trigram_counts):.4f})")
 
 
