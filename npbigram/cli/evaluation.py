@@ -26,7 +26,7 @@ def add_eval_parser(sub):
 
 
 def run_eval(args):
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "it cannot read a text")
     if args.data is not None:
         path = args.data

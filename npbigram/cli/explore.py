@@ -28,7 +28,7 @@ def add_explore_parser(sub):
 
 def run_explore(args):
     explore.check_page_path(args.out)
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be labeled")
     data = args.data
     if data is None and checkpoint.data is not None:

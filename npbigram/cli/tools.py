@@ -149,7 +149,7 @@ def run_explain(args):
     require_at_least(args.position, "--position", 0)
     if args.out is not None:
         plots.check_plot_path(args.out, "--out")
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be shown")
     model = checkpoint.model
     labels = token_labels(tokenizer, sys.stdout.encoding)
@@ -208,7 +208,7 @@ def add_heatmap_parser(sub):
 
 def run_heatmap(args):
     plots.check_plot_path(args.out, "--out")
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be labeled")
     probs = ops.softmax(checkpoint.model.weight.astype(np.float64))  # (V,V)
     title = f"model {Path(args.checkpoint).name} (step {checkpoint.step}): softmax(W)"

@@ -264,7 +264,7 @@ def run_sample(args):
             raise CommandError(f"--out {args.out} exists: replace it with --force, or choose "
                                f"another path")
         check_output(args.out, "--out", "a file", lambda path: True)
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be decoded")
     if args.prompt:
         prompt = tokenizer.encode(args.prompt)
