@@ -46,10 +46,9 @@ def add_gradcheck_parser(sub):
                     "status 1 when the largest relative error exceeds the threshold.")
     p.add_argument("--vocab", type=int, default=None, metavar="V",
                    help="vocabulary size of random data (default: 65, tinyshakespeare's)")
-    # the flags of train; --batch and --block, their older spellings, are still accepted
-    p.add_argument("--batch-size", "--batch", type=int, default=4, metavar="B",
+    p.add_argument("--batch-size", type=int, default=4, metavar="B",
                    help="sequences (default: 4)")
-    p.add_argument("--block-size", "--block", type=int, default=8, metavar="T",
+    p.add_argument("--block-size", type=int, default=8, metavar="T",
                    help="tokens each (default: 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of W and the batch (default: 0)")
     p.add_argument("--data", metavar="PATH",
