@@ -7,9 +7,8 @@ in the same folder, then a rename). What goes into it: arrays `weight` (V,V) and
 for each optimizer state array; meta vocab_size, dtype, tokenizer, the training config, step,
 the batch generator's state, the optimizer's kind, step count and hyperparameters, and the
 run's data, evaluations and time; with `train --snapshots`, array `snapshots` (K,V,V), the
-table at K evaluations, and meta snapshot_steps, their steps. Keys added later are optional
-when reading (older checkpoints lack them). load_checkpoint reads a model exported as
-safetensors too (npbigram.data.safetensors_format): its weight, tokenizer and run, without
+table at K evaluations, and meta snapshot_steps, their steps. load_checkpoint reads a model
+exported as safetensors too (npbigram.data.safetensors_format): its weight, tokenizer and run, without
 optimizer state.
 """
 
@@ -122,12 +121,11 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
             optimizer_state = {**optimizer_state, **{
                 name[len("opt_"):]: array for name, array in arrays.items()
                 if name.startswith("opt_")}}
-        config, rng_state, data = dict(meta["config"]), meta["rng_state"], meta.get("data")
+        config, rng_state, data = dict(meta["config"]), meta["rng_state"], meta["data"]
         step = check_count(meta["step"], "step")
-        elapsed = check_non_negative(meta.get("elapsed", 0.0), "elapsed")
-        history = check_history(meta.get("history", []), step)
-        snapshots = check_snapshots(arrays.get("snapshots"), meta.get("snapshot_steps", []),
-                                    weight, step)
+        elapsed = check_non_negative(meta["elapsed"], "elapsed")
+        history = check_history(meta["history"], step)
+        snapshots = check_snapshots(arrays.get("snapshots"), meta["snapshot_steps"], weight, step)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
     try:
