@@ -14,8 +14,9 @@ BLAS_PACKAGE = "scipy.linalg"
 class SkipBlasProbe(MetaPathFinder):
     """Answers numba's BLAS probe, the import of scipy.linalg that numba.np.arraymath makes
     while it is itself imported (on the first kernel load, when SciPy is installed), with
-    ModuleNotFoundError, which spares the command SciPy's import: numba then offers no BLAS to np.correlate and np.convolve, the only
-    functions it probes for, which no kernel of npbigram calls. Any other import of SciPy is
+    ModuleNotFoundError, which spares the command SciPy's import: numba then offers no BLAS to
+    np.correlate and np.convolve, the only functions it probes for, which no kernel of npbigram
+    calls. Any other import of SciPy is
     untouched: the finder leaves sys.meta_path on the first import of scipy.linalg."""
 
     def find_spec(self, name, path=None, target=None):

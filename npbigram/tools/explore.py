@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data.corpus import encode_file, pair_counts, train_val_split
 from ..data.prepared import load_training_data
-from ..utils.files import atomic_write_bytes, check_output
+from ..utils.files import atomic_write_bytes, check_output, file_head
 from .explain import token_labels
 from .lecture import BATCH_SIZE, BLOCK_SIZE, LECTURE_SEED, lecture_batch
 from .optimum import floor_loss
@@ -56,11 +56,7 @@ def check_page_path(path, flag="--out"):
 
 
 def is_explore_page(path):
-    try:
-        with open(path, "rb") as f:
-            return GENERATOR.encode() in f.read(1024)
-    except OSError:
-        return False
+    return GENERATOR.encode() in file_head(path, 1024)
 
 
 def train_split(tokenizer, path):
