@@ -7,10 +7,9 @@ in the same folder, then a rename). What goes into it: arrays `weight` (V,V) and
 for each optimizer state array; meta vocab_size, dtype, tokenizer, the training config, step,
 the batch generator's state, the optimizer's kind, step count and hyperparameters, and the
 run's data, evaluations and time; with `train --snapshots`, array `snapshots` (K,V,V), the
-table at K evaluations, and meta snapshot_steps, their steps. Keys added later are optional
-when reading (older checkpoints lack them). load_checkpoint reads a model exported as
-safetensors too (npbigram.data.safetensors_format): its weight, tokenizer and run, without
-optimizer state.
+table at K evaluations, and meta snapshot_steps, their steps. load_checkpoint reads a model
+exported as safetensors too (npbigram.data.safetensors_format): its weight, tokenizer and run,
+without optimizer state.
 """
 
 import json
@@ -33,6 +32,8 @@ from .utils.checks import (
 from .utils.files import atomic_output
 
 FORMAT = "npbigram-checkpoint-1"
+META_KEYS = ("vocab_size", "dtype", "tokenizer", "config", "step", "rng_state", "optimizer",
+             "data", "history", "elapsed", "snapshot_steps")  # what save_checkpoint writes
 # what reading a damaged archive raises: zipfile says RuntimeError for an entry whose flags
 # claim encryption, NotImplementedError for an unknown compression method
 READ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError,
@@ -108,6 +109,9 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
     ValueError."""
     arrays, meta = (read_safetensors if is_safetensors_file(path) else read_checkpoint)(path)
     try:
+        missing = sorted(set(META_KEYS) - set(meta))
+        if missing:
+            raise ValueError(f"its metadata lacks {', '.join(missing)}")
         weight = arrays["weight"]
         vocab_size = int(meta["vocab_size"])
         dtype = check_dtype(meta["dtype"])
@@ -122,26 +126,23 @@ def load_checkpoint(path, backend=DEFAULT_BACKEND):
             optimizer_state = {**optimizer_state, **{
                 name[len("opt_"):]: array for name, array in arrays.items()
                 if name.startswith("opt_")}}
-        config, rng_state, data = dict(meta["config"]), meta["rng_state"], meta.get("data")
+        config, rng_state, data = dict(meta["config"]), meta["rng_state"], meta["data"]
         step = check_count(meta["step"], "step")
-        elapsed = check_non_negative(meta.get("elapsed", 0.0), "elapsed")
-        history = check_history(meta.get("history", []), step)
-        snapshots = check_snapshots(arrays.get("snapshots"), meta.get("snapshot_steps", []),
-                                    weight, step)
+        elapsed = check_non_negative(meta["elapsed"], "elapsed")
+        history = check_history(meta["history"], step)
+        snapshots = check_snapshots(arrays.get("snapshots"), meta["snapshot_steps"], weight, step)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a valid npbigram checkpoint: {e}") from None
     try:
         model = BigramLanguageModel.from_weight(weight, backend=backend)  # refused if not finite
-        for name, table in (optimizer_state or {}).items():
-            tabular = isinstance(table, np.ndarray) and table.ndim == 2
-            rows = nonfinite_rows(table) if tabular else []
-            if rows:
-                raise ValueError(describe_nonfinite(table, rows, f"the optimizer's {name} holds"))
-        for at, table in snapshots:
+        tables = [(f"the optimizer's {name} holds", table)
+                  for name, table in (optimizer_state or {}).items()
+                  if isinstance(table, np.ndarray) and table.ndim == 2]
+        for subject, table in tables + [(f"the snapshot at step {at} holds", table)
+                                        for at, table in snapshots]:
             rows = nonfinite_rows(table)
             if rows:
-                raise ValueError(describe_nonfinite(table, rows,
-                                                    f"the snapshot at step {at} holds"))
+                raise ValueError(describe_nonfinite(table, rows, subject))
     except ValueError as e:
         raise ValueError(f"{path}: {e}: the checkpoint is damaged") from None
     return Checkpoint(model=model, tokenizer=tokenizer, optimizer_state=optimizer_state,
@@ -171,30 +172,25 @@ def write_checkpoint(path, arrays, meta):
         np.savez(f, meta=np.array(text), **arrays)
 
 
-def read_checkpoint(path):
-    """(arrays, meta) of a checkpoint. A missing file raises FileNotFoundError; a truncated,
-    corrupt or foreign one ValueError saying which."""
+def read_checkpoint(path, arrays=True):
+    """(arrays, meta) of a checkpoint; arrays=False: (None, meta), its arrays unread. A missing
+    file raises FileNotFoundError; a truncated, corrupt or foreign one ValueError saying
+    which."""
     with _open_npz(path) as npz:
         try:
-            files = {key: npz[key] for key in npz.files}
+            files = {key: npz[key] if arrays or key == "meta" else None for key in npz.files}
         except READ_ERRORS as e:
             raise ValueError(f"{path} is not a readable npbigram checkpoint ({e})") from None
     meta = _parse_meta(path, files)
-    if set(files) != set(meta["arrays"]):
+    if arrays and set(files) != set(meta["arrays"]):
         raise ValueError(f"{path} is not a valid npbigram checkpoint: it holds the arrays "
                          f"{sorted(files)}, its metadata lists {sorted(meta['arrays'])}")
-    return files, meta
+    return (files if arrays else None), meta
 
 
 def read_meta(path):
     """The meta of a checkpoint, without reading its arrays (errors as read_checkpoint's)."""
-    with _open_npz(path) as npz:
-        try:
-            files = {key: npz[key] for key in npz.files if key == "meta"}
-        except READ_ERRORS as e:
-            raise ValueError(f"{path} is not a readable npbigram checkpoint ({e})") from None
-        files.update((key, None) for key in npz.files if key != "meta")
-    return _parse_meta(path, files)
+    return read_checkpoint(path, arrays=False)[1]
 
 
 def is_checkpoint(path):

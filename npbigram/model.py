@@ -22,7 +22,6 @@ from .utils.checks import (
     describe_nonfinite,
     nonfinite_rows,
 )
-from .utils.limits import check_memory
 
 INITS = ("normal", "zeros")
 INIT_DRAW_BYTES = 1 << 24  # the initial weights' float64 normal draws, made this many at a time
@@ -55,9 +54,6 @@ class BigramLanguageModel:
             raise ValueError(f"vocab_size must be at least 1, got {vocab_size}")
         check_choice(init, INITS, "init")
         dtype = check_dtype(dtype)
-        check_memory("the model", [(f"its {vocab_size:,}x{vocab_size:,} {dtype.name} weights",
-                                    dtype.itemsize * vocab_size ** 2 + INIT_DRAW_BYTES,
-                                    "use a smaller vocab_size")])
         # normal draws or zeros: finite, so not checked as an assigned table is
         self._setup(initial_weight(vocab_size, init, dtype, check_seed(seed)), backend, grad)
 
@@ -106,7 +102,7 @@ class BigramLanguageModel:
 
         return_logits=False (with targets) returns (None, loss): a training step needs only
         the loss and the gradient, and the numba engine then never writes the N x C logits,
-        which at large batches cost more time and memory than the whole step.
+        which at large batches cost more than the whole step.
         Rows of W that went non-finite (NaN or infinity) make a non-finite result: a ValueError
         naming them.
         """

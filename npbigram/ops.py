@@ -12,9 +12,6 @@ N = B*T positions. This is the reference every faster kernel is tested against.
 
 import numpy as np
 
-PAIR_COUNT_CHUNK = 1 << 20  # pairs that pair_counts counts at a time (at least V^2)
-
-
 def embedding_forward(weight, idx):
     """logits[b,t,:] = W[idx[b,t], :] -- a row lookup.   W (V,C), idx (B,T) -> (B,T,C)"""
     return weight[idx]
@@ -69,30 +66,6 @@ def count_pairs(inputs, targets, vocab_size):
     """C[i,j] = how many positions n have (x_n, y_n) = (i, j).   (N,), (N,) -> (V,V) int64"""
     return np.bincount(inputs * vocab_size + targets,
                        minlength=vocab_size * vocab_size).reshape(vocab_size, vocab_size)
-
-
-def pair_counts(ids, vocab_size):
-    """C[i,j] = how many times token j follows token i in `ids`.   (n,) -> (V,V) int64
-
-    ids of any integer type (a prepared split's memmap too), counted pair_count_chunk(V) pairs
-    at a time, so that the temporaries stay within pair_count_bytes(V) whatever n is."""
-    counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
-    chunk = pair_count_chunk(vocab_size)
-    for first in range(0, len(ids) - 1, chunk):
-        window = np.asarray(ids[first:first + chunk + 1], dtype=np.int64)
-        counts += count_pairs(window[:-1], window[1:], vocab_size)
-    return counts
-
-
-def pair_count_chunk(vocab_size):
-    """Pairs pair_counts counts at a time: at least V^2, so each chunk's (V,V) bincount costs
-    no more than its pairs."""
-    return max(PAIR_COUNT_CHUNK, vocab_size ** 2)
-
-
-def pair_count_bytes(vocab_size):
-    """pair_counts' temporaries: a chunk's ids, keys and their sum (int64), and its bincount."""
-    return 8 * (3 * pair_count_chunk(vocab_size) + vocab_size ** 2)
 
 
 def counts_backward(row_probs, counts):

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .train import format_eval
 from .utils import stopping
-from .utils.files import atomic_write_bytes
+from .utils.files import atomic_write_bytes, file_head
 from .utils.progress import Progress
 
 METRICS_COLUMNS = ("step", "train_loss", "val_loss", "elapsed_seconds")
@@ -159,8 +159,5 @@ def write_metrics(path, history):
 
 def is_metrics_csv(path):
     """Whether `path` is a metrics CSV this program wrote (its header line says so)."""
-    try:
-        with open(path, "rb") as f:
-            return f.readline() == (",".join(METRICS_COLUMNS) + "\n").encode()
-    except OSError:
-        return False
+    header = (",".join(METRICS_COLUMNS) + "\n").encode()
+    return file_head(path, len(header)) == header

@@ -20,33 +20,25 @@ with config.snapshots = K the table at up to K evaluations, spread over the run
 
 import dataclasses
 import inspect
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .data.corpus import batches_starts, check_window_fits, split_pair_counts, train_val_split
-from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS, GRAD_WORK, make_engine
-from .model import INIT_DRAW_BYTES, INITS, BigramLanguageModel
-from .ops import pair_count_bytes
+from .engine import BACKENDS, DEFAULT_BACKEND, GRAD_METHODS
+from .model import INITS, BigramLanguageModel
 from .optim import OPTIMIZERS
 from .randomness.streams import RNGS
 from .utils.checks import DTYPES, SettingError, check_ids, check_settings, setting
-from .utils.limits import check_memory
 
 EVAL_MODES = ("estimate", "exact")
-# --full-batch's defaults where not given: on tinyshakespeare they reach exact train loss
-# <= 2.4540 and val <= 2.4860 (the floor is 2.4519) in well under a second
+# --full-batch's defaults where not given
 FULL_BATCH_DEFAULTS = {"lr": 0.5, "max_iters": 1000, "eval_interval": 100, "eval": "exact"}
 # the optimizers' hyperparameters a config may set (None: the optimizer's default)
 OPTIMIZER_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay")
 # settings that a resumed run may change: when it stops, evaluates and what it prints at the
 # end, never what a step computes
 CHANGEABLE_ON_RESUME = ("max_iters", "eval_interval", "sample_tokens", "snapshots")
-# work that a run refuses or warns of before it starts (check_work)
-EVAL_POSITIONS_LIMIT = 10**10  # positions of one loss estimate, both splits
-STEP_WORK_WARNING = 10**10  # elements of work of one training step
-SNAPSHOT_BYTES_LIMIT = 64 * 2**20  # the tables a checkpoint keeps (and an explore page holds)
 
 
 class TrainingDiverged(RuntimeError):
@@ -148,60 +140,6 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def training_memory(config, vocab_size):
-    """What training with `config` holds at its peak, by part, for
-    npbigram.utils.limits.check_memory.
-
-    The model (weights, gradient, optimizer state) lives throughout, and from the first step on
-    the engine keeps a step's batch arrays; besides them, one at a time: drawing the initial
-    weights (a second table at most), an evaluation's batches, and the splits' pair counts
-    with the float64 tables of the floor reported at the end (npbigram.tools.optimum)."""
-    itemsize, engine = np.dtype(config.dtype).itemsize, make_engine(config.backend)
-    tables = 2 + len(config.optimizer_state_names())  # weights, gradient, optimizer state
-    vocabulary = f"use a text with fewer distinct tokens (this one has {vocab_size:,})"
-    n_positions, batch_size = config.batch_size * config.block_size, config.batch_size
-    parts = [(f"the {vocab_size:,}x{vocab_size:,} weights, gradient and optimizer state",
-              tables * itemsize * vocab_size ** 2, vocabulary)]
-    if not config.full_batch:
-        steps = engine.steps_per_call(n_positions, vocab_size, config.grad)
-        parts.append((f"training steps on batches of {n_positions:,} positions",
-                      engine.batch_bytes(n_positions, vocab_size, itemsize, config.grad)
-                      + 2 * 8 * steps * batch_size, "lower --batch-size or --block-size"))
-    one_at_a_time = [
-        ("drawing the initial weights", itemsize * vocab_size ** 2 + INIT_DRAW_BYTES, vocabulary),
-        ("the pair counts of the splits",
-         5 * 8 * vocab_size ** 2 + pair_count_bytes(vocab_size), vocabulary)]
-    if config.eval == "estimate":
-        batches = engine.batches_per_call(n_positions, vocab_size)
-        one_at_a_time.append((
-            f"evaluating {config.eval_iters:,} batches of {n_positions:,} positions",
-            8 * config.eval_iters + 2 * 8 * batches * batch_size
-            + engine.batch_bytes(n_positions, vocab_size, itemsize, None),
-            "lower --eval-iters, --batch-size or --block-size"))
-    if config.snapshots:
-        parts.append((f"{config.snapshots:,} snapshots of the table",
-                      snapshot_bytes(config, vocab_size), "lower --snapshots"))
-    return [*parts, max(one_at_a_time, key=lambda part: part[1])]
-
-
-def snapshot_bytes(config, vocab_size):
-    """The bytes of the tables config.snapshots keeps: K x V x V x itemsize."""
-    return config.snapshots * vocab_size ** 2 * np.dtype(config.dtype).itemsize
-
-
-def check_snapshots(config, vocab_size):
-    """Refuse snapshots whose tables would take more than SNAPSHOT_BYTES_LIMIT, naming the
-    flag and the most that fit."""
-    size = snapshot_bytes(config, vocab_size)
-    if size > SNAPSHOT_BYTES_LIMIT:
-        table = vocab_size ** 2 * np.dtype(config.dtype).itemsize
-        raise ValueError(
-            f"--snapshots {config.snapshots:,} would keep {config.snapshots:,} tables of "
-            f"{vocab_size:,}x{vocab_size:,} {config.dtype} ({size / 2**20:,.1f} MiB) in the "
-            f"checkpoint, more than its cap of {SNAPSHOT_BYTES_LIMIT / 2**20:g} MiB: use "
-            f"--snapshots {SNAPSHOT_BYTES_LIMIT // table:,} or fewer")
-
-
 def kept_evaluations(steps, limit):
     """The steps of the evaluations (at `steps`, rising) whose table a run keeps, at most
     `limit`: every stride-th from the first, and the newest, the stride the smallest power of
@@ -216,34 +154,6 @@ def kept_evaluations(steps, limit):
     return {*steps[::stride], steps[-1]}
 
 
-def check_work(config, vocab_size):
-    """Refuse an evaluation of more than EVAL_POSITIONS_LIMIT positions (an estimate that large
-    is never needed: --eval exact is the whole splits' loss in O(V^2)), and warn of a training
-    step of more than STEP_WORK_WARNING elements of work (its gradient method's N*V or N+V^2):
-    either would take minutes where a user expects seconds. The memory check bounds a step's
-    positions too."""
-    n_positions = config.batch_size * config.block_size
-    if config.eval == "estimate":
-        positions = 2 * config.eval_iters * n_positions
-        if positions > EVAL_POSITIONS_LIMIT:
-            raise ValueError(
-                f"one evaluation would read {positions:,} positions (2 splits x --eval-iters "
-                f"{config.eval_iters:,} x {config.batch_size:,} x {config.block_size:,}), more "
-                f"than {EVAL_POSITIONS_LIMIT:,}: minutes of work at every --eval-interval; "
-                f"lower --eval-iters, or use --eval exact (every pair, in O(V^2))")
-    if not config.full_batch:
-        work = {name: method_work(n_positions, vocab_size) for name, method_work in
-                GRAD_WORK.items()}
-        if work[config.grad] > STEP_WORK_WARNING:
-            faster = min(work, key=work.get)
-            advice = (f"--grad {faster} computes the same gradient in about "
-                      f"{work[faster]:,.3g}" if work[faster] < work[config.grad] else
-                      "lower --batch-size or --block-size")
-            warnings.warn(f"each training step computes about {work[config.grad]:,.3g} "
-                          f"entries ({n_positions:,} positions x {vocab_size:,} tokens), seconds "
-                          f"of work a step: {advice}")
-
-
 class Trainer:
     """Holds the model, optimizer, splits and batch generator; runs steps and evaluations, and
     keeps their history."""
@@ -254,9 +164,6 @@ class Trainer:
         {'train': C, 'val': C} if known."""
         self.config = config
         self.vocab_size = vocab_size
-        check_snapshots(config, vocab_size)
-        check_memory("training", training_memory(config, vocab_size))
-        check_work(config, vocab_size)
         self.train_data, self.val_data = splits if splits is not None else train_val_split(data)
         for name, split in (("train", self.train_data), ("val", self.val_data)):
             if "block_size" in config.unused_settings():  # no window is read: pairs are counted

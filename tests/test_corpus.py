@@ -1,4 +1,5 @@
-"""npbigram/corpus.py: reading a text, the 90/10 split, and get_batch's windows."""
+"""npbigram/data/corpus.py: reading a text, the 90/10 split, get_batch's windows, and a
+text's pair counts."""
 
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from npbigram import DatasetError, get_batch, load_corpus, train_val_split
+from npbigram.data import corpus
 from npbigram.data.corpus import read_text
 
 any_text = st.text(st.characters(exclude_categories=()), min_size=1)  # lone surrogates too
@@ -118,3 +120,17 @@ def test_get_batch_refuses_an_empty_batch(block_size, batch_size, message):
     """batch_size=0 returned empty arrays, where the README says empty batches raise."""
     with pytest.raises(ValueError, match=message):
         get_batch(np.arange(20), block_size, batch_size, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("vocab_size", [3, 300])  # many chunks; one (a chunk holds V^2)
+def test_pair_counts_are_counted_a_chunk_at_a_time_from_any_integer_ids(monkeypatch,
+                                                                        vocab_size):
+    """A long text's pairs are counted a chunk at a time, so the int64 temporaries never take
+    the text's length; narrow ids (a prepared split's uint16 memmap) are widened a chunk at a
+    time, before id * V could overflow."""
+    ids = np.random.default_rng(0).integers(0, vocab_size, size=1000).astype(np.uint16)
+    expected = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    np.add.at(expected, (ids[:-1].astype(np.int64), ids[1:].astype(np.int64)), 1)
+    monkeypatch.setattr(corpus, "PAIR_COUNT_CHUNK", 7)
+    np.testing.assert_array_equal(corpus.pair_counts(ids, vocab_size), expected)
+    assert not corpus.pair_counts(ids[:1], vocab_size).any()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from npbigram import load_checkpoint, ops, train_val_split
 from npbigram.cli import main
-from npbigram.data.corpus import load_corpus
+from npbigram.data.corpus import load_corpus, pair_counts
 
 LINE = re.compile(r"(\w+): +(\d+\.\d{4}) nats = (\d+\.\d{4}) bits per (\w+), the mean over all "
                   r"([\d,]+) pairs")
@@ -38,7 +38,7 @@ def test_eval_scores_each_split_of_the_checkpoints_own_data(trained, capsys):
     weight = load_checkpoint(folder / "ckpt.npz").model.weight
     _, ids = load_corpus(text)
     for name, split in zip(("train", "val"), train_val_split(ids)):
-        nats = ops.loss_from_counts(weight, ops.pair_counts(split, weight.shape[0]))
+        nats = ops.loss_from_counts(weight, pair_counts(split, weight.shape[0]))
         assert results(out)[name] == (round(nats, 4), round(nats / math.log(2), 4),
                                       "character", len(split) - 1)
 
@@ -53,7 +53,7 @@ def test_eval_on_a_file_and_of_the_best_checkpoint(trained, capsys):
     weight = load_checkpoint(folder / "ckpt.best.npz").model.weight
     _, ids = load_corpus(text)
     other_ids = load_checkpoint(folder / "ckpt.npz").tokenizer.encode(other.read_text())
-    nats = ops.loss_from_counts(weight, ops.pair_counts(other_ids, weight.shape[0]))
+    nats = ops.loss_from_counts(weight, pair_counts(other_ids, weight.shape[0]))
     assert results(capsys.readouterr().out) == {
         "all": (round(nats, 4), round(nats / math.log(2), 4), "character", 12)}
 

@@ -303,3 +303,26 @@ def test_the_docs_pictures_script_draws_both_pictures(tinyshakespeare, tmp_path)
         assert f"wrote {tmp_path / 'out' / name}" in result.stdout
         assert_drawn_png(tmp_path / "out" / name)
         assert (DOCS / name).is_file() and f"({name})" in (DOCS / "gradients.md").read_text()
+
+
+def test_the_learning_tools_run_on_numpy_without_numba(small, tinyshakespeare, tmp_path):
+    """explain, gradcheck, heatmap, optimum, explore and lecture run on the NumPy engine: the
+    same numbers, and a first run imports no numba, so it compiles nothing."""
+    path = small[2]
+    commands = [["explain", "hello", "--checkpoint", path, "--generate", "3", "--seed", "0"],
+                ["explain", "hello", "--grad", "--checkpoint", path],
+                ["gradcheck", "--vocab", "5"],
+                ["heatmap", "--checkpoint", path, "--out", tmp_path / "heat.png"],
+                ["optimum", "--data", tinyshakespeare],
+                ["explore", "--checkpoint", path, "--out", tmp_path / "page.html"],
+                ["lecture", "--data", tinyshakespeare]]
+    script = ("import contextlib, io, sys; from npbigram.cli import main\n"
+              "for argv in eval(sys.argv[1]):\n"
+              "    with contextlib.redirect_stdout(io.StringIO()):\n"
+              "        assert main(argv) == 0, argv\n"
+              "print(sorted(name for name in sys.modules if name.split('.')[0] == 'numba'))")
+    done = subprocess.run([sys.executable, "-c", script,
+                           repr([[str(word) for word in argv] for argv in commands])],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"

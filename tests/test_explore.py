@@ -1,4 +1,4 @@
-"""npbigram explore (npbigram/tools/explore.py, npbigram/cli/explore.py) without a browser: what
+"""npbigram explore (npbigram/tools/explore.py, npbigram/cli/tools.py) without a browser: what
 the page holds, its batch, and the rules of its output file. tests/test_explore_browser.py
 drives the page itself."""
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from npbigram import load_checkpoint, ops, train_val_split
 from npbigram.cli import main
+from npbigram.data.corpus import pair_counts
 from npbigram.tools.explain import token_labels
 from npbigram.tools.optimum import count_probs
 
@@ -120,7 +121,7 @@ def test_hovering_a_cell_shows_numpys_probability(page, small):
     text = page.page.text_content("#cell-readout")
     assert text.startswith(f"after '{labels[i]}', '{labels[j]}': p = {probs[i, j]:.4f} (counted ")
     train, _ = train_val_split(checkpoint.tokenizer.encode(TEXT))
-    counted = count_probs(ops.pair_counts(train, checkpoint.model.vocab_size))
+    counted = count_probs(pair_counts(train, checkpoint.model.vocab_size))
     assert float(page.attribute("#cell-readout", "counted")) == pytest.approx(counted[i, j],
                                                                               abs=1e-12)
 
@@ -132,7 +133,7 @@ def test_clicking_a_row_shows_its_part_of_the_train_loss(page, small):
     page.page.mouse.down()
     page.page.mouse.up()
     train, _ = train_val_split(checkpoint.tokenizer.encode(TEXT))
-    counts = ops.pair_counts(train, checkpoint.model.vocab_size)
+    counts = pair_counts(train, checkpoint.model.vocab_size)
     logp = ops.log_softmax(checkpoint.model.weight.astype(np.float64))
     part = -(counts[i] * logp[i]).sum() / counts.sum()
     assert float(page.attribute("#row-loss", "loss")) == pytest.approx(part, abs=1e-9)

@@ -78,8 +78,9 @@ def test_cli_reports_error_and_location(capsys):
 
 @pytest.mark.parametrize("sizes", [["--batch-size", "3", "--block-size", "5"],
                                    ["--batch", "3", "--block", "5"]])
-def test_cli_takes_trains_size_flags_and_their_older_spellings(sizes, capsys):
-    """gradcheck took --batch and --block where train takes --batch-size and --block-size."""
+def test_cli_takes_trains_size_flags(sizes, capsys):
+    """gradcheck takes train's --batch-size and --block-size (and, as every flag, a unique
+    prefix of them)."""
     assert main(["gradcheck", "--vocab", "11", *sizes]) == 0
     assert "batch B=3 T=5 of random ids in [0, 11)" in capsys.readouterr().out
 

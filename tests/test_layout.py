@@ -1,15 +1,19 @@
-"""The package's shape: no import cycle, no module over 450 lines, the spine importing no
-learning tool, CLI or benchmark, no private name imported across modules, and at most 12
-top-level modules besides the subpackages."""
+"""The package's shape: no import cycle; its layers, each importing only from itself and the
+layers below (the spine never imports a learning tool, the CLI or a benchmark); no private name
+imported across modules; at most 12 top-level modules besides the subpackages."""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "npbigram"
 SPINE = ("npbigram.ops", "npbigram.model", "npbigram.sampling", "npbigram.optim",
-         "npbigram.train", "npbigram.run", "npbigram.checkpoint")
+         "npbigram.train", "npbigram.engine", "npbigram.data", "npbigram.run",
+         "npbigram.checkpoint", "npbigram.preflight")
 OUTSIDE_THE_SPINE = ("npbigram.tools", "npbigram.cli", "benchmarks")
-MAX_LINES = 450
+# lowest first: the math, the utilities, the library (the spine and what serves it), the
+# learning tools and the package's public names, the command line
+LAYERS = (("npbigram.ops",), ("npbigram.utils",), ("npbigram",),
+          ("npbigram.tools", "npbigram.__init__"), ("npbigram.cli", "npbigram.__main__"))
 MAX_TOP_LEVEL_MODULES = 12
 
 
@@ -71,10 +75,23 @@ def test_no_import_cycle():
         visit(module)
 
 
-def test_no_module_is_over_450_lines():
-    long = {name: n for name, path in modules().items()
-            if (n := len(path.read_text().splitlines())) > MAX_LINES}
-    assert not long
+def layer(name):
+    """The index in LAYERS of a module's layer: its longest matching prefix (the package's own
+    __init__ by that name)."""
+    name = "npbigram.__init__" if name == "npbigram" else name
+    return max(((len(prefix), index) for index, names in enumerate(LAYERS) for prefix in names
+                if name == prefix or name.startswith(prefix + ".")))[1]
+
+
+def test_each_layer_imports_only_from_itself_and_the_layers_below():
+    """The math imports nothing of the package, the library no tool or command; a module's
+    own package (`from .. import ops`) is no import of a layer above."""
+    upward = [(name, module) for name, path in modules().items()
+              for module, _ in imports_of(name, path)
+              if module in modules() and not name.startswith(module + ".")
+              and layer(module) > layer(name)]
+    assert not upward
+    assert layer("npbigram.ops") < layer("npbigram.model") < layer("npbigram.tools.explain")
 
 
 def test_the_spine_imports_no_tool_cli_or_benchmark():

@@ -1,19 +1,19 @@
-"""npbigram/limits.py: the memory the process may really use (the machine's, its cgroup's, its
-ulimits'), checked before any work, in training and in gradcheck; gradcheck's progress on a
+"""npbigram/utils/limits.py and npbigram/preflight.py: the memory the process may really use
+(the machine's, its cgroup's, its ulimits'), checked by a command's pre-flight before any work,
+in training, gradcheck and reading a text; the work bounds of a run; gradcheck's progress on a
 terminal."""
 
 import resource
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from npbigram import TrainConfig, Trainer
+from npbigram import TrainConfig
 from npbigram.data import corpus
 from npbigram.utils import limits
 from npbigram.cli import main
 from npbigram.utils.limits import Available, InsufficientMemory, check_memory
-from npbigram.train import training_memory
+from npbigram.preflight import check_training, training_memory
 
 from helpers import save_trainer, terminal_output, trained_trainer
 
@@ -203,9 +203,20 @@ def test_the_step_batch_arrays_count_beside_an_evaluation():
     assert largest[0] == "the pair counts of the splits"
 
 
-def test_the_trainer_itself_refuses(eight_gb):
+def test_the_preflight_of_a_run_refuses(eight_gb):
     with pytest.raises(InsufficientMemory, match="lower --eval-iters"):
-        Trainer(TrainConfig(eval_iters=10**10), [0, 1] * 100, 2)
+        check_training(TrainConfig(eval_iters=10**10), 2)
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(limits, "available_memory", lambda: Available(10**9))
+    with pytest.raises(InsufficientMemory) as failure:
+        check_training(TrainConfig(), 20_000)
+    assert str(failure.value) == (
+        "training needs about 35.3 GB of memory (the pair counts of the splits: 28.8 GB), more "
+        "than the 1.0 GB available: use a text with fewer distinct tokens (this one has 20,000)")
+    assert training_memory(TrainConfig(), 20_000)[0][:2] == (
+        "the 20,000x20,000 weights, gradient and optimizer state", 4 * 4 * 20_000 ** 2)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -295,8 +306,7 @@ def test_an_evaluation_of_more_than_1e10_positions_is_refused(tinyshakespeare, t
 
 
 def test_a_step_of_too_much_work_is_warned_of_with_the_faster_gradient():
-    data = np.tile(np.arange(4096), 3)
     config = TrainConfig(batch_size=4096, block_size=1024, eval="exact")
     with pytest.warns(UserWarning, match=r"each training step computes about 1\.72e\+10 "
                                          r"entries .*: --grad pair-counts computes the same"):
-        Trainer(config, data, 4096)
+        check_training(config, 4096)

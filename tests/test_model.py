@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from npbigram import AdamW, BigramLanguageModel, ops
-from npbigram.utils import limits
 from npbigram import model as model_module
-from npbigram.utils.limits import Available, InsufficientMemory
+from npbigram.data.corpus import pair_counts
 from npbigram.sampling import next_token_probs, sample_from
 
 from helpers import model_with_weight, random_weight
@@ -166,7 +165,7 @@ def test_init_zeros_gives_step_0_loss_ln_v(backend, dtype, vocab_size, batch, bl
     _, loss = model(idx, targets)
     assert loss == pytest.approx(math.log(vocab_size), rel=1e-6 if dtype == np.float32 else 1e-13,
                                  abs=1e-15)
-    counts = ops.pair_counts(rng.integers(0, vocab_size, 50), vocab_size)
+    counts = pair_counts(rng.integers(0, vocab_size, 50), vocab_size)
     assert ops.loss_from_counts(model.weight, counts) == pytest.approx(math.log(vocab_size),
                                                                        rel=1e-15, abs=1e-15)
 
@@ -355,10 +354,3 @@ def test_the_initial_weights_are_drawn_in_chunks_without_a_float64_table(monkeyp
     finally:
         tracemalloc.stop()
     assert peak < 4 * 2000**2 + 2 * (1 << 20)  # the float32 table and one chunk of draws
-
-
-def test_a_model_too_large_for_memory_is_refused_before_allocating(monkeypatch):
-    monkeypatch.setattr(limits, "available_memory", lambda: Available(10**9))
-    with pytest.raises(InsufficientMemory, match=r"the model needs about 1\.7 GB of memory "
-                                                 r"\(its 20,000x20,000 float32 weights"):
-        BigramLanguageModel(20_000)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from npbigram import BigramLanguageModel, ops
 from npbigram.cli import main
-from npbigram.data.corpus import load_corpus, train_val_split
+from npbigram.data.corpus import load_corpus, pair_counts, train_val_split
 from npbigram.tools.optimum import (
     bigram_optimum,
     count_logits,
@@ -31,7 +31,7 @@ def conditional_entropy(counts):
 
 
 def test_floor_is_the_conditional_entropy_and_the_count_table_loss():
-    counts = ops.pair_counts(TEXT_IDS, VOCAB)
+    counts = pair_counts(TEXT_IDS, VOCAB)
     assert floor_loss(counts) == pytest.approx(conditional_entropy(counts), rel=1e-12)
     model = BigramLanguageModel.from_weight(count_logits(counts), backend="numpy")
     _, loss = model(TEXT_IDS[None, :-1], TEXT_IDS[None, 1:])  # the model's own loss
@@ -39,7 +39,7 @@ def test_floor_is_the_conditional_entropy_and_the_count_table_loss():
 
 
 def test_no_table_goes_below_the_floor_and_the_gradient_vanishes_at_the_counts():
-    counts = ops.pair_counts(TEXT_IDS, VOCAB)
+    counts = pair_counts(TEXT_IDS, VOCAB)
     floor = floor_loss(counts)
     rng = np.random.default_rng(0)
     best = count_logits(counts)
@@ -53,7 +53,7 @@ def test_no_table_goes_below_the_floor_and_the_gradient_vanishes_at_the_counts()
 
 
 def test_count_probs_rows_and_smoothing():
-    counts = ops.pair_counts(TEXT_IDS, VOCAB)
+    counts = pair_counts(TEXT_IDS, VOCAB)
     probs = count_probs(counts)
     np.testing.assert_allclose(probs.sum(axis=1), 1)
     np.testing.assert_allclose(probs[4], 1 / VOCAB)  # a row never seen is uniform
@@ -79,7 +79,7 @@ def test_tinyshakespeare_floor(tinyshakespeare, capsys):
     tokenizer, ids = load_corpus(tinyshakespeare)
     result = bigram_optimum(ids, tokenizer.vocab_size)
     assert round(result.floor, 4) == 2.4519
-    train_counts = ops.pair_counts(train_val_split(ids)[0], tokenizer.vocab_size)
+    train_counts = pair_counts(train_val_split(ids)[0], tokenizer.vocab_size)
     assert result.floor == pytest.approx(conditional_entropy(train_counts), rel=1e-12)
     assert result.floor < result.smoothed_val_loss < math.log(tokenizer.vocab_size)
     assert main(["optimum", "--data", str(tinyshakespeare)]) == 0
@@ -87,7 +87,7 @@ def test_tinyshakespeare_floor(tinyshakespeare, capsys):
 
 
 def test_distance_from_floor_is_zero_for_the_count_table():
-    counts = ops.pair_counts(TEXT_IDS, VOCAB)
+    counts = pair_counts(TEXT_IDS, VOCAB)
     assert "0.0000 above the floor" in distance_from_floor(count_logits(counts), counts)
     assert "0.0000 above" not in distance_from_floor(np.zeros((VOCAB, VOCAB)), counts)
 
@@ -107,7 +107,7 @@ def test_a_table_at_the_floor_is_not_reported_below_it():
     "-0.0000 above the floor"."""
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 5, size=50)
-    counts = ops.pair_counts(ids, 5)
+    counts = pair_counts(ids, 5)
     weight = count_logits(counts) + 10 * rng.normal(size=(5, 1))  # the same softmax per row
     assert ops.loss_from_counts(weight, counts) < floor_loss(counts)  # by rounding
     message = distance_from_floor(weight, counts)
@@ -117,22 +117,8 @@ def test_a_table_at_the_floor_is_not_reported_below_it():
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN arithmetic is the point
 def test_distance_from_floor_is_never_nan():
     """A NaN loss printed as '0.0000 above the floor'."""
-    counts = ops.pair_counts(TEXT_IDS, VOCAB)
+    counts = pair_counts(TEXT_IDS, VOCAB)
     weight = np.zeros((VOCAB, VOCAB))
     weight[2, 3] = np.nan
     line = distance_from_floor(weight, counts)
     assert "above the floor" not in line and "the weights hold non-finite values" in line
-
-
-@pytest.mark.parametrize("vocab_size", [3, 300])  # many chunks; one (a chunk holds V^2)
-def test_pair_counts_are_counted_a_chunk_at_a_time_from_any_integer_ids(monkeypatch,
-                                                                        vocab_size):
-    """Counting a long text's pairs at once took two int64 temporaries of its length (16 bytes a
-    token, 4 GB for a 278 MB text); a chunk at a time, narrow ids (a prepared split's uint16
-    memmap) are widened a chunk at a time, before id * V could overflow."""
-    ids = np.random.default_rng(0).integers(0, vocab_size, size=1000).astype(np.uint16)
-    expected = np.zeros((vocab_size, vocab_size), dtype=np.int64)
-    np.add.at(expected, (ids[:-1].astype(np.int64), ids[1:].astype(np.int64)), 1)
-    monkeypatch.setattr(ops, "PAIR_COUNT_CHUNK", 7)
-    np.testing.assert_array_equal(ops.pair_counts(ids, vocab_size), expected)
-    assert not ops.pair_counts(ids[:1], vocab_size).any()

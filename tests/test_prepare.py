@@ -12,9 +12,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import npbigram.data.prepare
-from npbigram import ops
 from npbigram.cli import main
-from npbigram.data.corpus import DatasetError, load_corpus, read_text, train_val_split
+from npbigram.data.corpus import (
+    DatasetError,
+    load_corpus,
+    pair_counts,
+    read_text,
+    train_val_split,
+)
 from npbigram.utils.files import OutputLock
 from npbigram.engine.count_kernels import add_pair_counts, encode_symbols, mark_present
 from npbigram.data.prepare import prepare, resolve_sources
@@ -50,7 +55,7 @@ def assert_matches_in_memory(out_dir, whole, tokenizer):
         assert corpus.splits[name].dtype == token_dtype(tok.vocab_size)
         np.testing.assert_array_equal(corpus.splits[name], expected)
         np.testing.assert_array_equal(corpus.counts[name],
-                                      ops.pair_counts(expected, tok.vocab_size))
+                                      pair_counts(expected, tok.vocab_size))
         assert corpus.meta["tokens"][name] == len(expected)
 
 
@@ -335,7 +340,7 @@ def test_add_pair_counts_is_identical_for_one_and_two_threads(vocab_size, dtype)
             results.append(counts)
     finally:
         numba.set_num_threads(original)
-    expected = ops.pair_counts(np.concatenate([[3], tokens]).astype(np.int64), vocab_size)
+    expected = pair_counts(np.concatenate([[3], tokens]).astype(np.int64), vocab_size)
     for counts in results:
         np.testing.assert_array_equal(counts, expected)
 

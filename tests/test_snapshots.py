@@ -1,6 +1,6 @@
 """train --snapshots N: the table at up to N evaluations, spread over the run, kept in the
-checkpoint (npbigram/train.py kept_evaluations, check_snapshots; npbigram/checkpoint.py), capped
-in bytes, resumed exactly."""
+checkpoint (npbigram/train.py kept_evaluations, npbigram/checkpoint.py), capped in bytes
+(npbigram/preflight.py check_snapshots), resumed exactly."""
 
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from npbigram import TrainConfig, load_checkpoint
 from npbigram.checkpoint import read_checkpoint, write_checkpoint
 from npbigram.cli import main
-from npbigram.train import SNAPSHOT_BYTES_LIMIT, kept_evaluations, training_memory
+from npbigram.preflight import SNAPSHOT_BYTES_LIMIT, training_memory
+from npbigram.train import kept_evaluations
 
 from helpers import TEXT, save_trainer, trained_trainer
 

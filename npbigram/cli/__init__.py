@@ -17,14 +17,14 @@ from .. import __version__
 from ..data.corpus import DatasetError
 from ..tools.plots import MissingMatplotlib
 from ..utils import stopping
-from . import data, evaluation, explore, export, lecture, process, tools, training
+from . import data, evaluation, export, process, tools, training
 from .common import CommandError
 
 SUBCOMMANDS = [training.add_train_parser, training.add_sample_parser,
                evaluation.add_eval_parser, export.add_export_parser, data.add_prepare_parser,
                tools.add_gradcheck_parser,
                tools.add_explain_parser, tools.add_heatmap_parser, tools.add_optimum_parser,
-               lecture.add_lecture_parser, explore.add_explore_parser]
+               tools.add_lecture_parser, tools.add_explore_parser]
 EXIT_WITHOUT_TEARDOWN = ("train",)  # commands that start no thread or process of their own
 # ImportError: an optional extra that a command needs (prepare --scheduler: dask), its message
 # naming the extra

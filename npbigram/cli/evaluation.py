@@ -6,8 +6,9 @@ import os
 
 from .. import ops
 from ..checkpoint import load_checkpoint
-from ..data.corpus import encode_file, train_val_split
+from ..data.corpus import encode_file, pair_counts, train_val_split
 from ..data.provenance import recorded_data
+from ..preflight import check_text
 from .common import CommandError, add_checkpoint_flag, checkpoint_tokenizer
 
 
@@ -25,19 +26,21 @@ def add_eval_parser(sub):
 
 
 def run_eval(args):
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "it cannot read a text")
     if args.data is not None:
         path = args.data
         if os.path.isdir(path):
             raise CommandError(f"--data {path} is a folder: eval scores a text file")
-        texts = [("all", encode_file(tokenizer, path))]
     elif checkpoint.data is not None:
         path = recorded_data(checkpoint.data, args.checkpoint)
-        texts = list(zip(("train", "val"), train_val_split(encode_file(tokenizer, path))))
     else:
         raise CommandError(f"{args.checkpoint} does not record the text it was trained on: "
                            f"pass one with --data FILE")
+    check_text(path, tokenizer)
+    ids = encode_file(tokenizer, path)
+    texts = ([("all", ids)] if args.data is not None
+             else list(zip(("train", "val"), train_val_split(ids))))
     for name, ids in texts:
         if len(ids) < 2:
             text = path if name == "all" else f"the {name} split of {path}"
@@ -45,7 +48,7 @@ def run_eval(args):
                                f"to score (it needs at least 2)")
     print(f"{args.checkpoint} (step {checkpoint.step}) on {path}:")
     for name, ids in texts:
-        counts = ops.pair_counts(ids, tokenizer.vocab_size)
+        counts = pair_counts(ids, tokenizer.vocab_size)
         nats = ops.loss_from_counts(checkpoint.model.weight, counts)
         print(f"{name + ':':<6} {nats:.4f} nats = {nats / math.log(2):.4f} bits per "
               f"{tokenizer.unit}, the mean over all {int(counts.sum()):,} pairs")

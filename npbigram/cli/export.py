@@ -35,7 +35,7 @@ def run_export(args):
         raise CommandError(f"--out {args.out} exists: replace it with --force, or choose "
                            f"another path")
     check_output(args.out, "--out", "a safetensors file npbigram exported", is_exported)
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     write_safetensors(args.out, checkpoint, purpose)
     weight = checkpoint.model.weight
     tokenizer = (f"the {checkpoint.tokenizer.kind} tokenizer" if checkpoint.tokenizer

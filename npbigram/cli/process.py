@@ -13,9 +13,10 @@ BLAS_PACKAGE = "scipy.linalg"
 
 class SkipBlasProbe(MetaPathFinder):
     """Answers numba's BLAS probe, the import of scipy.linalg that numba.np.arraymath makes
-    while it is itself imported (on the first kernel load; 0.1 s when SciPy is installed), with
-    ModuleNotFoundError: numba then offers no BLAS to np.correlate and np.convolve, the only
-    functions it probes for, which no kernel of npbigram calls. Any other import of SciPy is
+    while it is itself imported (on the first kernel load, when SciPy is installed), with
+    ModuleNotFoundError, which spares the command SciPy's import: numba then offers no BLAS to
+    np.correlate and np.convolve, the only functions it probes for, which no kernel of npbigram
+    calls. Any other import of SciPy is
     untouched: the finder leaves sys.meta_path on the first import of scipy.linalg."""
 
     def find_spec(self, name, path=None, target=None):
@@ -43,8 +44,8 @@ def compile_in_helper():
 
 def exit_now(status):
     """Exit with `status` once stdout and stderr are flushed, skipping the interpreter's
-    teardown (after a train run, 0.3 s of freeing numba's types and compiled code): the
-    command has closed every file it wrote and runs no other thread or process by then."""
+    teardown (after a train run, the freeing of numba's types and compiled code one by one):
+    the command has closed every file it wrote and runs no other thread or process by then."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:

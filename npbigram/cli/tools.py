@@ -1,5 +1,5 @@
-"""The learning tools' subcommands: gradcheck, explain, heatmap, optimum. Each parses its
-arguments here and calls its library module."""
+"""The learning tools' subcommands: gradcheck, explain, heatmap, optimum, lecture, explore.
+Each parses its arguments here and calls its library module (npbigram.tools)."""
 
 import re
 import sys
@@ -9,10 +9,12 @@ import numpy as np
 
 from .. import ops
 from ..checkpoint import load_checkpoint
-from ..data.corpus import encode_file, load_corpus, split_pair_counts
+from ..data.corpus import DatasetError, encode_file, load_corpus, pair_counts, split_pair_counts
 from ..data.download import DEFAULT_DATA_PATH
 from ..data.prepared import load_training_data
-from ..tools import explain, gradcheck, optimum, plots
+from ..data.provenance import recorded_data
+from ..preflight import check_text
+from ..tools import explain, explore, gradcheck, lecture, optimum, plots
 from ..tools.explain import token_labels
 from ..utils.progress import terminal_bar
 from .common import (
@@ -45,10 +47,9 @@ def add_gradcheck_parser(sub):
                     "status 1 when the largest relative error exceeds the threshold.")
     p.add_argument("--vocab", type=int, default=None, metavar="V",
                    help="vocabulary size of random data (default: 65, tinyshakespeare's)")
-    # the flags of train; --batch and --block, their older spellings, are still accepted
-    p.add_argument("--batch-size", "--batch", type=int, default=4, metavar="B",
+    p.add_argument("--batch-size", type=int, default=4, metavar="B",
                    help="sequences (default: 4)")
-    p.add_argument("--block-size", "--block", type=int, default=8, metavar="T",
+    p.add_argument("--block-size", type=int, default=8, metavar="T",
                    help="tokens each (default: 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of W and the batch (default: 0)")
     p.add_argument("--data", metavar="PATH",
@@ -75,6 +76,7 @@ def run_gradcheck(args):
         if args.vocab is not None:
             raise ValueError("--vocab sets the vocabulary of random data; with --data the "
                              "vocabulary is the text's")
+        check_text(args.data, args.tokenizer)
         tokenizer, ids = load_corpus(args.data, args.tokenizer)
         vocab_size = tokenizer.vocab_size
         source = f"random windows of {args.data}"
@@ -147,7 +149,7 @@ def run_explain(args):
     require_at_least(args.position, "--position", 0)
     if args.out is not None:
         plots.check_plot_path(args.out, "--out")
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be shown")
     model = checkpoint.model
     labels = token_labels(tokenizer, sys.stdout.encoding)
@@ -206,7 +208,7 @@ def add_heatmap_parser(sub):
 
 def run_heatmap(args):
     plots.check_plot_path(args.out, "--out")
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be labeled")
     probs = ops.softmax(checkpoint.model.weight.astype(np.float64))  # (V,V)
     title = f"model {Path(args.checkpoint).name} (step {checkpoint.step}): softmax(W)"
@@ -229,10 +231,11 @@ def text_counts(tokenizer, path):
             raise ValueError(f"{path} holds no pair counts" if counts is None else
                              f"{path} was prepared with another vocabulary than the checkpoint's")
         return counts["train"] + counts["val"]
+    check_text(path, tokenizer)
     ids = encode_file(tokenizer, path)
     if len(ids) < 2:
         raise ValueError(f"{path} holds {len(ids)} tokens: no pair to count")
-    return ops.pair_counts(ids, tokenizer.vocab_size)
+    return pair_counts(ids, tokenizer.vocab_size)
 
 
 def add_optimum_parser(sub):
@@ -252,6 +255,7 @@ def add_optimum_parser(sub):
 
 def run_optimum(args):
     data_path = data_or_tinyshakespeare(args.data)
+    check_text(data_path, args.tokenizer)
     tokenizer, (train, val), counts = load_training_data(data_path, args.tokenizer)
     print(f"{data_path}: {len(train) + len(val):,} tokens, vocabulary {tokenizer.vocab_size}")
     if counts is None:
@@ -260,4 +264,61 @@ def run_optimum(args):
                              f"splits each need at least two tokens to hold a pair")
         counts = split_pair_counts(train, val, tokenizer.vocab_size)
     print(optimum.optimum_of_counts(counts["train"], counts["val"], k=args.k).report())
+    return 0
+
+
+def add_lecture_parser(sub):
+    p = sub.add_parser(
+        "lecture", help="the lecture's walkthrough with its numbers: batch, loss, generation",
+        description="Replay the bigram part of \"Let's build GPT\" in its order, with PyTorch's "
+                    "random numbers (no torch needed): the seed, a 4x8 batch, the untrained "
+                    "model's logits and loss against ln V, the loss by hand, 100 generated "
+                    "characters, and why feeding only the last token gives the same ones.")
+    p.add_argument("--data", metavar="PATH",
+                   help=f"the lecture's text, tinyshakespeare (default: {DEFAULT_DATA_PATH}, "
+                        "downloaded if missing)")
+    p.set_defaults(run=run_lecture)
+
+
+def run_lecture(args):
+    data_path = data_or_tinyshakespeare(args.data)
+    check_text(data_path)
+    tokenizer, ids = load_corpus(data_path)
+    walkthrough = lecture.walk(ids, tokenizer.vocab_size)
+    for line in lecture.format_walkthrough(walkthrough, tokenizer):
+        print(line)
+    return 0
+
+
+def add_explore_parser(sub):
+    p = sub.add_parser(
+        "explore", help="write an interactive page of a model, its batch, gradient and samples",
+        description="Write one self-contained HTML page (no network access, opens from disk) "
+                    "showing softmax(W) as a heatmap beside the counted probabilities, one "
+                    "batch's forward and backward pass position by position, the training "
+                    "curves (and the snapshots of train --snapshots), and sampling step by step.")
+    add_checkpoint_flag(p)
+    p.add_argument("--data", metavar="PATH",
+                   help="text file or prepared folder whose train split gives the counts and "
+                        "the batch (default: the data the checkpoint recorded, if unchanged)")
+    p.add_argument("--out", required=True, metavar="PATH",
+                   help="HTML file to write (replaces only a page npbigram explore wrote)")
+    p.set_defaults(run=run_explore)
+
+
+def run_explore(args):
+    explore.check_page_path(args.out)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
+    tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be labeled")
+    data = args.data
+    if data is None and checkpoint.data is not None:
+        try:
+            data = recorded_data(checkpoint.data, args.checkpoint)
+        except DatasetError as e:
+            print(f"{e}; the page shows no counts")
+    if data is not None:
+        check_text(data, tokenizer)
+    batch = explore.write_page(args.out, checkpoint, tokenizer, Path(args.checkpoint).name, data)
+    print(f"batch {batch.xb.shape}: {batch.about}; model(xb, yb) = {batch.loss:.4f}")
+    print(f"wrote {args.out}: open it in a browser")
     return 0

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from .. import preflight
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.prepared import load_training_data
 from ..randomness.streams import RNGS
@@ -76,10 +77,12 @@ def _train(options, checkpoint, config, data, outputs):
     if checkpoint is None:
         data = training_data(options, None)  # may download tinyshakespeare
     data_path, data_record, tokenizer_kind = data
+    preflight.check_text(data_path, tokenizer_kind)
     tokenizer, splits, counts = load_training_data(data_path, tokenizer_kind)
     if checkpoint is not None and checkpoint.tokenizer.to_json() != tokenizer.to_json():
         raise CommandError(f"{options.resume} was trained with another vocabulary than "
                            f"{data_path}")
+    preflight.check_training(config, tokenizer.vocab_size)
     trainer = Trainer(config, None, tokenizer.vocab_size, splits=splits, counts=counts)
     if checkpoint is not None:
         trainer.restore(checkpoint)
@@ -181,7 +184,7 @@ def run_sample(args):
             raise CommandError(f"--out {args.out} exists: replace it with --force, or choose "
                                f"another path")
         check_output(args.out, "--out", "a file", lambda path: True)
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be decoded")
     if args.prompt:
         prompt = tokenizer.encode(args.prompt)

@@ -9,8 +9,9 @@ import numpy as np
 
 from .. import ops
 from ..utils.checks import ID_DTYPE, SettingError, check_count
-from ..utils.limits import check_memory
 from .tokenizers import TOKENIZERS, decode_utf8
+
+PAIR_COUNT_CHUNK = 1 << 20  # pairs that pair_counts counts at a time (at least V^2)
 
 
 class DatasetError(RuntimeError):
@@ -35,7 +36,6 @@ def load_corpus(path, tokenizer="char"):
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}: choose "
                          + " or ".join(repr(kind) for kind in TOKENIZERS))
-    check_text_memory(path, TOKENIZERS[tokenizer])
     raw = read_bytes(path)
     if not raw:
         raise ValueError(f"{path} is empty")
@@ -44,23 +44,7 @@ def load_corpus(path, tokenizer="char"):
 
 def encode_file(tokenizer, path):
     """The ids of a file under an existing tokenizer (a checkpoint's)."""
-    check_text_memory(path, tokenizer)
     return tokenizer.encode_bytes(read_bytes(path), path)
-
-
-def check_text_memory(path, tokenizer):
-    """Before reading `path`: refuse a text whose reading would need more memory than is
-    available (tokenizer.bytes_per_byte of its size), advising npbigram prepare, which reads
-    it in bounded memory."""
-    try:
-        size = os.stat(path).st_size
-    except OSError:
-        return  # reading it says why
-    check_memory(f"reading {path}", [
-        (f"its {size:,} bytes as text and int64 token ids", tokenizer.bytes_per_byte * size,
-         f"prepare it once with `npbigram prepare --data {path} --out DIR`, which reads it in "
-         f"bounded memory, then pass --data DIR (train, optimum and heatmap read the folder's "
-         f"memory-mapped ids)")])
 
 
 def train_val_split(data, train_fraction=0.9):
@@ -69,9 +53,34 @@ def train_val_split(data, train_fraction=0.9):
     return data[:n], data[n:]
 
 
+def pair_counts(ids, vocab_size):
+    """C[i,j] = how many times token j follows token i in `ids`.   (n,) -> (V,V) int64
+
+    ids of any integer type (a prepared split's memmap too), counted pair_count_chunk(V) pairs
+    at a time by ops.count_pairs, so that the temporaries stay within pair_count_bytes(V)
+    whatever n is."""
+    counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    chunk = pair_count_chunk(vocab_size)
+    for first in range(0, len(ids) - 1, chunk):
+        window = np.asarray(ids[first:first + chunk + 1], dtype=np.int64)
+        counts += ops.count_pairs(window[:-1], window[1:], vocab_size)
+    return counts
+
+
+def pair_count_chunk(vocab_size):
+    """Pairs pair_counts counts at a time: at least V^2, so each chunk's (V,V) bincount costs
+    no more than its pairs."""
+    return max(PAIR_COUNT_CHUNK, vocab_size ** 2)
+
+
+def pair_count_bytes(vocab_size):
+    """pair_counts' temporaries: a chunk's ids, keys and their sum (int64), and its bincount."""
+    return 8 * (3 * pair_count_chunk(vocab_size) + vocab_size ** 2)
+
+
 def split_pair_counts(train, val, vocab_size):
     """{'train': C, 'val': C}: the pair counts (V,V) of each split of ids."""
-    return {name: ops.pair_counts(split, vocab_size)
+    return {name: pair_counts(split, vocab_size)
             for name, split in (("train", train), ("val", val))}
 
 

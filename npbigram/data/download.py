@@ -25,7 +25,7 @@ def ensure_dataset(path=DEFAULT_DATA_PATH, url=TINYSHAKESPEARE_URL,
 
 def download(url, dest, sha256, timeout=30):
     """Fetch `url`, check its SHA-256, and write it to `dest` atomically."""
-    # imported here, not at the top: urllib and its ssl cost every command's start-up ~20 ms
+    # imported here, not at the top: only a download pays for loading urllib and ssl
     import http.client
     import urllib.error
     import urllib.request

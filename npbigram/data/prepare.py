@@ -5,7 +5,7 @@ The output directory holds:
     train.bin, val.bin     each split's token ids back to back, little-endian, in the narrowest
                            unsigned type: uint8 for V <= 256, uint16 up to 65,536, uint32 above
     train_counts.npy,      each split's pair counts C (V,V) int64: C[a, b] = how many times b
-    val_counts.npy         follows a inside the split (ops.pair_counts of the split); only for
+    val_counts.npy         follows a inside the split (corpus.pair_counts of the split); only for
                            V <= MAX_COUNTED_VOCAB (meta.json's "counts" is null above)
     meta.json              format, tokenizer, dtype, vocab size, tokens per split, the sources
                            (path, size, SHA-256) and the names of the files above

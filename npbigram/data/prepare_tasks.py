@@ -212,7 +212,7 @@ class SplitCounter:
 
     Token p of the stream (p = 0, 1, ...) trains if p < n_train, else validates (bigram.py's
     data[:n], data[n:]). A split's counts C[a, b] count the positions where b follows a inside
-    that split, as ops.pair_counts(split) does: the pair straddling the border is in neither.
+    that split, as corpus.pair_counts(split) does: the pair straddling the border is in neither.
     Each split carries its last token across chunks (-1 before its first token).
     counted_vocab None: no counting (counts is None), the tokens are only routed."""
 

@@ -76,8 +76,8 @@ def write_safetensors(path, checkpoint, purpose=None):
 
 def read_safetensors(path):
     """(arrays, meta) of a safetensors file, as npbigram.checkpoint.load_checkpoint checks them:
-    arrays {"weight": W}, meta its tokenizer and run (what the file lacks: none, step 0), no
-    optimizer or random state. A file that is not safetensors, holds other tensors than
+    arrays {"weight": W}, meta its tokenizer and run (what the file lacks: none, step 0, no
+    history), no optimizer or random state. A file that is not safetensors, holds other tensors than
     bigram.py's one, or whose metadata is not JSON raises ValueError saying which."""
     safetensors = safetensors_package(f"reading {path} (a safetensors file)")
     try:
@@ -98,5 +98,6 @@ def read_safetensors(path):
                 raise ValueError(f"{path}: its metadata {name!r} is not JSON ({e})") from None
     meta = {"vocab_size": weight.shape[0] if weight.ndim else 0, "dtype": weight.dtype.name,
             "tokenizer": metadata.get("tokenizer"), "optimizer": None, "rng_state": None,
-            "config": {}, "step": 0, **run}
+            "config": {}, "step": 0, "data": None, "history": [], "elapsed": 0.0,
+            "snapshot_steps": [], **run}
     return {"weight": weight}, meta

@@ -22,9 +22,9 @@ ENCODE_CHARS = 1 << 22  # characters a char tokenizer encodes at a time
 class CharTokenizer:
     """Character-level tokenizer of bigram.py: vocabulary = sorted(set(text)).
 
-    encode and decode are vectorized through the text's UTF-32 code points, so the 1.1 MB
-    tinyshakespeare encodes in milliseconds; a long text is taken ENCODE_CHARS characters at a
-    time, so that its temporaries stay small beside the (n,) int64 ids.
+    encode and decode are vectorized through the text's UTF-32 code points; a long text is
+    taken ENCODE_CHARS characters at a time, so that its temporaries stay small beside the
+    (n,) int64 ids.
     """
 
     kind = "char"

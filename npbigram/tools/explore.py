@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import ops
-from ..data.corpus import encode_file, train_val_split
+from ..data.corpus import encode_file, pair_counts, train_val_split
 from ..data.prepared import load_training_data
-from ..utils.files import atomic_write_bytes, check_output
+from ..utils.files import atomic_write_bytes, check_output, file_head
 from .explain import token_labels
 from .lecture import BATCH_SIZE, BLOCK_SIZE, LECTURE_SEED, lecture_batch
 from .optimum import floor_loss
@@ -57,11 +56,7 @@ def check_page_path(path, flag="--out"):
 
 
 def is_explore_page(path):
-    try:
-        with open(path, "rb") as f:
-            return GENERATOR.encode() in f.read(1024)
-    except OSError:
-        return False
+    return GENERATOR.encode() in file_head(path, 1024)
 
 
 def train_split(tokenizer, path):
@@ -72,11 +67,11 @@ def train_split(tokenizer, path):
         if prepared.to_json() != tokenizer.to_json():
             raise ValueError(f"{path} was prepared with another vocabulary than the checkpoint's")
         return train, (counts["train"] if counts is not None
-                       else ops.pair_counts(train, tokenizer.vocab_size))
+                       else pair_counts(train, tokenizer.vocab_size))
     train, _ = train_val_split(encode_file(tokenizer, path))
     if len(train) < 2:
         raise ValueError(f"{path}'s train split holds {len(train)} tokens: no pair to count")
-    return train, ops.pair_counts(train, tokenizer.vocab_size)
+    return train, pair_counts(train, tokenizer.vocab_size)
 
 
 def page_batch(checkpoint, tokenizer, train):

@@ -19,8 +19,8 @@ import numpy as np
 
 from ..data.corpus import get_batch
 from ..model import BigramLanguageModel
+from ..preflight import check_gradcheck
 from ..utils.checks import ID_DTYPE
-from ..utils.limits import check_memory
 
 DEFAULT_EPS = 1e-2
 DEFAULT_THRESHOLD = 1e-6
@@ -83,7 +83,7 @@ def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None,
     text), B random windows of it as in training. Refused before any work when it would need
     more memory than is available. Returns a GradcheckResult.
     """
-    check_memory("the gradient check", gradcheck_memory(vocab_size, batch_size * block_size))
+    check_gradcheck(vocab_size, batch_size * block_size)
     rng = np.random.default_rng(seed)
     if data is None:
         idx = rng.integers(0, vocab_size, size=(batch_size, block_size), dtype=ID_DTYPE)  # (B,T)
@@ -92,13 +92,3 @@ def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None,
         idx, targets = get_batch(np.asarray(data), block_size, batch_size, rng)  # (B,T) each
     model = BigramLanguageModel(vocab_size, seed=seed, dtype=np.float64, backend="numpy")
     return check_gradient(model, idx, targets, eps=eps, progress=progress)
-
-
-def gradcheck_memory(vocab_size, n_positions):
-    """The check's largest arrays, for npbigram.utils.limits.check_memory: W, its analytic and
-    numeric gradients and their errors (V,V), and a forward pass's (N,V) logits, probabilities and
-    dlogits, all float64."""
-    return [(f"the {vocab_size:,}x{vocab_size:,} table, gradients and errors",
-             8 * 8 * vocab_size ** 2, "lower vocab_size (or use a text with fewer characters)"),
-            (f"a forward pass over {n_positions:,} positions", 6 * 8 * n_positions * vocab_size,
-             "lower batch_size or block_size")]

@@ -15,23 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
-from ..data.tokenizers import CharTokenizer
-from .explain import char_label
-
-# the exercises' text: tinyshakespeare's first lines, in its characters so that ids are the
-# lecture's (43 is 'e')
-VOCABULARY = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-V = len(VOCABULARY)
-TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
-        "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. "
-        "resolved.\n\nFirst Citizen:\nFirst, you know Caius Marcius is chief enemy to the "
-        "people.\n\nAll:\nWe know't, we know't.\n\nFirst Citizen:\nLet us kill him, and we'll "
-        "have corn at our own price.\nIs't a verdict?\n\nAll:\nNo more talking on't; let it be "
-        "done: away, away!\n\nSecond Citizen:\nOne word, good citizens.\n\nFirst Citizen:\nWe "
-        "are accounted poor citizens, the patricians good.\n")
-IDS = CharTokenizer(VOCABULARY).encode(TEXT)  # (532,)
-
 PASSED, NOT_DONE, HINT = "passed", "not done yet", "hint"
 RTOL, ATOL = 1e-6, 1e-9  # float64 answers to npbigram's; a typical mistake is off by far more
 ERROR_HINTS = [  # (part of an error's message, lowercase, and what usually causes it)
@@ -138,46 +121,3 @@ def worst_row(answer, expected):
     ranked = np.nan_to_num(difference, nan=np.inf)
     row = int(np.argmax(ranked.max(axis=-1)))
     return row, float(difference[row, np.argmax(ranked[row])])
-
-
-def row_label(row):
-    """Row i of a (V,C) table and the character it belongs to: "43 ('e')"."""
-    return f"{row} ({char_label(VOCABULARY[row])!r})"
-
-
-def gradient_mistakes(logits, rows, targets, n_rows):
-    """(hint, dW) of the typical mistakes in the backward pass of W[rows] and the loss."""
-    n, probs = len(targets), ops.softmax(logits)  # (N,C)
-    onehot = np.eye(logits.shape[-1])[targets]  # (N,C)
-    every_target = probs.copy()
-    every_target[:, targets] -= 1.0
-    buffered = np.zeros((n_rows, logits.shape[-1]))
-    buffered[rows] += (probs - onehot) / n  # a repeated row receives one position's gradient
-
-    def scatter(dlogits):
-        return ops.embedding_backward(dlogits, rows, n_rows)
-
-    return [
-        (f"did you divide by N? dL/dlogits = (p - onehot) / N, N = {n} positions",
-         scatter(probs - onehot)),
-        ("the sign is flipped: dL/dlogits = p - onehot, not onehot - p",
-         scatter((onehot - probs) / n)),
-        ("did you subtract the one-hot? 1 comes off p at each position's target",
-         scatter(probs / n)),
-        ("p[:, targets] -= 1 subtracts every target from every row: "
-         "use p[np.arange(N), targets] -= 1", scatter(every_target / n)),
-        ("dW[idx] += dlogits adds once per distinct id, so a row read by several positions "
-         "keeps one position's gradient: use np.add.at(dW, idx, dlogits)", buffered),
-    ]
-
-
-def grade_gradient(dW, expected, rows, mistakes, label, reference):
-    """A Hint naming dW's worst row and the mistake that explains it, unless dW is `expected`;
-    else the passed message."""
-    if close(dW, expected, rtol=1e-5, atol=1e-7):  # finite differences are good to ~1e-8
-        return f"your dW matches {reference} to {np.abs(dW - expected).max():.1g} in every entry"
-    row, difference = worst_row(dW, expected)
-    reads = int(np.count_nonzero(rows == row))
-    hint = mistake_in(dW, mistakes) or "compare your formula with the derivation in the markdown"
-    raise Hint(f"your dW row {label(row)}, read by {reads} position{'s' * (reads != 1)}, differs "
-               f"from {reference} by {difference:.1g}: {hint}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from ..data.corpus import train_val_split
+from ..data.corpus import pair_counts, train_val_split
 from ..utils.checks import describe_nonfinite, nonfinite_rows
 
 UNSEEN_LOGIT = -1e4  # stands in for ln 0 = -inf: exp(-1e4 - max) is exactly 0.0 in float32/64
@@ -100,7 +100,7 @@ def bigram_optimum(ids, vocab_size, k=DEFAULT_K):
     if len(train) < 2 or len(val) < 2:
         raise ValueError(f"{len(ids)} tokens are too few: the train and val splits each need "
                          f"at least two tokens to hold a pair")
-    return optimum_of_counts(ops.pair_counts(train, vocab_size), ops.pair_counts(val, vocab_size),
+    return optimum_of_counts(pair_counts(train, vocab_size), pair_counts(val, vocab_size),
                              k)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import atomic_output, check_output
+from ..utils.files import atomic_output, check_output, file_head
 from .optimum import floor_loss
 
 DPI = 130
@@ -42,11 +42,7 @@ def check_plot_path(path, flag="the plot"):
 
 
 def is_png(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
-    except OSError:
-        return False
+    return file_head(path, len(PNG_SIGNATURE)) == PNG_SIGNATURE
 
 
 def require_matplotlib():

@@ -145,6 +145,16 @@ def check_output(path, flag, kind, recognize):
                          f"choose another path")
 
 
+def file_head(path, size):
+    """The first `size` bytes of the file at `path` (b"" when it cannot be read): how this
+    program recognizes a file it wrote."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
 def check_distinct(outputs):
     """Fail before any work unless the outputs of a command, (description, path) pairs such as
     ("--log m.csv", "m.csv"), are distinct files: compared with symbolic links resolved, and as
