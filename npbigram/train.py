@@ -1,21 +1,11 @@
 """The training of bigram.py: sample a batch, forward, backward by hand, optimizer step, and
 the loss estimates between.
 
-Randomness comes from a stream of npbigram.randomness.streams (config.rng): by default NumPy
-generators split so that evaluations never move the training batches, or with rng "torch"
-bigram.py's one PyTorch generator in its order. The checkpoint keeps the stream's state as it
-was at the start of the step, before that step's evaluation drew, so an interrupted run resumes
-exactly (and re-evaluates the same batches). Batches are drawn as get_batch draws them (one
-rng.integers call per step), and the engine runs the steps (many per compiled call on numba), so
-chunking, interrupting and resuming never change the result.
-
-full_batch: every step uses the exact gradient of the whole train split, from its pair counts
-(computed once), O(V^2) per step whatever the split's size.
-
-Evaluations run in chunks of bounded work, so that a caller can stop one within a second; the
-trainer keeps their history, which checkpoints carry, with the run's elapsed seconds, and
-with config.snapshots = K the table at up to K evaluations, spread over the run
-(kept_evaluations).
+Randomness comes from a stream of npbigram.randomness.streams (config.rng). Batches are drawn
+as get_batch draws them, one rng.integers call per step, so chunking, interrupting and resuming
+never change the result. full_batch: every step takes the exact gradient of the whole train
+split from its pair counts, O(V^2) per step. The trainer keeps the evaluations' history and,
+with config.snapshots = K, the table at up to K of them (kept_evaluations).
 """
 
 import dataclasses
@@ -34,7 +24,7 @@ from .utils.checks import DTYPES, SettingError, check_ids, check_settings, setti
 EVAL_MODES = ("estimate", "exact")
 # --full-batch's defaults where not given
 FULL_BATCH_DEFAULTS = {"lr": 0.5, "max_iters": 1000, "eval_interval": 100, "eval": "exact"}
-# the optimizers' hyperparameters a config may set (None: the optimizer's default)
+# the optimizers' hyperparameters besides lr a config may set (None: the optimizer's default)
 OPTIMIZER_OPTIONS = ("momentum", "dampening", "nesterov", "weight_decay")
 # settings that a resumed run may change: when it stops, evaluates and what it prints at the
 # end, never what a step computes
@@ -47,9 +37,8 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """A run's settings, bigram.py's hyperparameters the defaults. A field is at once this
-    class's parameter, `npbigram train`'s flag (--batch-size) and a key of its --config file
-    (batch_size), its help and rules in its metadata; __post_init__ checks them all."""
+    """A run's settings, bigram.py's hyperparameters the defaults. Each field is a parameter,
+    a flag of `npbigram train` (--batch-size) and a --config key (batch_size)."""
 
     batch_size: int = setting(32, "sequences per batch B", minimum=1)
     block_size: int = setting(8, "tokens per sequence T", minimum=1)
@@ -58,7 +47,6 @@ class TrainConfig:
     eval_iters: int = setting(200, "batches per loss estimate", minimum=1)
     lr: float = setting(1e-2, "learning rate", positive=True)
     optimizer: str = setting("adamw", "optimizer", choices=tuple(OPTIMIZERS))
-    # the optimizer's hyperparameters besides lr (OPTIMIZER_OPTIONS); None: its default
     momentum: float = setting(None, "SGD momentum, as torch.optim.SGD", minimum=0)
     dampening: float = setting(None, "SGD dampening of the momentum, as torch.optim.SGD",
                                minimum=0)
@@ -101,9 +89,7 @@ class TrainConfig:
                                                        f"momentum and zero dampening")
 
     def unused_settings(self):
-        """The settings that have no effect under this config: the batch shape when nothing
-        samples batches (full batch with exact evaluation), eval_iters with exact evaluation,
-        the batch gradient's method with full batch."""
+        """The settings that have no effect under this config."""
         unused = []
         if self.full_batch and self.eval == "exact":
             unused += ["batch_size", "block_size"]
@@ -114,14 +100,13 @@ class TrainConfig:
         return unused
 
     def optimizer_options(self):
-        """The optimizer hyperparameters this config sets besides lr (the rest keep their
-        defaults)."""
+        """The optimizer hyperparameters this config sets besides lr."""
         return {name: getattr(self, name) for name in OPTIMIZER_OPTIONS
                 if getattr(self, name) is not None}
 
     def optimizer_hyperparameters(self):
-        """Every hyperparameter of the optimizer this config makes: lr, the options set, and
-        the optimizer's defaults for the rest (checked by __post_init__, not again)."""
+        """Every hyperparameter of the optimizer: lr, the options set, the defaults for the
+        rest."""
         check = inspect.signature(OPTIMIZERS[self.optimizer].check_hyperparameters)
         arguments = check.bind(lr=self.lr, **self.optimizer_options())
         arguments.apply_defaults()
@@ -159,9 +144,8 @@ class Trainer:
     keeps their history."""
 
     def __init__(self, config, data, vocab_size, *, splits=None, counts=None):
-        """data (n,) ids, split 90/10 as bigram.py; or splits=(train, val) already split (such
-        as a prepared corpus's memmaps, ids already checked) with their pair counts
-        {'train': C, 'val': C} if known."""
+        """data (n,) ids, split 90/10 as bigram.py; or splits=(train, val) of checked ids (a
+        prepared corpus's memmaps) with their pair counts {'train': C, 'val': C} if known."""
         self.config = config
         self.vocab_size = vocab_size
         self.train_data, self.val_data = splits if splits is not None else train_val_split(data)
@@ -193,9 +177,10 @@ class Trainer:
         if checkpoint.model.weight.shape != self.model.weight.shape:
             raise ValueError(f"checkpoint vocabulary {checkpoint.model.vocab_size} does not match "
                              f"the data's {self.vocab_size}")
-        if checkpoint.config.get("rng", "numpy") != self.config.rng:
-            raise ValueError(f"the checkpoint drew from the {checkpoint.config.get('rng', 'numpy')} "
-                             f"generator: resume it with that --rng, not {self.config.rng}")
+        drawn_from = checkpoint.config.get("rng", "numpy")
+        if drawn_from != self.config.rng:
+            raise ValueError(f"the checkpoint drew from the {drawn_from} generator: resume it "
+                             f"with that --rng, not {self.config.rng}")
         self.model.weight = checkpoint.model.weight.astype(self.model.dtype)
         if checkpoint.optimizer_state is not None:
             if checkpoint.optimizer_state.get("kind") != self.optimizer.kind:
@@ -214,9 +199,8 @@ class Trainer:
         return float(self.train_steps(1)[0])
 
     def train_steps(self, steps):
-        """`steps` training steps; returns their losses (steps,): each batch's loss before its
-        update, or with full_batch the exact train loss. A non-finite loss raises
-        TrainingDiverged before that step's update."""
+        """`steps` training steps; returns their losses (steps,), each before its update. A
+        non-finite loss raises TrainingDiverged before that step's update."""
         cfg, engine = self.config, self.model.engine
         losses = np.empty(steps)
         if cfg.full_batch:
@@ -243,13 +227,9 @@ class Trainer:
         return self.model.engine.steps_per_call(n_positions, self.vocab_size, cfg.grad)
 
     def evaluate(self, stop=None, progress=None):
-        """{'train': loss, 'val': loss}: the mean of eval_iters batch losses, or exact.
-
-        Batches are evaluated in calls of bounded work (the engine's batches_per_call); stop(),
-        when given, is asked before each, and when it returns True the evaluation is abandoned
-        and None returned; progress(batches), when given, after each, with the batches that call
-        evaluated (2 * eval_iters in all). The batches and the result do not depend on the
-        chunking."""
+        """{'train': loss, 'val': loss}: the mean of eval_iters batch losses, or exact. Runs in
+        calls of the engine's batches_per_call; before each, stop() returning True abandons it
+        (None); after each, progress(batches)."""
         if self.config.eval == "exact":
             return self.exact_losses()
         cfg, engine = self.config, self.model.engine
@@ -274,8 +254,7 @@ class Trainer:
 
     def record_evaluation(self, losses):
         """Add an evaluation at the current step to the history (and the table to the
-        snapshots); returns whether its val loss is the lowest of the history (the best model
-        so far)."""
+        snapshots); returns whether its val loss is the lowest so far."""
         best = min((evaluation["val"] for evaluation in self.history), default=np.inf)
         self.history.append({"step": self.step, "train": losses["train"], "val": losses["val"],
                              "elapsed": self.elapsed})
@@ -290,8 +269,7 @@ class Trainer:
         return bool(self.history) and self.history[-1]["step"] == self.step
 
     def warm_up(self):
-        """Have the engine compile the kernels this training runs; returns how many it
-        compiled (0 when they came from the JIT cache)."""
+        """Compile the kernels this training runs; returns how many were compiled."""
         cfg = self.config
         return self.model.engine.warm_up(self.model, self.optimizer, self.train_data,
                                          cfg.batch_size, cfg.block_size, cfg.grad,

@@ -1,29 +1,14 @@
-"""Tokenize a corpus once, streaming, into nanoGPT-style train.bin / val.bin (read by np.memmap).
-
-The output directory holds:
-
-    train.bin, val.bin     each split's token ids back to back, little-endian, in the narrowest
-                           unsigned type: uint8 for V <= 256, uint16 up to 65,536, uint32 above
-    train_counts.npy,      each split's pair counts C (V,V) int64: C[a, b] = how many times b
-    val_counts.npy         follows a inside the split (corpus.pair_counts of the split); only for
-                           V <= MAX_COUNTED_VOCAB (meta.json's "counts" is null above)
-    meta.json              format, tokenizer, dtype, vocab size, tokens per split, the sources
-                           (path, size, SHA-256) and the names of the files above
-
-The semantics are bigram.py's, as if the source files, in sorted order, were one text read
-whole: the char vocabulary is its sorted set of characters (CharTokenizer.from_text), and of
-its N tokens the first n = int(0.9 N) train and the rest validate (train_val_split).
+"""Tokenize a corpus once, streaming, into nanoGPT-style train.bin / val.bin (read by np.memmap),
+each split's pair counts and meta.json (the format is docs/data.md's). The semantics are
+bigram.py's, as if the source files, in sorted order, were one text read whole.
 
 Two streaming passes, in memory bounded by a few chunks and the (V,V) tables:
-    1. scan    the code points present (the vocabulary), the token count N (characters: UTF-8
-               is decoded on the way, invalid bytes reported by file and offset), each file's
-               SHA-256
+    1. scan    the code points present (the vocabulary), the token count N, each file's SHA-256
     2. encode  the token ids chunk by chunk, appended to train.bin then val.bin, each split's
-               pairs counted on the way (SplitCounter, carrying the last token across chunks)
-Given a Dask scheduler, both passes run as tasks over byte ranges (prepare_dask), and the
-client writes the same bytes. npbigram.data.prepared reads the folder back. Every file is written to
-a temporary name and renamed when done. One prepare at a time writes a folder (a lock), and a
-prepare that was stopped or killed is redone by the next one, without --force.
+               pairs counted on the way (SplitCounter)
+Given a Dask scheduler, both passes run as tasks over byte ranges (prepare_dask) and the client
+writes the same bytes. Every file is written to a temporary name and renamed when done; one
+prepare at a time writes a folder (a lock), and an unfinished one is redone without --force.
 """
 
 import glob
@@ -61,10 +46,8 @@ from .prepared import (
 from .tokenizers import ByteTokenizer, CharTokenizer, decode_codepoints
 
 RANGE_BYTES = 64 << 20  # bytes per Dask task
-# held while a prepare writes the folder (npbigram.utils.files.OutputLock)
-LOCK_FILE = ".prepare.lock"
-# written before any output file, removed after meta.json: the folder's files are this
-# program's, unfinished, when it is there without meta.json
+LOCK_FILE = ".prepare.lock"  # held while a prepare writes the folder
+# written before any output file, removed after meta.json
 UNFINISHED_FILE = ".prepare-unfinished"
 
 
@@ -91,15 +74,10 @@ def prepare(data, out_dir, tokenizer="char", scheduler=None, progress=None, forc
             chunk_bytes=CHUNK_BYTES, range_bytes=RANGE_BYTES):
     """Tokenize the files `data` names (see resolve_sources) into out_dir; returns the meta dict.
 
-    tokenizer: "char" (the sorted characters of the whole text) or "byte" (ids = bytes).
-    scheduler: None to run here, or a Dask scheduler address ("tcp://host:port") or a
-        distributed.Client: tasks over byte ranges of about range_bytes, same output.
-    progress: None, or a tqdm-like class: progress(total=, desc=, unit=, unit_scale=) makes a
-        bar advanced by .update(n_bytes) and ended by .close(); one bar per pass.
-    force: replace the prepared corpus of other sources that out_dir may hold (without it,
-        that is an error; a re-run on the same sources replaces its own output, and any run
-        an unfinished one's). While another prepare writes out_dir, raises OutputInUse.
-    chunk_bytes: bytes read at a time (the memory bound; tests make it tiny)."""
+    tokenizer: "char" or "byte". scheduler: None to run here, or a Dask scheduler address or
+    distributed.Client (tasks over byte ranges of about range_bytes). progress: None or a
+    tqdm-like class, one bar per pass. force: replace a prepared corpus of other sources.
+    chunk_bytes: bytes read at a time (the memory bound)."""
     if tokenizer not in ("char", "byte"):
         raise ValueError(f"unknown tokenizer {tokenizer!r}: choose 'char' or 'byte'")
     if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
@@ -169,16 +147,15 @@ def _describe(tok, n_train, n_val, sources):
 
 def _write_outputs(out_dir, meta, encoding, pieces):
     """Write the splits of the token stream `pieces` ((tokens, counted) in stream order) and
-    their pair counts, then meta.json. Each file goes to a temporary name first; the renames
-    happen only once everything is written, and the old meta.json goes first, so a crash never
-    leaves a meta.json describing other files."""
+    their pair counts, then meta.json. The old meta.json goes before any rename, so a crash
+    never leaves a meta.json describing other files."""
     counter = SplitCounter(encoding.counted_vocab, encoding.n_train)
     n_tokens = meta["tokens"]["train"] + meta["tokens"]["val"]
     atomic_write_bytes(out_dir / UNFINISHED_FILE, b"npbigram prepare has not finished here\n")
     with ExitStack() as renames:  # atomic_output renames its file when the stack closes
         bins = [renames.enter_context(atomic_output(out_dir / BIN_FILES[s])) for s in SPLITS]
         # a writer thread writes each piece while the next is encoded (a piece stays valid
-        # that long): writing into the page cache costs as much as encoding and counting
+        # that long)
         writer = renames.enter_context(ThreadPoolExecutor(max_workers=1))
         written = None  # the write in flight
         for tokens, counted in pieces:
@@ -206,10 +183,8 @@ def _write_parts(bins, parts):
 
 def _check_replaceable(out_dir, tokenizer, sources, force):
     """Refuse to overwrite output files in out_dir unless they are a prepared corpus of the same
-    sources (the keys of `sources` compared: path and size up front, SHA-256 once known) and
-    tokenizer, or the unfinished output of an earlier prepare (stopped or killed after it
-    removed or before it wrote meta.json), or force is set. Other files in out_dir are never
-    touched."""
+    sources (the keys of `sources`) and tokenizer, or an earlier prepare's unfinished output,
+    or force is set."""
     existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
     unfinished = (out_dir / UNFINISHED_FILE).exists() and not (out_dir / META_FILE).exists()
     if force or not existing or unfinished:
@@ -268,6 +243,3 @@ def _dask_runner(scheduler, chunk_bytes, range_bytes):
     )
     return DaskRunner(scheduler, chunk_bytes, range_bytes)
 
-
-# ----------------------------------------------------------------------------------------------
-# reading a prepared corpus

@@ -1,19 +1,11 @@
-"""The work of `prepare`, one byte range of one file at a time: scan it, then encode it.
-
-A byte range [start, end) of a file begins and ends at a character boundary (split_ranges never
-cuts inside a UTF-8 sequence), so each range decodes on its own. Inside a range the bytes are
-read in chunks of a few megabytes into one reused buffer, and decoded incrementally: a UTF-8
-sequence cut by a chunk boundary waits in the decoder for the rest of its bytes.
-
-An ASCII byte is its own code point, so a chunk of ASCII (with no sequence pending) needs no
-decoding: its bytes go straight through the tables (the code points present in pass 1, the
-token id of each code point in pass 2); any other chunk is decoded to code points first.
+"""The work of `prepare`, one byte range of one file at a time, in-process or on Dask workers:
 
     pass 1, scan_range:   n_tokens, the code points present, and the SHA-256 of the bytes
     pass 2, encode_range: the token ids, chunk by chunk, in the narrow dtype
 
-The functions here run in-process, or on Dask workers (encode_range_task), with the same
-results: SplitCounter assembles either into the same counts.
+A range begins and ends at a character boundary (split_ranges), so it decodes on its own; its
+chunks are decoded incrementally (a UTF-8 sequence cut by a chunk boundary waits in the
+decoder). A chunk of ASCII with no sequence pending skips decoding: its bytes are code points.
 """
 
 import codecs
@@ -114,11 +106,9 @@ def _decode(decoder, chunk, offset, path, final=False):
 
 
 def scan_range(byte_range, tokenizer, chunk_bytes=CHUNK_BYTES, advance=None, sha256=True):
-    """Pass 1 over one range: its token count, code points present (char) and SHA-256 (if
-    sha256: a range that is not a whole file is better hashed with the rest of its file).
-    advance(n_bytes), if given, is called after each chunk (a progress bar).
-    A second thread hashes each chunk while this one finds its code points (both release the
-    GIL): SHA-256 alone runs at about a gigabyte per second."""
+    """Pass 1 over one range: its token count, code points present (char) and, if sha256, its
+    SHA-256, hashed by a second thread while this one finds the code points (both release the
+    GIL). advance(n_bytes), if given, is called after each chunk."""
     digest = hashlib.sha256() if sha256 else None
     n_tokens = 0
     present = np.zeros(CODEPOINTS if tokenizer == "char" else 0, dtype=np.bool_)
@@ -177,8 +167,8 @@ class Encoding:
 
 def encode_range(byte_range, encoding, chunk_bytes=CHUNK_BYTES, advance=None):
     """Pass 2 over one range: yield its token ids chunk by chunk, (m,) arrays of
-    encoding.dtype in two buffers taken in turn: a chunk stays valid while the next one is
-    encoded (a writer thread writes it meanwhile). advance(n_bytes) as in scan_range."""
+    encoding.dtype in two buffers taken in turn, so a chunk stays valid while the next one is
+    encoded. advance(n_bytes) as in scan_range."""
     char = encoding.vocab_codepoints is not None
     if char:
         table = codepoint_table(encoding.vocab_codepoints)
@@ -208,13 +198,9 @@ def encode_range(byte_range, encoding, chunk_bytes=CHUNK_BYTES, advance=None):
 
 
 class SplitCounter:
-    """Routes a token stream, fed in order, to its splits and counts each split's pairs.
-
-    Token p of the stream (p = 0, 1, ...) trains if p < n_train, else validates (bigram.py's
-    data[:n], data[n:]). A split's counts C[a, b] count the positions where b follows a inside
-    that split, as corpus.pair_counts(split) does: the pair straddling the border is in neither.
-    Each split carries its last token across chunks (-1 before its first token).
-    counted_vocab None: no counting (counts is None), the tokens are only routed."""
+    """Routes a token stream, fed in order, to its splits (token p trains if p < n_train) and
+    counts each split's pairs as corpus.pair_counts(split) does: the pair straddling the border
+    is in neither. counted_vocab None: the tokens are only routed (counts is None)."""
 
     def __init__(self, counted_vocab, n_train, position=0):
         self.n_train = n_train

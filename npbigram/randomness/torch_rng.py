@@ -8,45 +8,25 @@ bigram.py's run replays without torch:
     starts = gen.randint(len(split) - block_size, (batch_size,)) # get_batch's torch.randint
     next_ids = gen.multinomial(probs, num_samples=1)             # generate's torch.multinomial
 
-Every draw reads one stream of 32-bit words from a Mersenne Twister (MT19937) seeded with the seed's
-low 32 bits (at::mt19937, aten/src/ATen/core/MT19937RNGEngine.h); NumPy's `np.random.MT19937` runs
-the same recurrence. Each torch call takes its words in element order:
+Every draw reads one stream of 32-bit words of a Mersenne Twister (at::mt19937, the same
+recurrence as np.random.MT19937) seeded with the seed's low 32 bits, in element order:
 
     randint           1 word per element (2 words when high - low >= 2**28)
     normal_, >= 16    1 word per element, then 16 more when the size is not a multiple of 16
     normal_, < 16     4 words per pair of elements (Box-Muller in float64, one value cached)
     multinomial       2 words per probability (an Exp(1) draw for each, then argmax(p / q))
 
-Exactness, measured against torch in tests/test_torch_rng.py: all bit-exact (randint, normal_ of
-every size, the exponential draws and so the multinomial choices, the stream position).
+The bits are torch's on any x86-64 CPU: integer work, + - * / and sqrt are correctly rounded
+IEEE operations; torch's float64 log1p, sin and cos are libm's, so they are called through
+`math` (same libm, same CPU dispatch), never np.log1p/np.sin/np.cos (NumPy's own SIMD kernels
+may differ in the last bit); normal_ on >= 16 float32 values copies torch's AVX2 kernel (Cephes
+polynomials of avx_mathfun.h with the wheel's fused multiply-adds, each fma exact: `_fma32`),
+which the wheel also runs on AVX-512 CPUs.
 
-How the bits are made the same as torch's on whatever x86-64 CPU runs them:
-  * Integer work, float conversions, + - * / and sqrt are IEEE operations, correctly rounded
-    (np.sqrt included), so NumPy gives the same bits as torch's C++ on any CPU and with any of
-    NumPy's SIMD kernels.
-  * torch's double log1p, sin and cos (normal_ on < 16 values, the exponential draws) are the C
-    library's scalar functions, so they are called here through `math`, which calls the same
-    libm in the same process: never through np.log1p/np.sin/np.cos, which NumPy may run on its
-    own SIMD kernels (on AVX-512 CPUs, NumPy 2.x's float64 np.log1p differs from glibc's in the
-    last bit for ~7% of inputs). glibc itself picks its code by CPU (its FMA variants differ
-    from the SSE2 ones in ~0.05% of results), and torch follows the same choice.
-  * normal_ on >= 16 float32 values runs torch's AVX2 kernel: Cephes log/sin/cos polynomials
-    (avx_mathfun.h) with the fused multiply-adds GCC chose when building the wheel, copied here from
-    its disassembly with every fma done exactly (`_fma32`). That kernel also serves AVX-512 CPUs
-    in this wheel (it has no AVX-512 one).
-
-Known to match: torch 2.13.0 (PyPI CPU wheel) on Linux x86-64 with glibc, on AVX2 hosts (torch's
-CPU capability AVX2) and AVX-512 hosts (capability AVX512; tests/test_cpu_portability.py reruns
-the torch-stream tests there with NumPy's AVX-512 dispatch off, as an AVX2 host would run them).
-Where it may not:
-  * CPUs without AVX2, `ATEN_CPU_CAPABILITY=default`, ARM, or a torch build with other FMA
-    contractions run other normal_ arithmetic, differing in the last bits (and then token choices
-    may rarely flip).
-  * Another libm than the one torch calls (a statically linked torch) may differ by 1 ulp.
-  * Other torch versions draw differently in places: earlier sources switch randint to 64-bit
-    words at spans >= 2**32 rather than 2**28 (so the same calls give other numbers for spans in
-    between), and some 2.x releases drew exponential_ (so multinomial) from Intel MKL's VSL
-    generator seeded by this stream (github.com/pytorch/pytorch/issues/132395).
+It matches torch 2.13.0's PyPI CPU wheel on Linux x86-64 with glibc (AVX2 and AVX-512 hosts).
+It may differ in the last bits (and rarely in a token) on CPUs without AVX2,
+ATEN_CPU_CAPABILITY=default, ARM, another libm, or torch builds with other FMA contractions;
+other torch versions switch randint to 64-bit words at 2**32, or draw exponential_ from MKL.
 """
 
 import math
@@ -89,8 +69,8 @@ class TorchGenerator:
         self._mt.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
 
     def get_state(self):
-        """The whole state as a JSON-serialisable dict: seed, MT19937 key (624 words), pos (index
-        of the next word to read; 624 means twist first), cached normal value (float or None)."""
+        """The state as a JSON-serialisable dict: seed, key (624 words), pos (624: twist first),
+        next_normal (the cached normal value or None)."""
         mt = self._mt.state["state"]
         return {"seed": self._seed, "key": mt["key"].tolist(), "pos": int(mt["pos"]),
                 "next_normal": self._next_normal}
@@ -101,18 +81,14 @@ class TorchGenerator:
         self._set_stream(state["key"], state["pos"])
         self._next_normal = state["next_normal"]
 
-    def _words(self, count):
-        """The next `count` 32-bit outputs as uint64 (CPUGeneratorImpl::random)."""
-        return self._mt.random_raw(count)
-
     def _words64(self, count):
         """The next `count` 64-bit values, each (first word << 32) | second word (random64)."""
-        pairs = self._words(2 * count).reshape(count, 2)
+        pairs = self._mt.random_raw(2 * count).reshape(count, 2)
         return (pairs[:, 0] << np.uint64(32)) | pairs[:, 1]
 
     def _uniform_float32(self, count):
         """uniform_real_distribution<float>(0, 1): (word & (2**24 - 1)) * 2**-24, exact."""
-        return (self._words(count) & (2**24 - 1)).astype(F32) * F32(2**-24)
+        return (self._mt.random_raw(count) & (2**24 - 1)).astype(F32) * F32(2**-24)
 
     def _uniform_float64(self, count):
         """uniform_real_distribution<double>(0, 1): (random64 & (2**53 - 1)) * 2**-53, exact."""
@@ -123,8 +99,7 @@ class TorchGenerator:
 
         uniform_int_from_to_distribution (DistributionsHelper.h, TransformationHelper.h): with
         span = high - low, each element is (word % span) + low, word being one 32-bit output when
-        span < 2**28, else one random64 (torch 2.13 moved this threshold down from 2**32 to limit
-        the modulo's skew); the sum wraps like C's uint64 arithmetic."""
+        span < 2**28, else one random64; the sum wraps like C's uint64 arithmetic."""
         *bounds, size = bounds_and_size
         low, high = (0, *bounds) if len(bounds) == 1 else bounds
         span = int(high) - int(low)
@@ -132,7 +107,7 @@ class TorchGenerator:
             raise ValueError(f"randint needs low < high, got low={low}, high={high}")
         shape = (size,) if isinstance(size, int) else tuple(size)
         count = math.prod(shape)
-        words = self._words(count) if span < 2**28 else self._words64(count)
+        words = self._mt.random_raw(count) if span < 2**28 else self._words64(count)
         values = words % np.uint64(span) + np.uint64(int(low) % 2**64)
         return values.view(np.int64).reshape(shape)
 
@@ -181,10 +156,8 @@ class TorchGenerator:
         return radius * math.cos(theta)
 
     def _exponential(self, count):
-        """exponential_(1) (exponential_kernel in cpu/DistributionTemplates.h, exponential in
-        TransformationHelper.h): -1/lambda * log1p(-u) with lambda = 1, in float64, u a 53-bit
-        uniform (2 words each). log1p is libm's, through `math`, as torch calls it (np.log1p may
-        run NumPy's own SIMD code, which differs in the last bit)."""
+        """exponential_(1) (cpu/DistributionTemplates.h): -log1p(-u) in float64 with libm's
+        log1p, u a 53-bit uniform (2 words each)."""
         negated = (-self._uniform_float64(count)).tolist()
         return -np.fromiter(map(math.log1p, negated), np.float64, count)
 
