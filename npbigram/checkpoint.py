@@ -1,15 +1,7 @@
 """Checkpoints: a model and its run in one .npz that plain `np.load(path, allow_pickle=False)`
-reads.
-
-The file holds named arrays and `meta`, a JSON string with the format's name and the list of
-the arrays (so that a missing or renamed one is noticed); written atomically (a temporary file
-in the same folder, then a rename). What goes into it: arrays `weight` (V,V) and `opt_<name>`
-for each optimizer state array; meta vocab_size, dtype, tokenizer, the training config, step,
-the batch generator's state, the optimizer's kind, step count and hyperparameters, and the
-run's data, evaluations and time; with `train --snapshots`, array `snapshots` (K,V,V), the
-table at K evaluations, and meta snapshot_steps, their steps. load_checkpoint reads a model
-exported as safetensors too (npbigram.data.safetensors_format): its weight, tokenizer and run,
-without optimizer state.
+reads: arrays `weight` (V,V), `opt_<name>` per optimizer state array, `snapshots` (K,V,V), and
+`meta`, a JSON string of META_KEYS, the format's name and the list of the arrays (so that a
+missing or renamed one is noticed). load_checkpoint also reads a model exported as safetensors.
 """
 
 import json
@@ -58,9 +50,7 @@ class Checkpoint:
 
 def save_checkpoint(path, model, *, tokenizer=None, optimizer=None, config=None, step=0,
                     rng_state=None, data=None, history=(), elapsed=0.0, snapshots=()):
-    """Write model (and optionally tokenizer, optimizer, config, step, the batch generator's
-    state as a JSON-serialisable dict, the run's data, evaluation history and elapsed
-    seconds, and its snapshots [(step, table (V,V)), ...]) to `path`."""
+    """Write model and its run (the fields of Checkpoint) to `path`."""
     arrays = {"weight": model.weight}
     if snapshots:
         arrays["snapshots"] = np.stack([table for _, table in snapshots])  # (K,V,V)
@@ -103,10 +93,8 @@ def check_history(history, step):
 
 
 def load_checkpoint(path, backend=DEFAULT_BACKEND):
-    """Read a checkpoint, or a model exported as safetensors (which has no optimizer or random
-    state: None); a missing file raises FileNotFoundError, a truncated, corrupt or foreign one,
-    one whose meta does not hold together (a negative step) or whose weights are not finite,
-    ValueError."""
+    """Read a checkpoint, or a model exported as safetensors (no optimizer or random state); a
+    missing file raises FileNotFoundError, any other bad one ValueError."""
     arrays, meta = (read_safetensors if is_safetensors_file(path) else read_checkpoint)(path)
     try:
         missing = sorted(set(META_KEYS) - set(meta))
@@ -173,9 +161,7 @@ def write_checkpoint(path, arrays, meta):
 
 
 def read_checkpoint(path, arrays=True):
-    """(arrays, meta) of a checkpoint; arrays=False: (None, meta), its arrays unread. A missing
-    file raises FileNotFoundError; a truncated, corrupt or foreign one ValueError saying
-    which."""
+    """(arrays, meta) of a checkpoint; arrays=False: (None, meta), its arrays unread."""
     with _open_npz(path) as npz:
         try:
             files = {key: npz[key] if arrays or key == "meta" else None for key in npz.files}

@@ -100,9 +100,8 @@ class BigramLanguageModel:
         with targets (B,T) -> logits (B*T,C) and the mean cross-entropy loss (a float).
         Afterwards model.backward() returns dL/dW (V,C).
 
-        return_logits=False (with targets) returns (None, loss): a training step needs only
-        the loss and the gradient, and the numba engine then never writes the N x C logits,
-        which at large batches cost more than the whole step.
+        return_logits=False (with targets) returns (None, loss): the engine then never writes
+        the N x C logits, which a training step does not need.
         Rows of W that went non-finite (NaN or infinity) make a non-finite result: a ValueError
         naming them.
         """

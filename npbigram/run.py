@@ -1,14 +1,6 @@
-"""The run loop of `npbigram train`, in one place: bigram.py's evaluation schedule (every
-eval_interval steps, and the last step too; a checkpoint then, and the best one kept),
-training in chunks between evaluations, the progress of training and of each evaluation
-(npbigram.utils.progress: a bar on a terminal, a line every few seconds on a pipe), the timing, and
-Ctrl-C (and SIGTERM, SIGHUP: npbigram.utils.stopping).
-
-The kernels are compiled (or loaded from the JIT cache) before the timed loop, and reported on
-their own line when that took a compilation. A stop signal becomes a flag checked between
-chunks of training and of evaluation, each bounded to well under a second of work, so a
-checkpoint is never torn: the run saves and stops. Further signals only say that it is
-stopping.
+"""The run loop of `npbigram train`: bigram.py's evaluation schedule with a checkpoint at each
+evaluation, training in chunks between, progress, timing, and stop signals (DeferredInterrupt).
+The kernels are compiled (or loaded from the JIT cache) before the timed loop.
 """
 
 import csv
@@ -38,13 +30,10 @@ class RunOutcome:
 
 def run_training(trainer, save, log=None, after_evaluation=None):
     """Train `trainer` to config.max_iters: at every multiple of eval_interval and at the last
-    step, evaluate (unless the history already holds this step), log the line bigram.py prints,
-    then save(best) with best True when the val loss is the lowest so far; train in chunks
-    between; save(False) at the end, or when a stop signal ends the run. The last step's evaluation,
-    which bigram.py does not make, leaves the stream as it found it for what comes after (the
-    sample); a checkpoint keeps what a longer run would draw from. after_evaluation() runs
-    after each evaluation's save. Returns a RunOutcome; TrainingDiverged propagates, with the
-    last good checkpoint saved."""
+    step, evaluate (once per step), log bigram.py's line, save(best) (best: the lowest val loss
+    so far), after_evaluation(); train in chunks between; save(False) at the end or on a stop
+    signal. The last step's evaluation, which bigram.py does not make, leaves the stream as it
+    found it for the sample. Returns a RunOutcome; TrainingDiverged propagates."""
     log = log or (lambda line: tqdm.write(line, file=sys.stdout))
     config, outcome = trainer.config, RunOutcome()
     start_step = trainer.step
@@ -98,8 +87,7 @@ def run_training(trainer, save, log=None, after_evaluation=None):
 
 
 def evaluate(trainer, stop):
-    """trainer.evaluate(stop), its progress shown (npbigram.utils.progress) when it draws
-    batches."""
+    """trainer.evaluate(stop), its progress shown when it draws batches."""
     if trainer.config.eval == "exact":
         return trainer.evaluate(stop)
     with Progress(2 * trainer.config.eval_iters, f"evaluating step {trainer.step}",
@@ -119,8 +107,7 @@ class Clock:
 
 class DeferredInterrupt:
     """Turn a stop signal (Ctrl-C, SIGTERM, SIGHUP) into a flag checked between chunks of work,
-    so a checkpoint is never torn; `signum` is the first signal's (0: none). A second signal
-    says that the run is stopping (it saves within a second)."""
+    so a checkpoint is never torn; `signum` is the first signal's (0: none)."""
 
     def __enter__(self):
         self.signum = 0
@@ -142,7 +129,7 @@ class DeferredInterrupt:
         return False
 
 
-def metrics_csv(history):
+def write_metrics(path, history):
     """The evaluations as CSV: step, train loss, val loss, elapsed seconds."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -150,11 +137,7 @@ def metrics_csv(history):
     for evaluation in history:
         writer.writerow([evaluation["step"], f"{evaluation['train']:.6f}",
                          f"{evaluation['val']:.6f}", f"{evaluation['elapsed']:.3f}"])
-    return text.getvalue()
-
-
-def write_metrics(path, history):
-    atomic_write_bytes(path, metrics_csv(history).encode())
+    atomic_write_bytes(path, text.getvalue().encode())
 
 
 def is_metrics_csv(path):

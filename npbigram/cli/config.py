@@ -1,16 +1,7 @@
 """A run's settings: `npbigram train`'s flags, its TOML file (`--config run.toml`) and
-`--print-config`, all from one table, the fields of TrainConfig and RunOptions.
-
-A key is a setting's name, the flag's long name with _ for - (`batch_size = 64` is
-`--batch-size 64`; a switch such as `full_batch` takes true or false). Flags on the command line
-win over the file's keys; both are plain values until the dataclasses check them, once, and a
-bad value is an error naming the flag, or the key and the file.
-
-`--print-config` writes the effective settings of the run as such a file, and trains nothing:
-every setting of TrainConfig that has an effect, the data and tokenizer, and every other flag
-given; with `--checkpoint PATH`, the settings of the run that wrote it (the flags given
-change them); with `--resume`, the resumed run's. Training from the printed file reproduces the
-run bit for bit.
+`--print-config`, all from one table, the fields of TrainConfig and RunOptions. A key is the
+flag's long name with _ for -; flags win over the file's keys; the dataclasses check both once,
+and a bad value is an error naming the flag, or the key and the file.
 """
 
 import dataclasses
@@ -61,9 +52,8 @@ def add_settings_flags(p):
 
 
 def read_config(path):
-    """The settings of a --config file, name -> value as TOML gives it (a switch set false is
-    left out, as a flag not given); a file that cannot be read, is not TOML or has an unknown
-    key is a CommandError naming it."""
+    """The settings of a --config file, name -> value (a switch set false is left out, as a
+    flag not given); a bad file or an unknown key is a CommandError naming it."""
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f)
@@ -101,8 +91,9 @@ def as_given(e, args, file):
 
 
 def print_config(args, options, given):
-    """Write the run's settings to stdout as a --config file: the RunOptions given and the
-    data, and every setting of the TrainConfig it would run with that has an effect."""
+    """Write the run's settings to stdout as a --config file that reproduces it: the RunOptions
+    given, the data, and every setting of its TrainConfig that has an effect (with --checkpoint,
+    the run that wrote it, changed by the flags given; with --resume, the resumed run's)."""
     source = args.checkpoint or options.resume
     checkpoint = load_checkpoint(source) if source else None
     if options.resume:

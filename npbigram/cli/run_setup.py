@@ -1,11 +1,5 @@
-"""Setting up a `npbigram train` run from its flags, before any work: a new run's settings, or
-a resumed run's (its checkpoint's, with only the flags that may change), its data (a resumed
-run's recorded file, checked unchanged), and its output paths (distinct, checked writable,
-locked against another process, and never a file that another run or the user made, unless
---force replaces another run).
-
-A run writes its checkpoint to --out (default: the --resume checkpoint, else ckpt.npz) and keeps
-the one with the lowest val loss beside it, NAME.best.npz.
+"""Setting up a `npbigram train` run from its flags, before any work: its settings (a resumed
+run's are its checkpoint's, with only the flags that may change), its data, and its outputs.
 """
 
 from contextlib import ExitStack
@@ -50,8 +44,7 @@ UNUSED_BECAUSE = {  # why TrainConfig.unused_settings() may name a setting
 
 @dataclass
 class RunOptions:
-    """What `npbigram train` reads and writes, and how: its flags besides TrainConfig's
-    settings, declared as those are (each field a flag and a key of a --config file)."""
+    """`npbigram train`'s flags besides TrainConfig's, declared as those are."""
 
     data: str = setting(None, f"text file to train on, or a folder written by npbigram prepare "
                               f"(default: {DEFAULT_DATA_PATH}, downloaded if missing; with "
@@ -87,8 +80,7 @@ def best_path(out):
 
 def new_config(given, base=None):
     """A new run's TrainConfig: the settings `given` (name -> value) over `base` (a
-    checkpoint's), or over the --full-batch defaults when it trains full batch; a setting given
-    that would have no effect is an error."""
+    checkpoint's) or the --full-batch defaults; a setting given without effect is an error."""
     defaults = FULL_BATCH_DEFAULTS if base is None and given.get("full_batch") else {}
     config = TrainConfig(**{**defaults, **(base or {}), **given})
     unused = [name for name in config.unused_settings() if name in given]
@@ -100,9 +92,7 @@ def new_config(given, base=None):
 
 def resumed_config(checkpoint, resume, given, tokenizer):
     """The settings of the run `checkpoint` continues, with the changes CHANGEABLE_ON_RESUME
-    allows; any other setting given that differs from the checkpoint's is an error naming it,
-    and so is a checkpoint without the optimizer's and the batch generator's state to continue
-    from (a model exported as safetensors)."""
+    allows; another setting given that differs from the checkpoint's is an error naming it."""
     if checkpoint.optimizer_state is None or checkpoint.rng_state is None:
         raise CommandError(f"--resume {resume} holds the weights without the optimizer's and "
                            f"the batch generator's state that a run continues from (a model "
@@ -134,16 +124,15 @@ def training_data(options, checkpoint):
     if checkpoint.data is not None:
         path = recorded_data(checkpoint.data, options.resume, given=options.data)
         return path, checkpoint.data, tokenizer.kind
-    if options.data is None:  # written before checkpoints recorded their data
+    if options.data is None:
         raise CommandError(f"{options.resume} does not record the text it was trained on: "
                            f"pass it with --data PATH")
     return Path(options.data), describe_file(options.data), tokenizer.kind
 
 
 class Outputs:
-    """The files a run writes, checked before any work: the checkpoint, the best checkpoint
-    beside it, and the optional plot and metrics log; each a path of its own, and each locked
-    against another process writing it until the block ends."""
+    """The files a run writes (checkpoint, best checkpoint, plot, log), checked before any work
+    and locked against another process until the block ends."""
 
     def __init__(self, options):
         self.out = Path(options.out or options.resume or DEFAULT_OUT)

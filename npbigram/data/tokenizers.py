@@ -1,13 +1,6 @@
 """Tokenizers: text in, token ids out, and back. TOKENIZERS is the one registry that the CLI's
---tokenizer choices, the corpus loader and checkpoint metadata all read.
-
-To add a tokenizer: a class with `kind`, `unit` (what a token is, for "bits per character"),
-`start_id` (where sampling starts without a prompt), `bytes_per_byte` (the memory reading a
-file takes at its peak, per byte of the file), `vocab_size`, `encode`,
-`encode_bytes(raw, name)` (a file's ids), `decode` (text), `decode_bytes` (the bytes a file of
-that text holds), `token_texts`, `to_json`, `from_spec(spec)` (rebuild from its JSON) and
-`from_corpus(raw, name)` (fit to a file's bytes; returns the tokenizer and the file's ids),
-then one line in TOKENIZERS.
+--tokenizer choices, the corpus loader and checkpoint metadata all read; a tokenizer is a class
+with CharTokenizer's attributes and methods, added there.
 """
 
 import json
@@ -20,17 +13,13 @@ ENCODE_CHARS = 1 << 22  # characters a char tokenizer encodes at a time
 
 
 class CharTokenizer:
-    """Character-level tokenizer of bigram.py: vocabulary = sorted(set(text)).
-
-    encode and decode are vectorized through the text's UTF-32 code points; a long text is
-    taken ENCODE_CHARS characters at a time, so that its temporaries stay small beside the
-    (n,) int64 ids.
-    """
+    """Character-level tokenizer of bigram.py: vocabulary = sorted(set(text)), encoded through
+    the text's UTF-32 code points, ENCODE_CHARS characters at a time."""
 
     kind = "char"
-    unit = "character"
+    unit = "character"  # what a token is, for "bits per character"
     start_id = 0  # bigram.py samples from token 0 (a newline in tinyshakespeare)
-    bytes_per_byte = 13  # the file's bytes, its text (up to 4 bytes a character), int64 ids
+    bytes_per_byte = 13  # reading a file's peak memory per byte: bytes, text, int64 ids
 
     def __init__(self, chars):
         chars = "".join(chars)

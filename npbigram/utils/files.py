@@ -1,11 +1,8 @@
-"""Writing files so that a crash never leaves a torn one (a temporary file in the same folder,
-then a rename over the destination), with the mode the umask gives a new file; checking an
-output path before any work so that a run never fails at its end, or replaces what it should
-not; and locking an output so that two processes never write it at once.
+"""Outputs: written through a temporary file and a rename, so a crash never leaves a torn one;
+checked before any work; locked so that two processes never write one at once.
 
-A temporary file is named .NAME.PID.RANDOM.tmp after its destination NAME and its writer's
-PID: a write killed before its rename (SIGKILL) leaves one, which the next write to NAME
-removes once that PID is no longer running.
+A temporary file is named .NAME.PID.RANDOM.tmp: one a killed write left is removed by the next
+write to NAME once that PID no longer runs.
 """
 
 import contextlib
@@ -38,10 +35,9 @@ def atomic_write_bytes(dest, payload, what=""):
 
 
 class atomic_output:
-    """Context manager yielding a binary file that replaces `dest` only when the block succeeds.
-    The file gets the mode of any new file (0666 less the umask). A failure raises WriteError
-    naming `dest` (never the temporary file), prefixed by `what` ("the checkpoint"), and saying
-    that the previous file is unchanged, or that none was created."""
+    """Context manager yielding a binary file that replaces `dest` only when the block succeeds,
+    with a new file's mode. A failure raises WriteError naming `what` ("the checkpoint") and
+    `dest`, and whether the previous file is unchanged or none was created."""
 
     def __init__(self, dest, what=""):
         self.dest, self.what = Path(dest), what
@@ -52,7 +48,9 @@ class atomic_output:
             remove_stale_temporaries(self.dest)
             fd, self.tmp = tempfile.mkstemp(prefix=f".{self.dest.name}.{os.getpid()}.",
                                             suffix=".tmp", dir=self.dest.parent)
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes it 0600
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it 0600
         self.file = os.fdopen(fd, "wb")
         return self.file
 
@@ -90,9 +88,7 @@ class atomic_output:
 
 
 def remove_stale_temporaries(dest):
-    """Remove the temporary files that writes to `dest` left when their writer was killed: those
-    of this module's naming whose writer PID no longer runs (a live PID, even a reused one,
-    keeps its file)."""
+    """Remove the temporary files of `dest` whose writer PID no longer runs."""
     pattern = re.compile(rf"\.{re.escape(dest.name)}\.(\d+)\.[a-z0-9_]+\.tmp")
     with os.scandir(dest.parent) as entries:
         stale = [entry.path for entry in entries
@@ -116,18 +112,9 @@ def _running(pid):
     return True
 
 
-def current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def check_output(path, flag, kind, recognize):
-    """Fail before any work unless `path` can be written and replacing it loses nothing: it does
-    not exist, or `recognize(path)` says it is `kind` (a file this program wrote).
-
-    flag: how the user named the path (e.g. "--out"), for the messages, which name the user's
-    path. Raises ValueError."""
+    """ValueError before any work unless `path` can be written and does not exist or
+    `recognize(path)` says it is `kind` (a file this program wrote); flag: "--out"."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{flag} {path} is a directory, not a file")
@@ -156,9 +143,8 @@ def file_head(path, size):
 
 
 def check_distinct(outputs):
-    """Fail before any work unless the outputs of a command, (description, path) pairs such as
-    ("--log m.csv", "m.csv"), are distinct files: compared with symbolic links resolved, and as
-    the same file when both exist (hard links). Raises ValueError naming both."""
+    """ValueError before any work unless the outputs, (description, path) pairs such as
+    ("--log m.csv", "m.csv"), are distinct files (links resolved)."""
     for i, (name, path) in enumerate(outputs):
         for other_name, other in outputs[:i]:
             if same_file(path, other):
@@ -184,14 +170,10 @@ def lock_beside(path):
 
 
 class OutputLock:
-    """An exclusive lock on an output from before any work until the block ends: fcntl.flock on
-    `lock_file`, which holds the holder's PID and is removed on release. The kernel releases a
-    flock when its holder dies, so a lock file that a killed process left blocks nobody: the
-    next process takes it and writes its own PID. Folders created for the lock file are removed
-    on release if they are still empty.
-
-    described: how the messages name the output ("--out ckpt.npz"). A held lock raises
-    OutputInUse naming the holder's PID; a folder that cannot be written, ValueError."""
+    """An exclusive lock on an output until the block ends: fcntl.flock on `lock_file`, which
+    holds the holder's PID (the kernel releases a dead holder's flock). Folders created for it
+    are removed on release if still empty. described: the output as messages name it ("--out
+    ckpt.npz"). A held lock raises OutputInUse; a folder that cannot be written, ValueError."""
 
     def __init__(self, lock_file, described):
         self.lock_file, self.described = Path(lock_file), described
