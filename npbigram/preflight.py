@@ -25,10 +25,8 @@ SNAPSHOT_BYTES_LIMIT = 64 * 2**20  # the tables a checkpoint keeps (and an explo
 
 
 def check_text(path, tokenizer="char"):
-    """Before reading the text file `path` (a prepared folder is read through memory maps):
-    refuse a text whose reading would need more memory than is available
-    (tokenizer.bytes_per_byte of its size; tokenizer a tokenizer or its name, None: char),
-    advising npbigram prepare, which reads it in bounded memory."""
+    """Refuse a text file whose reading would need more memory than is available
+    (tokenizer.bytes_per_byte of its size; tokenizer: a tokenizer or its name, None: char)."""
     if tokenizer is None or isinstance(tokenizer, str):
         tokenizer = TOKENIZERS[tokenizer or "char"]
     try:
@@ -43,8 +41,8 @@ def check_text(path, tokenizer="char"):
 
 
 def check_training(config, vocab_size):
-    """A run of `config` (a TrainConfig) on `vocab_size` tokens: its snapshots within their
-    cap, its memory within what is available, its work within bounds."""
+    """A run of `config` (a TrainConfig) on `vocab_size` tokens: its snapshots, memory and
+    work."""
     check_snapshots(config, vocab_size)
     check_memory("training", training_memory(config, vocab_size))
     check_work(config, vocab_size)
@@ -91,8 +89,7 @@ def snapshot_bytes(config, vocab_size):
 
 
 def check_snapshots(config, vocab_size):
-    """Refuse snapshots whose tables would take more than SNAPSHOT_BYTES_LIMIT, naming the
-    flag and the most that fit."""
+    """Refuse snapshots whose tables would take more than SNAPSHOT_BYTES_LIMIT."""
     size = snapshot_bytes(config, vocab_size)
     if size > SNAPSHOT_BYTES_LIMIT:
         table = vocab_size ** 2 * np.dtype(config.dtype).itemsize
@@ -104,11 +101,9 @@ def check_snapshots(config, vocab_size):
 
 
 def check_work(config, vocab_size):
-    """Refuse an evaluation of more than EVAL_POSITIONS_LIMIT positions (an estimate that large
-    is never needed: --eval exact is the whole splits' loss in O(V^2)), and warn of a training
-    step of more than STEP_WORK_WARNING elements of work (its gradient method's N*V or N+V^2):
-    either would take minutes where a user expects seconds. The memory check bounds a step's
-    positions too."""
+    """Refuse an evaluation of more than EVAL_POSITIONS_LIMIT positions (--eval exact does the
+    whole splits in O(V^2)), and warn of a training step of more than STEP_WORK_WARNING elements
+    of work (its gradient method's GRAD_WORK)."""
     n_positions = config.batch_size * config.block_size
     if config.eval == "estimate":
         positions = 2 * config.eval_iters * n_positions

@@ -2,6 +2,7 @@
 checks of plain flags, and writing generated text (raw to a file or pipe, escaped for a
 terminal)."""
 
+import os
 import re
 import sys
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from ..data.download import ensure_dataset
 from ..data.tokenizers import TOKENIZERS
 from ..utils.checks import SettingError
+from ..utils.files import check_output
 
 TOKENIZER_HELP = ("char: sorted unique characters (default); byte: 256 byte values; a prepared "
                   "folder has its own")
@@ -48,8 +50,7 @@ def checkpoint_tokenizer(checkpoint, path, purpose):
 
 
 def data_or_tinyshakespeare(data):
-    """The path a --data flag gave, as given, or, when it was not given, tinyshakespeare's
-    (downloaded if missing)."""
+    """The --data path, or tinyshakespeare's (downloaded if missing)."""
     return data if data is not None else ensure_dataset()
 
 
@@ -61,10 +62,18 @@ def require_at_least(value, flag, minimum):
     return value
 
 
+def check_out(path, force, kind, recognize):
+    """--out PATH before any work: refused when it exists without --force, or is not `kind`."""
+    if os.path.lexists(path) and not force:
+        raise CommandError(f"--out {path} exists: replace it with --force, or choose another "
+                           f"path")
+    check_output(path, "--out", kind, recognize)
+
+
 @contextmanager
 def in_flag_words(flags):
-    """Errors raised inside, in the words the user typed: each library name of `flags` (an
-    argument name -> its flag, e.g. batch_size -> --batch-size) is written as its flag."""
+    """Errors raised inside, with each argument name of `flags` (batch_size -> --batch-size)
+    written as its flag."""
     try:
         yield
     except SettingError as e:  # it names its setting: no text to rewrite

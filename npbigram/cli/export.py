@@ -1,8 +1,6 @@
 """`npbigram export`: a checkpoint's model as a safetensors file, bigram.py's state_dict with
 the tokenizer and the run as metadata (npbigram.data.safetensors_format)."""
 
-import os
-
 from ..checkpoint import load_checkpoint
 from ..data.safetensors_format import (
     is_exported,
@@ -10,8 +8,7 @@ from ..data.safetensors_format import (
     write_safetensors,
 )
 from ..interop import STATE_DICT_KEY
-from ..utils.files import check_output
-from .common import CommandError, add_checkpoint_flag
+from .common import add_checkpoint_flag, check_out
 
 
 def add_export_parser(sub):
@@ -31,10 +28,7 @@ def add_export_parser(sub):
 def run_export(args):
     purpose = f"--out {args.out}"
     safetensors_package(purpose)
-    if os.path.lexists(args.out) and not args.force:
-        raise CommandError(f"--out {args.out} exists: replace it with --force, or choose "
-                           f"another path")
-    check_output(args.out, "--out", "a safetensors file npbigram exported", is_exported)
+    check_out(args.out, args.force, "a safetensors file npbigram exported", is_exported)
     checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     write_safetensors(args.out, checkpoint, purpose)
     weight = checkpoint.model.weight

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import ops
 from ..checkpoint import load_checkpoint
-from ..data.corpus import DatasetError, encode_file, load_corpus, pair_counts, split_pair_counts
+from ..data.corpus import DatasetError, encode_file, load_corpus, pair_counts
 from ..data.download import DEFAULT_DATA_PATH
 from ..data.prepared import load_training_data
 from ..data.provenance import recorded_data
@@ -259,10 +259,7 @@ def run_optimum(args):
     tokenizer, (train, val), counts = load_training_data(data_path, args.tokenizer)
     print(f"{data_path}: {len(train) + len(val):,} tokens, vocabulary {tokenizer.vocab_size}")
     if counts is None:
-        if len(train) < 2 or len(val) < 2:
-            raise ValueError(f"{len(train) + len(val)} tokens are too few: the train and val "
-                             f"splits each need at least two tokens to hold a pair")
-        counts = split_pair_counts(train, val, tokenizer.vocab_size)
+        counts = optimum.counted_splits(train, val, tokenizer.vocab_size)
     print(optimum.optimum_of_counts(counts["train"], counts["val"], k=args.k).report())
     return 0
 

@@ -1,6 +1,5 @@
 """`npbigram train` and `npbigram sample`."""
 
-import os
 import sys
 
 import numpy as np
@@ -14,11 +13,12 @@ from ..tools import optimum, plots
 from ..train import TrainConfig, Trainer, TrainingDiverged
 from ..utils import stopping
 from ..utils.checks import SettingError
-from ..utils.files import atomic_write_bytes, check_output
+from ..utils.files import atomic_write_bytes
 from .common import (
     SAMPLE_SEPARATOR,
     CommandError,
     add_checkpoint_flag,
+    check_out,
     checkpoint_tokenizer,
     require_at_least,
     write_generated,
@@ -180,10 +180,7 @@ def run_sample(args):
     require_at_least(args.seed, "--seed", 0)
     require_at_least(args.top_k, "--top-k", 1)
     if args.out:
-        if os.path.lexists(args.out) and not args.force:
-            raise CommandError(f"--out {args.out} exists: replace it with --force, or choose "
-                               f"another path")
-        check_output(args.out, "--out", "a file", lambda path: True)
+        check_out(args.out, args.force, "a file", lambda path: True)
     checkpoint = load_checkpoint(args.checkpoint, backend="numpy")
     tokenizer = checkpoint_tokenizer(checkpoint, args.checkpoint, "its tokens cannot be decoded")
     if args.prompt:

@@ -55,10 +55,7 @@ def train_val_split(data, train_fraction=0.9):
 
 def pair_counts(ids, vocab_size):
     """C[i,j] = how many times token j follows token i in `ids`.   (n,) -> (V,V) int64
-
-    ids of any integer type (a prepared split's memmap too), counted pair_count_chunk(V) pairs
-    at a time by ops.count_pairs, so that the temporaries stay within pair_count_bytes(V)
-    whatever n is."""
+    ids of any integer type, counted pair_count_chunk(V) pairs at a time."""
     counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
     chunk = pair_count_chunk(vocab_size)
     for first in range(0, len(ids) - 1, chunk):
@@ -139,14 +136,10 @@ def windows(data, starts, block_size):
 
 def read_windows(data, starts, block_size):
     """(tokens, local_starts) with tokens[local_starts[i] + t] = data[starts[i] + t] for
-    t = 0..T, starts of any shape.
-
-    When data lies in a memory-mapped file (a prepared split, or a contiguous view of one) the
-    windows are read with os.pread, T+1 tokens each, side by side into tokens (data's dtype
-    and writeability): starts.size * (T+1) tokens is all the memory they take. Read through
-    the map, every page touched would bring the cached pages around it into the resident set
-    (fault-around, or a whole large folio), up to the whole file. Any other data is returned
-    as it is, with starts."""
+    t = 0..T, starts of any shape. Data in a memory-mapped file (a prepared split) is read
+    with os.pread, T+1 tokens a window, so that the windows are all the memory it takes (a page
+    touched through the map brings its neighbours into the resident set); other data is
+    returned as it is, with starts."""
     position = _file_position(data)
     if position is None:
         return data, starts

@@ -2,15 +2,9 @@
 `{'token_embedding_table.weight': W (V,V)}`, which `safetensors.torch.load_file` hands to
 bigram.py's model as it is, and the tokenizer and the run as string metadata.
 
-safetensors metadata is dict[str, str]: `npbigram` holds the format's name, `tokenizer` the
-tokenizer's own JSON (`to_json`, as checkpoints keep it, so it round-trips exactly), and
-`config`, `step`, `data`, `history`, `elapsed` the run's, each as JSON. A safetensors file holds
-no optimizer or random state: it is for sampling, evaluating and other tools; the .npz
-checkpoint stays the training format. A file that another program wrote with the same key
-(bigram.py's weights, saved by `safetensors.torch.save_file`) reads too, without a tokenizer.
-
-The safetensors package is optional (`pip install 'npbigram[safetensors]'`): imported only when
-a file is written or read.
+The metadata (dict[str, str]) holds the format's name under `npbigram`, the tokenizer's
+to_json, and RUN_KEYS as JSON; no optimizer or random state. A file of bigram.py's weights that
+another program wrote reads too, without a tokenizer. The safetensors package is optional.
 """
 
 import json
@@ -75,10 +69,8 @@ def write_safetensors(path, checkpoint, purpose=None):
 
 
 def read_safetensors(path):
-    """(arrays, meta) of a safetensors file, as npbigram.checkpoint.load_checkpoint checks them:
-    arrays {"weight": W}, meta its tokenizer and run (what the file lacks: none, step 0, no
-    history), no optimizer or random state. A file that is not safetensors, holds other tensors than
-    bigram.py's one, or whose metadata is not JSON raises ValueError saying which."""
+    """(arrays, meta) of a safetensors file, as load_checkpoint checks them: {"weight": W},
+    its tokenizer and run (defaults for what the file lacks); a bad file raises ValueError."""
     safetensors = safetensors_package(f"reading {path} (a safetensors file)")
     try:
         with safetensors.safe_open(path, framework="np") as f:

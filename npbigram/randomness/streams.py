@@ -1,14 +1,11 @@
 """Where a training run's randomness comes from: one class per `--rng` choice, in RNGS.
 
-A stream gives the Trainer the initial weights, the generator of the training batches, the
-generator of each evaluation's batches and the sampler of the final text; its state is what a
-checkpoint keeps, so that a resumed run draws what an uninterrupted one would.
+A stream gives the Trainer the initial weights, the generators of the training and of each
+evaluation's batches and the sampler of the final text; a checkpoint keeps its state, so that a
+resumed run draws what an uninterrupted one would.
 
 numpy (the default): independent NumPy generators, so an evaluation never moves the training
-batches. Weights from default_rng(seed), training batches from default_rng((seed, 1)), the
-evaluation at step s from default_rng((seed, 2, s)), the sample from default_rng(seed).
-
-torch: bigram.py's one global generator, torch.manual_seed(seed)
+batches. torch: bigram.py's one global generator, torch.manual_seed(seed)
 (npbigram.randomness.torch_rng), consumed in bigram.py's order: nn.Embedding's normal_ init; at
 every evaluation eval_iters train batches then eval_iters val batches (estimate_loss); each
 step's training batch; after training, the sample's torch.multinomial draws. Batches are

@@ -4,17 +4,7 @@
     ex.check_softmax(my_softmax)        # softmax: passed: ...  /  not done yet  /  a hint
 
 Each check runs the learner's function on cases it builds, compares with npbigram's own answer
-(npbigram.ops, check_gradient's finite differences, npbigram.AdamW, floor_loss, the sampler's
-probabilities) and returns a Verdict (npbigram.tools.grading) that says what is wrong in words:
-
-    1 softmax(logits)                             p = exp(z - max z) / sum exp(z - max z)
-    2 cross_entropy(logits, targets)              L = mean_n -log p_n[y_n]
-    3 cross_entropy_backward(logits, targets)     dL/dlogits = (p - onehot(y)) / N
-    4 embedding_backward(dlogits, idx, V)         dW[i] = sum of dlogits_n with idx_n = i
-    5 adamw_step(W, g, m, v, t, lr, betas, eps, weight_decay) -> W, m, v
-    6 bigram_probs(ids, V, k)                     P[i,j] = (C_ij + k) / (n_i + kV)
-    7 trigram_loss_and_grad(W, ids)               W (V*V, V): row a*V + b for the context (a, b)
-    8 sample_next(logits, temperature, rng, n)    n draws from softmax(logits / temperature)
+and returns a Verdict (npbigram.tools.grading) that says what is wrong in words.
 """
 
 import functools
@@ -150,8 +140,7 @@ def gradient_mistakes(logits, rows, targets, n_rows):
 
 
 def grade_gradient(dW, expected, rows, mistakes, label, reference):
-    """A Hint naming dW's worst row and the mistake that explains it, unless dW is `expected`;
-    else the passed message."""
+    """The passed message if dW is `expected`, else a Hint naming its worst row and mistake."""
     if close(dW, expected, rtol=1e-5, atol=1e-7):  # finite differences are good to ~1e-8
         return f"your dW matches {reference} to {np.abs(dW - expected).max():.1g} in every entry"
     row, difference = worst_row(dW, expected)
@@ -331,18 +320,12 @@ def check_bigram_probs(bigram_probs):
 
 
 class TableModel:
-    """What npbigram's optimizers step: .weight, .grad, and an engine whose step runs the
-    optimizer's NumPy formula; here a trigram's (V*V, V) table."""
+    """What npbigram's optimizers step (.weight, .grad, a NumPy engine): a trigram's table."""
 
     engine = make_engine("numpy")
 
     def __init__(self, weight):
         self.weight, self.grad = weight, None
-
-
-def trigram_rows(ids, vocab_size):
-    """The row a*V + b of each context (a, b) = (x_t, x_t+1), and its target x_t+2."""
-    return ids[:-2] * vocab_size + ids[1:-1], ids[2:]
 
 
 def trigram_label(row):
@@ -369,7 +352,7 @@ def trigram_answer(trigram_loss_and_grad, weight, step):
 def check_trigram_loss_and_grad(trigram_loss_and_grad):
     """trigram_loss_and_grad(W (V*V, V), ids (n,)) -> (loss, dW) over the n - 2 positions,
     against npbigram.ops; then TRIGRAM_STEPS AdamW steps on the whole text."""
-    rows, targets = trigram_rows(IDS, V)
+    rows, targets = IDS[:-2] * V + IDS[1:-1], IDS[2:]  # context (x_t, x_t+1), target x_t+2
     weight = np.random.default_rng(2).standard_normal((V * V, V))
     loss, dW = trigram_answer(trigram_loss_and_grad, weight, "at W ~ N(0, 1)")
     expected_loss, expected_dW = trigram_reference(weight, rows, targets)

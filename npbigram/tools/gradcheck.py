@@ -6,11 +6,8 @@ Its fourth-order form cancels the eps^2 term (Richardson: (4 D(eps) - D(2 eps)) 
 
     numeric[i,j] = (8 (L(1) - L(-1)) - (L(2) - L(-2))) / (12 eps)
 
-so eps can be large (1e-2), which keeps the rounding error, about ulp(L) / eps, small even for
-the tiniest gradient entries. In float64 it matches analytic = model.backward() to about 1e-8.
-The relative error |analytic - numeric| / max(|analytic|, |numeric|) is 0 where both are 0
-(rows of W that no position reads). A wrong gradient, such as a missing 1/N or an embedding
-backward that assigns instead of adding over repeated ids, gives errors near 1.
+so eps can be large (1e-2), which keeps the rounding error, about ulp(L) / eps, small. The
+relative error |analytic - numeric| / max(|analytic|, |numeric|) is 0 where both are 0.
 """
 
 from dataclasses import dataclass
@@ -46,12 +43,9 @@ class GradcheckResult:
 
 
 def check_gradient(model, idx, targets, eps=DEFAULT_EPS, progress=None):
-    """Compare model.backward() after model(idx, targets) with central differences of the loss
-    at every entry of W: 4 forward passes each. progress(n), when given, is told of the n
-    entries of each row once they are done.
-
-    The model should hold float64 weights: in float32 the rounding of L swamps the differences.
-    """
+    """Compare model.backward() after model(idx, targets) with the differences of the loss at
+    every entry of W (float64 weights: in float32 rounding swamps them). progress(n), when
+    given, is told of each row's n entries once done."""
     if not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a positive number, got {eps}")
     _, loss = model(idx, targets)
@@ -77,12 +71,8 @@ def check_gradient(model, idx, targets, eps=DEFAULT_EPS, progress=None):
 
 def gradient_check(vocab_size=65, batch_size=4, block_size=8, seed=0, data=None, eps=DEFAULT_EPS,
                    progress=None):
-    """Gradient check of a float64 NumPy model with W ~ N(0,1) from `seed` on one batch.
-
-    The batch is B x T random ids in [0, vocab_size), or, with `data` (a 1-D id array of a
-    text), B random windows of it as in training. Refused before any work when it would need
-    more memory than is available. Returns a GradcheckResult.
-    """
+    """check_gradient of a float64 model with W ~ N(0,1) from `seed` on one batch: B x T
+    random ids, or B random windows of `data` (n,) as in training."""
     check_gradcheck(vocab_size, batch_size * block_size)
     rng = np.random.default_rng(seed)
     if data is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from ..data.corpus import pair_counts, train_val_split
+from ..data.corpus import split_pair_counts, train_val_split
 from ..utils.checks import describe_nonfinite, nonfinite_rows
 
 UNSEEN_LOGIT = -1e4  # stands in for ln 0 = -inf: exp(-1e4 - max) is exactly 0.0 in float32/64
@@ -96,12 +96,16 @@ class Optimum:
 
 def bigram_optimum(ids, vocab_size, k=DEFAULT_K):
     """The floor of bigram.py's train split of `ids` and the add-k counted table's val loss."""
-    train, val = train_val_split(ids)
+    counts = counted_splits(*train_val_split(ids), vocab_size)
+    return optimum_of_counts(counts["train"], counts["val"], k)
+
+
+def counted_splits(train, val, vocab_size):
+    """{'train': C, 'val': C} of splits that each hold a pair."""
     if len(train) < 2 or len(val) < 2:
-        raise ValueError(f"{len(ids)} tokens are too few: the train and val splits each need "
-                         f"at least two tokens to hold a pair")
-    return optimum_of_counts(pair_counts(train, vocab_size), pair_counts(val, vocab_size),
-                             k)
+        raise ValueError(f"{len(train) + len(val)} tokens are too few: the train and val splits "
+                         f"each need at least two tokens to hold a pair")
+    return split_pair_counts(train, val, vocab_size)
 
 
 def optimum_of_counts(train_counts, val_counts, k=DEFAULT_K):
