@@ -12,6 +12,7 @@ N = B*T positions. This is the reference every faster kernel is tested against.
 
 import numpy as np
 
+
 def embedding_forward(weight, idx):
     """logits[b,t,:] = W[idx[b,t], :] -- a row lookup.   W (V,C), idx (B,T) -> (B,T,C)"""
     return weight[idx]
@@ -30,7 +31,7 @@ def embedding_backward(dlogits, idx, vocab_size):
 
 
 def log_softmax(logits):
-    """log p = logits - logsumexp(logits), with the row max subtracted first so exp never overflows."""
+    """log p = logits - logsumexp(logits), the row max subtracted first: exp never overflows."""
     row_max = logits.max(axis=-1, keepdims=True)  # (N,1)
     shifted = logits - row_max  # (N,C), every entry <= 0
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

@@ -47,9 +47,9 @@ def encode_file(tokenizer, path):
     return tokenizer.encode_bytes(read_bytes(path), path)
 
 
-def train_val_split(data, train_fraction=0.9):
+def train_val_split(data):
     """bigram.py's split: the first 90% trains, the rest validates."""
-    n = int(train_fraction * len(data))
+    n = int(0.9 * len(data))
     return data[:n], data[n:]
 
 

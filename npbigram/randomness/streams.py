@@ -49,7 +49,7 @@ class NumpyStream:
 
 
 class TorchStream:
-    """One TorchGenerator, seeded as torch.manual_seed(seed), for everything in bigram.py's order."""
+    """One TorchGenerator, seeded as torch.manual_seed(seed), for all, in bigram.py's order."""
 
     def __init__(self, seed):
         self.train_rng = TorchGenerator(seed)

@@ -1,21 +1,8 @@
 """Memory checked before work: a job states what its largest arrays need, and is refused with
-the estimate and the setting to change when that exceeds the memory the process may really
-use, instead of being killed by the kernel at the end of a long allocation.
-
-The memory available is the smallest of what each limit on the process leaves:
-
-    the machine           MemAvailable of /proc/meminfo
-    the cgroup            limit - usage of the process's memory cgroup and of each parent up
-                          to the mount: cgroup v2 memory.max - memory.current, cgroup v1
-                          memory.limit_in_bytes - memory.usage_in_bytes; the usage less the
-                          page cache the kernel reclaims first (inactive_file of memory.stat),
-                          as Docker and the kubelet count it
-    ulimit -v             RLIMIT_AS - VmSize, the address space the process already maps
-    ulimit -d             RLIMIT_DATA - VmData, its private writable memory already mapped
-
-(Linux; elsewhere, or where a source cannot be read, that source imposes nothing.) PROC is
-where /proc is read, so that tests can stand a file tree in for it; the cgroup file systems
-are found through PROC/self/mountinfo.
+the estimate and the setting to change when that exceeds the memory the process may use (the
+sources of docs/cli.md: MemAvailable, each memory cgroup's limit less its usage without the
+reclaimable page cache, ulimit -v and -d less what is mapped). A source that cannot be read
+imposes nothing; PROC is where /proc is read (tests stand a file tree in for it).
 """
 
 import math
@@ -57,9 +44,7 @@ class Available:
     """Bytes that a limit leaves to new allocations, and the limit, as a message names it."""
 
     bytes: int
-    # e.g. "the cgroup memory limit (memory.max of /sys/fs/cgroup/x, 2.0 GB)"; None: the
-    # machine's MemAvailable
-    limit: str = None
+    limit: str = None  # "the cgroup memory limit (...)"; None: the machine's MemAvailable
 
     def __str__(self):
         if self.limit is None:
@@ -80,12 +65,8 @@ def available_memory(proc=None):
 
 
 def check_memory(job, parts):
-    """Refuse `job` (e.g. "training") when its parts need more than the memory available.
-
-    parts: [(what, bytes, advice)], e.g. ("the model's weights, gradient and optimizer
-    state", 3.2e9, "a text with fewer distinct characters"); they are summed. The message
-    names the limit that refuses it.
-    """
+    """Refuse `job` ("training") when its parts, [(what, bytes, advice)], need more than the
+    memory available, naming the limit and the largest part's advice."""
     needed = sum(size for _, size, _ in parts)
     available = available_memory()
     if available is None or needed <= available.bytes:
