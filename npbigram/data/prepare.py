@@ -15,7 +15,7 @@ import glob
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -83,39 +83,30 @@ def prepare(data, out_dir, tokenizer="char", scheduler=None, progress=None, forc
     if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
     files = [(path, os.path.getsize(path)) for path in resolve_sources(data)]
-    out_dir = Path(out_dir)
+    out_dir, total_bytes = Path(out_dir), sum(size for _, size in files)
     with OutputLock(out_dir / LOCK_FILE, f"--out {out_dir}"):
-        return _prepare_into(out_dir, files, tokenizer, scheduler, progress, force, chunk_bytes,
-                             range_bytes)
-
-
-def _prepare_into(out_dir, files, tokenizer, scheduler, progress, force, chunk_bytes,
-                  range_bytes):
-    _check_replaceable(out_dir, tokenizer, [{"path": p, "size": s} for p, s in files], force)
-    total_bytes = sum(size for _, size in files)
-    runner = _LocalRunner(chunk_bytes) if scheduler is None else _dask_runner(
-        scheduler, chunk_bytes, range_bytes)
-    try:
-        with _progress_bar(progress, total_bytes, "scan") as advance:
-            ranges, scans, file_digests = runner.scan(files, tokenizer, advance)
-        n_tokens = sum(scan.n_tokens for scan in scans)
-        if n_tokens == 0:
-            raise DatasetError(f"{', '.join(p for p, _ in files)}: no text to prepare")
-        vocab_codepoints, tok = _vocabulary(tokenizer, scans)
-        n_train = len(train_val_split(range(n_tokens))[0])
-        # a file scanned as one range has its range's digest; split files were hashed apart
-        digests = {r.path: scan.sha256 for r, scan in zip(ranges, scans) if scan.sha256}
-        digests |= file_digests
-        sources = [{"path": p, "size": s, "sha256": digests[p]} for p, s in files]
-        _check_replaceable(out_dir, tokenizer, sources, force)
-        meta = _describe(tok, n_train, n_tokens - n_train, sources)
-        encoding = Encoding(vocab_codepoints, TOKEN_DTYPES[meta["dtype"]], n_train,
-                            tok.vocab_size if meta["counts"] else None)
-        with _progress_bar(progress, total_bytes, "encode") as advance:
-            pieces = runner.encode(ranges, scans, encoding, advance)
-            _write_outputs(out_dir, meta, encoding, pieces)
-    finally:
-        runner.close()
+        _check_replaceable(out_dir, tokenizer, [{"path": p, "size": s} for p, s in files], force)
+        runner = _LocalRunner(chunk_bytes) if scheduler is None else _dask_runner(
+            scheduler, chunk_bytes, range_bytes)
+        with closing(runner):
+            with _progress_bar(progress, total_bytes, "scan") as advance:
+                ranges, scans, file_digests = runner.scan(files, tokenizer, advance)
+            n_tokens = sum(scan.n_tokens for scan in scans)
+            if n_tokens == 0:
+                raise DatasetError(f"{', '.join(p for p, _ in files)}: no text to prepare")
+            vocab_codepoints, tok = _vocabulary(tokenizer, scans)
+            n_train = len(train_val_split(range(n_tokens))[0])
+            # a file scanned as one range has its range's digest; split files were hashed apart
+            digests = {r.path: scan.sha256 for r, scan in zip(ranges, scans) if scan.sha256}
+            digests |= file_digests
+            sources = [{"path": p, "size": s, "sha256": digests[p]} for p, s in files]
+            _check_replaceable(out_dir, tokenizer, sources, force)
+            meta = _describe(tok, n_train, n_tokens - n_train, sources)
+            encoding = Encoding(vocab_codepoints, TOKEN_DTYPES[meta["dtype"]], n_train,
+                                tok.vocab_size if meta["counts"] else None)
+            with _progress_bar(progress, total_bytes, "encode") as advance:
+                pieces = runner.encode(ranges, scans, encoding, advance)
+                _write_outputs(out_dir, meta, encoding, pieces)
     return meta
 
 

@@ -1,16 +1,9 @@
 """prepare's two passes as tasks on a Dask distributed cluster (the optional `dask` extra).
 
-Every file is cut into byte ranges of about range_bytes at character boundaries
-(prepare_tasks.split_ranges). Pass 1 runs scan_range on every range at once (its results are
-small), plus file_sha256 on each file cut into several ranges. Pass 2 runs encode_range_task on
-each range, which returns the range's token ids and the pair counts inside them; the client
-collects the results in stream order, at most a few ahead of the one it writes (so neither the
-workers nor the client hold more than a few ranges), and SplitCounter adds the pairs that join
-consecutive ranges. Integer counts, assembled in order: the output is the local run's, byte for
-byte.
-
-The workers read the sources by their absolute paths: they must see the same files (a shared
-filesystem, or a cluster on this machine), and import the same npbigram.
+Pass 1 scans every byte range at once (and hashes each file cut into several); pass 2 encodes
+the ranges with at most a few results in flight ahead of the one the client writes, and
+SplitCounter adds the pairs that join consecutive ranges: the output is the local run's, byte
+for byte. The workers read the sources by their absolute paths: they must see the same files.
 """
 
 from collections import deque
