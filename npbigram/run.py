@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from .train import format_eval
 from .utils import stopping
 from .utils.files import atomic_write_bytes, file_head
 from .utils.progress import Progress
@@ -61,7 +60,8 @@ def run_training(trainer, save, log=None, after_evaluation=None):
                             trainer.stream.set_state(before)
                     clock.tick()
                     best = trainer.record_evaluation(losses)
-                    log(format_eval(trainer.step, losses))
+                    log(f"step {trainer.step}: train loss {losses['train']:.4f}, "  # bigram.py's
+                        f"val loss {losses['val']:.4f}")
                     save(best)
                     if after_evaluation is not None:
                         after_evaluation()

@@ -292,8 +292,3 @@ class Trainer:
         return dict(tokenizer=tokenizer, optimizer=self.optimizer, config=self.config.to_dict(),
                     step=self.step, rng_state=self.stream.get_state(), data=data,
                     history=self.history, elapsed=self.elapsed, snapshots=self.snapshots)
-
-
-def format_eval(step, losses):
-    """bigram.py's line: 'step 300: train loss 2.5000, val loss 2.5100'."""
-    return f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"

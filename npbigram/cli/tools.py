@@ -158,7 +158,7 @@ def run_explain(args):
     else:
         ids = np.array([tokenizer.start_id], dtype=np.int64)
     if args.grad:
-        explain_gradient(model, tokenizer, ids, args)
+        explain_gradient(model, tokenizer, ids, labels, args)
     elif args.text and (len(ids) >= 2 or not args.generate):
         print(explain.format_explanation(explain.explain_text(model, ids), labels, args.top_k))
     if args.generate:
@@ -176,16 +176,14 @@ def run_explain(args):
     return 0
 
 
-def explain_gradient(model, tokenizer, ids, args):
+def explain_gradient(model, tokenizer, ids, labels, args):
     """explain --grad: the text's positions as one batch, the backward pass of its loss."""
     position = 0 if args.position is None else args.position
     logits = ops.embedding_forward(model.weight, ids[:-1])  # (T,C), the forward's lookup
     gradient = explain.explain_gradient(logits, ids[:-1], ids[1:])
-    encoding = sys.stdout.encoding
-    labels = token_labels(tokenizer, encoding)
     with in_flag_words({"position": "--position"}):
         print(explain.format_position_gradient(gradient, position, labels, args.top_k,
-                                               encoding))
+                                               sys.stdout.encoding))
     print()
     print(explain.format_batch_gradient(gradient, labels))
     if args.out is not None:
@@ -216,8 +214,8 @@ def run_heatmap(args):
     if args.data is not None:
         reference = optimum.count_probs(text_counts(tokenizer, args.data))  # (V,V)
         reference_title = f"counts of {Path(args.data).name}: C_ij / n_i"
-    plots.plot_heatmap(probs, token_labels(tokenizer), args.out, title=title, reference=reference,
-                 reference_title=reference_title)
+    plots.plot_heatmap(probs, token_labels(tokenizer), args.out, title=title,
+                       reference=reference, reference_title=reference_title)
     print(f"wrote {args.out}")
     return 0
 
