@@ -13,19 +13,14 @@ STATE_DICT_KEY = "token_embedding_table.weight"  # bigram.py's nn.Embedding(voca
 
 
 def to_torch_state_dict(model):
-    """{'token_embedding_table.weight': tensor (V,V)}, loadable by bigram.py's model.
-
-    The tensor is a copy: training either model afterwards leaves the other unchanged.
-    """
+    """{'token_embedding_table.weight': a copy of W as a tensor}, loadable by bigram.py."""
     torch = _import_torch()
     return {STATE_DICT_KEY: torch.tensor(model.weight)}
 
 
 def from_torch_state_dict(state_dict, *, dtype=None, backend=DEFAULT_BACKEND):
-    """A BigramLanguageModel holding a copy of bigram.py's state_dict weight.
-
-    dtype: float32 or float64; None keeps the tensor's own dtype if it is one of these.
-    """
+    """A BigramLanguageModel holding a copy of bigram.py's state_dict weight, in `dtype`
+    (float32 or float64; None: the tensor's, if one of these)."""
     torch = _import_torch()
     keys = set(state_dict)
     if keys != {STATE_DICT_KEY}:

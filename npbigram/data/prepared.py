@@ -131,12 +131,9 @@ def _load_counts(path, n_tokens, vocab_size):
 
 
 def load_training_data(path, tokenizer=None):
-    """(tokenizer, (train, val), counts) of a text file or of a folder prepare wrote.
-
-    A text file is read and tokenized in memory (tokenizer: a TOKENIZERS name, default char),
-    its ids split 90/10, counts None (a Trainer counts them when needed). A prepared folder
-    gives its own tokenizer (naming another one is an error), its splits as memmaps and its
-    stored pair counts {'train': C, 'val': C} (or None above MAX_COUNTED_VOCAB)."""
+    """(tokenizer, (train, val), counts) of a text file (tokenized in memory with `tokenizer`,
+    default char; counts None) or of a folder prepare wrote (its own tokenizer, memmaps, and
+    its stored pair counts {'train': C, 'val': C}, None above MAX_COUNTED_VOCAB)."""
     if Path(path).is_dir():
         corpus = load_prepared(path)
         if tokenizer is not None and tokenizer != corpus.tokenizer.kind:

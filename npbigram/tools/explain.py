@@ -130,10 +130,8 @@ class GenerationStep:
 
 
 def trace_generation(model, context, max_new_tokens, rng):
-    """model.generate one token at a time, keeping what each step saw and drew.
-
-    Same draws as model.generate(context[None], max_new_tokens, rng=rng) from the same rng.
-    """
+    """model.generate(context[None], max_new_tokens, rng=rng) one token at a time (the same
+    draws), keeping what each step saw and drew."""
     ids = list(np.asarray(context).reshape(-1))
     if not ids:
         raise ValueError("sampling needs a context of at least one token")

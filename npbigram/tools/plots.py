@@ -69,10 +69,8 @@ def _save(fig, path):
 
 
 def plot_losses(history, path, floor=None, title="bigram training"):
-    """Train and val loss against step, with the floor (the best any bigram can do) as a line.
-
-    history: [(step, {"train": loss, "val": loss}), ...] as Trainer.evaluate returns them.
-    """
+    """Train and val loss against step, with the floor (the best any bigram can do) as a line;
+    history: [(step, {"train": loss, "val": loss}), ...]."""
     if not history:
         raise ValueError("no evaluations to plot: train for at least one eval interval")
     steps = [step for step, _ in history]

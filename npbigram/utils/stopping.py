@@ -1,12 +1,9 @@
 """The signals that ask a command to stop, handled alike: Ctrl-C (SIGINT), SIGTERM (`kill`,
 `docker stop`, Slurm, systemd) and SIGHUP (the terminal closed).
 
-A command stops with the status a shell reports for a process that the signal ended, 128 + the
-signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP. Outside the training loop
-(npbigram.run.DeferredInterrupt, which saves first), the first signal raises Stopped, a
-KeyboardInterrupt, so that every `finally` and context manager cleans up (a temporary file is
-removed); further signals only say that the command is stopping, so that the cleanup finishes
-(StopRaiser).
+A command stops with status 128 + the signal's number, as a shell reports it. Outside the
+training loop (npbigram.run.DeferredInterrupt, which saves first), the first signal raises
+Stopped, a KeyboardInterrupt, so that every `finally` cleans up (StopRaiser).
 """
 
 import os
@@ -82,11 +79,9 @@ def raising(afterwards=None):
 
 class StopRaiser:
     """The stop signals' handler outside the training loop: raise Stopped; signals in the next
-    RETRY_SECONDS only say 'stopping', so that the cleanup finishes. Python can lose an
-    exception raised by a handler: one raised in an object's __del__ (numba's compiler runs
-    many) is reported to sys.unraisablehook, which `raising` makes send the signal again at
-    once; one raised in an attribute lookup that C code makes is dropped silently, so a
-    command still running RETRY_SECONDS later gets the signal again."""
+    RETRY_SECONDS only say 'stopping'. Python can lose an exception raised by a handler (in a
+    __del__, reported to sys.unraisablehook, which `raising` makes resend it; in an attribute
+    lookup from C code, silently), so a command still running then gets the signal again."""
 
     def __init__(self):
         self.raised_at, self.timer = None, None
