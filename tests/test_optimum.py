@@ -122,17 +122,3 @@ def test_distance_from_floor_is_never_nan():
     weight[2, 3] = np.nan
     line = distance_from_floor(weight, counts)
     assert "above the floor" not in line and "the weights hold non-finite values" in line
-
-
-@pytest.mark.parametrize("vocab_size", [3, 300])  # many chunks; one (a chunk holds V^2)
-def test_pair_counts_are_counted_a_chunk_at_a_time_from_any_integer_ids(monkeypatch,
-                                                                        vocab_size):
-    """Counting a long text's pairs at once took two int64 temporaries of its length (16 bytes a
-    token, 4 GB for a 278 MB text); a chunk at a time, narrow ids (a prepared split's uint16
-    memmap) are widened a chunk at a time, before id * V could overflow."""
-    ids = np.random.default_rng(0).integers(0, vocab_size, size=1000).astype(np.uint16)
-    expected = np.zeros((vocab_size, vocab_size), dtype=np.int64)
-    np.add.at(expected, (ids[:-1].astype(np.int64), ids[1:].astype(np.int64)), 1)
-    monkeypatch.setattr(ops, "PAIR_COUNT_CHUNK", 7)
-    np.testing.assert_array_equal(ops.pair_counts(ids, vocab_size), expected)
-    assert not ops.pair_counts(ids[:1], vocab_size).any()
