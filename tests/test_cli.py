@@ -65,6 +65,7 @@ def small_run(tinyshakespeare, tmp_path_factory):
 # train
 
 
+@pytest.mark.slow
 def test_bigram_py_default_run(tinyshakespeare, tmp_path):
     """bigram.py's job: 3000 steps, 10 evaluations, a 500-character sample, the time taken."""
     result = npbigram("train", "--data", tinyshakespeare, cwd=tmp_path)
@@ -82,6 +83,7 @@ def test_bigram_py_default_run(tinyshakespeare, tmp_path):
     assert load_checkpoint(tmp_path / "ckpt.npz").step == 3000
 
 
+@pytest.mark.slow
 def test_small_run_is_deterministic_and_saves_a_checkpoint(small_run, tinyshakespeare, tmp_path):
     result, checkpoint_path = small_run
     steps, sample, time_line = parse_train_output(result.stdout)
@@ -93,6 +95,7 @@ def test_small_run_is_deterministic_and_saves_a_checkpoint(small_run, tinyshakes
     assert parse_train_output(again.stdout)[:2] == (steps, sample)
 
 
+@pytest.mark.slow
 def test_resume_finishes_like_an_uninterrupted_run(small_run, tinyshakespeare, tmp_path):
     first, first_checkpoint = small_run  # steps 0-29
     resumed = npbigram("train", "--data", tinyshakespeare, "--resume", first_checkpoint,
@@ -110,6 +113,7 @@ def test_resume_finishes_like_an_uninterrupted_run(small_run, tinyshakespeare, t
                                   load_checkpoint(tmp_path / "whole.npz").model.weight)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes_exactly(tinyshakespeare, tmp_path):
     flags = ["--data", tinyshakespeare, "--eval-interval", "100", "--eval-iters", "1"]
     process = subprocess.Popen(
@@ -254,6 +258,7 @@ def test_bad_resume_exits_1(small_run, tmp_path, capsys):
 # sample
 
 
+@pytest.mark.slow
 def test_sample_continues_a_prompt_reproducibly(small_run, tmp_path):
     checkpoint = small_run[1]
     args = ["sample", "--checkpoint", checkpoint, "--prompt", "ROMEO:", "--max-new-tokens", "40",
@@ -353,6 +358,7 @@ def byte_model(tmp_path_factory):
     return folder, folder / "b.npz"
 
 
+@pytest.mark.slow
 def test_byte_samples_start_at_a_newline_and_keep_their_bytes(byte_model):
     """Sampling started from token 0, a NUL byte, and bytes that are not
     UTF-8 became U+FFFD."""
@@ -406,6 +412,7 @@ def test_the_train_sample_of_a_byte_model_starts_at_a_newline(byte_model, tmp_pa
     assert lines[2] == ""  # the sample starts at a newline, after 'step 0/20: ...'
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_sample_quietly(small_run, tmp_path):
     """`sample ... | head -c 10` printed 'npbigram: error: [Errno 32]
     Broken pipe'."""

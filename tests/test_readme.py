@@ -90,6 +90,7 @@ def test_the_readme_has_the_quick_start_and_the_workflow():
     assert commands[0] == "train" and {"eval", "sample", "--version"} <= set(commands)
 
 
+@pytest.mark.slow
 def test_the_readme_commands_run_as_written_after_the_quick_start(clone, readme_run):
     """Every command the README shows runs as written, in order."""
     for command, result in readme_run:
@@ -114,6 +115,7 @@ def test_each_readme_links_to_the_other_from_its_first_line():
     assert "(README.zh-CN.md)" in first_lines[0] and "(README.md)" in first_lines[1]
 
 
+@pytest.mark.slow
 def test_the_chinese_readme_shows_the_english_commands_and_its_own_run_after_them(clone,
                                                                                   readme_run):
     """The same quick start; the English README's commands in the same order (already run,

@@ -392,6 +392,7 @@ def start_train(folder, *args):
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+@pytest.mark.slow
 def test_a_run_refuses_the_outputs_of_a_run_still_writing_them(run_folder):
     """Two overlapping runs on one --out both exited 0: same.npz held run A, same.best.npz run
     B."""
