@@ -65,6 +65,12 @@ def save_trainer(path, trainer):
     save_checkpoint(path, trainer.model, **trainer.checkpoint_kwargs(TOKENIZER))
 
 
+def train_log_lines(stdout):
+    """The lines of a `npbigram train` log without the one a first run on a cold JIT cache
+    starts with ("compiled kernels in 2.5 s"): the same lines whatever the cache holds."""
+    return [line for line in stdout.split("\n") if not line.startswith("compiled kernels in ")]
+
+
 def one_line_error(capsys, argv):
     """The error line of `npbigram ARGV`, run in this process, which must fail with status 1
     and one line, 'npbigram: error: ...'."""

@@ -57,6 +57,7 @@ def trained_here():
     return trainer.model.weight, trainer.evaluate()
 
 
+@pytest.mark.slow
 @needs_two_cores
 def test_a_first_run_loads_the_kernels_its_helper_compiled(tmp_path):
     first = warm_up_in_new_process(tmp_path)
@@ -75,6 +76,7 @@ def test_a_first_run_loads_the_kernels_its_helper_compiled(tmp_path):
     assert warm["weight"] == first["weight"]
 
 
+@pytest.mark.slow
 @needs_two_cores
 def test_a_helper_that_fails_leaves_the_compilation_to_the_process(tmp_path):
     failed = warm_up_in_new_process(tmp_path, [sys.executable, "-c", "raise SystemExit(3)"])

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 TESTS = Path(__file__).resolve().parent
 AVX512 = re.compile(r"AVX512|X86_V4")  # NumPy's names of its AVX-512 dispatch targets
 # the tests that compare the torch stream (npbigram.randomness.torch_rng, --rng torch) with torch

@@ -227,6 +227,7 @@ print(json.dumps({name: count - warm[name] for name, count in signatures().items
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("settings, vocab_size", [
     ({}, 65),  # bigram.py's run: the compiled loop of serial steps
     ({"grad": "pair-counts", "dtype": "float64"}, 65),

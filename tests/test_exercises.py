@@ -397,6 +397,7 @@ def verdicts(notebook):
             for cell in code_cells(notebook) if CHECK_CELL.fullmatch(cell.source)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path, status", [(SOLUTIONS, PASSED), (EXERCISES, NOT_DONE)],
                          ids=["solutions", "exercises"])
 def test_the_notebook_executes_and_every_check_grades_it(path, status, tmp_path, monkeypatch):

@@ -255,6 +255,7 @@ def test_cli_grad_bad_input_is_a_clear_error(small, argv, message, capsys):
     assert err.startswith("npbigram: error: ") and message in err
 
 
+@pytest.mark.slow
 def test_cli_grad_out_draws_both_pictures(small, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     _, _, path = small
@@ -293,6 +294,7 @@ def test_chinese_gradient_pictures_without_a_cjk_font_draw_without_warnings(tmp_
     assert_drawn_png(tmp_path / "zh.png")
 
 
+@pytest.mark.slow
 def test_the_docs_pictures_script_draws_both_pictures(tinyshakespeare, tmp_path):
     pytest.importorskip("matplotlib")
     result = subprocess.run([sys.executable, str(DOCS / "pictures.py"), "--data",

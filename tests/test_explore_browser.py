@@ -22,6 +22,8 @@ from npbigram.tools.optimum import count_probs
 
 from helpers import TEXT, save_trainer, skip_or_fail, trained_trainer
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
 TRAIN = ["--max-iters", "60", "--eval-interval", "20", "--eval-iters", "4", "--sample-tokens",

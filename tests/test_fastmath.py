@@ -3,6 +3,7 @@ exp and log (fdlibm's) against long double ones."""
 
 import numba
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from npbigram.engine.fastmath import exp_f32, exp_f64, log_f64
@@ -30,6 +31,7 @@ def ulp_error(x):
     return np.abs(exp_f32_map(x).astype(np.float64) - exact) / spacing
 
 
+@pytest.mark.slow
 def test_exp_is_within_2_ulp_over_the_float32_range():
     """Every 61st float32 bit pattern whose exp is finite and not 0 (about 37 million)."""
     bits = np.arange(0, 2**32, 61, dtype=np.uint64).astype(np.uint32)

@@ -75,6 +75,7 @@ def test_serial_and_parallel_kernels_agree_bit_for_bit(case):
         np.testing.assert_array_equal(grad_s, grad_p)
 
 
+@pytest.mark.slow
 def test_a_fresh_compile_gives_the_same_bits_as_the_cached_kernel():
     """No fast-math sum, so inlining differently (callees from the cache cannot be inlined,
     fresh ones can) changes no bit."""

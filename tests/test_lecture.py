@@ -79,6 +79,7 @@ def test_lecture_command_prints_each_step(tinyshakespeare, capsys):
     assert max(map(len, lines)) <= 100
 
 
+@pytest.mark.slow
 def test_train_rng_torch_prints_pytorchs_log(torch, tinyshakespeare, tmp_path):
     """bigram.py's job with --rng torch against benchmarks/bigram_torch.py (bigram.py in PyTorch):
     the targets are 9 of 10 lines identical, all within 2e-4, the sample 95% the same;

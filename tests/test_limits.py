@@ -277,6 +277,7 @@ def test_a_text_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monk
         f"DIR`, which reads it in bounded memory, then pass --data DIR")
 
 
+@pytest.mark.slow
 def test_reading_a_text_takes_what_the_estimate_says(tmp_path):
     """The peak of `optimum --data FILE` (reading, tokenizing, counting) stays within the
     estimate of the text (13 bytes a byte for char) beside the interpreter's own memory."""

@@ -68,6 +68,7 @@ def text_outputs(notebook):
                    if cell.cell_type == "code" for output in cell.outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_lecture_notebook_executes_and_shows_the_lectures_numbers(path, tinyshakespeare,
                                                                   tmp_path, monkeypatch):

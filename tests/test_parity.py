@@ -34,6 +34,7 @@ def torch_reference(torch, torch_bigram, model):
     return reference
 
 
+@pytest.mark.slow
 @settings(deadline=None, max_examples=100)
 @given(batch=bigram_batches(), dtype=dtypes, seed=seeds,
        scale=st.one_of(st.just(1e4), st.floats(0, 1e4)), masked=st.sampled_from([0.0, 0.2, 1.0]))
@@ -126,6 +127,7 @@ def test_sgd_steps_equal_torch(torch, backend, data, dtype, seed, lr):
     np.testing.assert_allclose(model.weight, expected, rtol=tol, atol=tol * np.abs(grads).max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind, optimizer_class, lr", [("adamw", AdamW, 1e-2), ("sgd", SGD, 1.0)])
 def test_100_training_steps_on_identical_batches_end_equal(torch, torch_bigram, backend, dtype,

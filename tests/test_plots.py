@@ -76,6 +76,7 @@ def test_an_interrupted_train_still_plots(matplotlib, text_file, tmp_path, monke
     assert_png(plot)
 
 
+@pytest.mark.slow
 def test_heatmap_cli_with_and_without_data(matplotlib, text_file, tmp_path, capsys):
     tokenizer = CharTokenizer.from_text(TEXT)
     checkpoint = tmp_path / "ckpt.npz"
@@ -157,6 +158,7 @@ def test_chinese_heatmap_without_a_cjk_font_labels_code_points_without_warnings(
     assert_png(out)
 
 
+@pytest.mark.slow
 def test_chinese_heatmap_uses_an_installed_font_with_the_glyphs(matplotlib, tmp_path):
     path, labels = chinese_checkpoint(tmp_path)
     if not any(set("床前明月光") <= plots._glyphs(font) for font in plots.installed_fonts()):

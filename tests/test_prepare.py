@@ -63,6 +63,7 @@ def assert_matches_in_memory(out_dir, whole, tokenizer):
 # equality with the in-memory path
 
 
+@pytest.mark.slow
 @given(texts=st.lists(utf8_text, min_size=1, max_size=3), chunk_bytes=small_chunks,
        tokenizer=st.sampled_from(["char", "byte"]))
 @settings(deadline=None, max_examples=60)
@@ -380,6 +381,7 @@ def dask_cluster():
         yield cluster
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tokenizer", ["char", "byte"])
 def test_dask_output_is_the_local_output_byte_for_byte(tmp_path, dask_cluster, tokenizer):
     rng = np.random.default_rng(7)

@@ -76,6 +76,7 @@ def test_read_windows_reads_the_windows_of_a_map_and_nothing_more(tmp_path, shap
     assert len(reads) == 2 * starts.size
 
 
+@pytest.mark.slow
 @needs_smaps
 @pytest.mark.parametrize("grad", ["gather-scatter", "pair-counts"])
 def test_training_from_a_folder_is_training_in_memory_with_no_page_resident(

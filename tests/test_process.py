@@ -70,6 +70,7 @@ def test_scipy_linalg_imports_as_usual_after_the_probe_is_skipped():
     assert proc.returncode == 0 and proc.stdout.split() == ["False", "scipy.linalg.cython_blas"]
 
 
+@pytest.mark.slow
 def test_train_exits_with_its_status_and_all_its_output(tmp_path):
     """The exit without teardown keeps the exit status, and stdout and stderr whole."""
     ok = train(tmp_path, "a.npz")

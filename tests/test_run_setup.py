@@ -22,7 +22,7 @@ from npbigram.tools import plots
 from npbigram.cli import main
 from npbigram.utils.files import OutputLock, lock_beside
 
-from helpers import ctrl_c_at_step
+from helpers import ctrl_c_at_step, train_log_lines
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
         "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 60
@@ -316,7 +316,7 @@ def test_sample_tokens_sets_the_final_sample(run_folder, capsys, tokens):
     status, out, err = train(capsys, "--data", "data/text.txt", *SMALL,
                              "--sample-tokens", tokens)
     assert status == 0, err
-    lines = out.split("\n")
+    lines = train_log_lines(out)
     sample = "\n".join(lines[4:[i for i, line in enumerate(lines)
                                  if line.startswith("trained 30 steps")][0]])
     assert len(sample) == (0 if tokens == 0 else 1 + tokens)
@@ -370,7 +370,7 @@ def test_the_last_step_is_evaluated_whatever_the_interval(run_folder, capsys):
                              "--eval-interval", "1000", "--eval-iters", "5", "--sample-tokens", "0")
     assert status == 0, err
     assert steps_of(out) == [0, 40]
-    assert out.split("\n")[1].startswith("step 40: ")  # the log's last line
+    assert train_log_lines(out)[1].startswith("step 40: ")  # the log's last line
     assert load_checkpoint(run_folder / "ckpt.best.npz").step == 40
     assert [e["step"] for e in load_checkpoint(run_folder / "ckpt.npz").history] == [0, 40]
 
@@ -405,13 +405,15 @@ def start_train(folder, *args):
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+@pytest.mark.slow
 def test_a_run_refuses_the_outputs_of_a_run_still_writing_them(run_folder):
     """Two overlapping runs on one --out both exited 0: same.npz held run A, same.best.npz run
     B."""
     first = start_train(run_folder, "--max-iters", "100000000", "--eval-interval", "100000",
                         "--eval-iters", "1", "--out", "same.npz", "--log", "a.csv")
     try:
-        assert first.stdout.readline().startswith("step 0:")
+        log = (line for line in first.stdout if not line.startswith("compiled kernels in "))
+        assert next(log).startswith("step 0:")  # after the line of a cold JIT cache's compilation
         for flags, busy in [(["--out", "same.npz"], "--out same.npz"),
                             (["--out", "same.npz", "--force", "--seed", "7"], "--out same.npz"),
                             (["--out", "same.best.npz"], "--out same.best.npz"),

@@ -49,6 +49,7 @@ def same_state(a, b):
             and meta_a["step"] == meta_b["step"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, backend", [(signal.SIGTERM, "numba"), (signal.SIGHUP, "numpy")])
 def test_a_stop_signal_saves_the_checkpoint_and_the_run_resumes_exactly(tinyshakespeare, tmp_path,
                                                                        signum, backend):
@@ -165,6 +166,7 @@ def test_a_signal_that_lands_in_a_destructor_still_stops_the_command(monkeypatch
     assert capsys.readouterr().err == "npbigram: stopped by SIGTERM\n"
 
 
+@pytest.mark.slow
 def test_a_signal_whose_exception_was_dropped_is_raised_again(monkeypatch, capsys):
     """C code that clears any error (an attribute lookup) can drop what a handler raised: the
     command ran on, deaf to further signals."""
@@ -201,6 +203,7 @@ sys.exit(main())
 """
 
 
+@pytest.mark.slow
 def test_sigterm_during_prepare_leaves_no_temporary_and_a_rerun_redoes_it(tmp_path):
     """A SIGTERM left a 250 MB hidden .train.bin.*.tmp, and a folder that a rerun refused until
     --force."""
