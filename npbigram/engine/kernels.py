@@ -102,15 +102,17 @@ def _group(inputs, targets, shift, starts, block_size, pairs, histograms, row_st
                 for j in range(vocab_size):
                     pairs[k, i, j] = 0
             for b in range(k * n_windows // n_chunks, (k + 1) * n_windows // n_chunks):
+                start = starts[b]
                 for t in range(block_size):
-                    pairs[k, inputs[starts[b] + t], targets[starts[b] + t + shift]] += 1
+                    pairs[k, inputs[start + t], targets[start + t + shift]] += 1
     else:  # the stable counting sort
         for k in prange(n_chunks):
             for i in range(vocab_size):
                 histograms[k, i] = 0
             for b in range(k * n_windows // n_chunks, (k + 1) * n_windows // n_chunks):
+                start = starts[b]
                 for t in range(block_size):
-                    histograms[k, inputs[starts[b] + t]] += 1
+                    histograms[k, inputs[start + t]] += 1
         slot = 0  # each chunk's first slot of each row: chunk k's positions follow chunk k-1's
         for i in range(vocab_size):
             row_starts[i] = slot
@@ -121,9 +123,10 @@ def _group(inputs, targets, shift, starts, block_size, pairs, histograms, row_st
         row_starts[vocab_size] = slot
         for k in prange(n_chunks):
             for b in range(k * n_windows // n_chunks, (k + 1) * n_windows // n_chunks):
+                start = starts[b]
                 for t in range(block_size):
-                    i = inputs[starts[b] + t]
-                    by_row[histograms[k, i]] = targets[starts[b] + t + shift]
+                    i = inputs[start + t]
+                    by_row[histograms[k, i]] = targets[start + t + shift]
                     histograms[k, i] += 1
 
 
@@ -173,8 +176,8 @@ def _row(weight, i, pair_counts, pairs, row_starts, by_row, inv_n, probs, grad, 
 def _steps(weight, m, v, u, t, inputs, targets, shift, starts, block_size, pairs, chunks,
            counted, pair_counts, dweight, losses, groups):
     """len(losses) steps, one batch each: starts (S,B); losses[s] gets batch s's loss.
-    pairs: (K,V,V) int64 tables (K = chunks) to group by pair counts, (0,V,V) to sort; counted:
-    pairs already hold the counts of every step (the full batch: K = 1, S steps on them).
+    pairs: (K,V,V) int32 tables (K = chunks) to group by pair counts, (0,V,V) to sort; counted:
+    pairs already hold the counts of every step (the full batch: K = 1, int64, S steps on them).
     pair_counts: the pair-count formula, else gather/scatter's. dweight (V,C): the gradient is
     written there and nothing updated (one step); (0,0): each step updates W with u's optimizer,
     steps t, t+1, ... A loop stops at a non-finite loss and returns the steps before it (its
@@ -286,7 +289,7 @@ def batch_losses(weight, data, starts, block_size, losses):
     log_sums = np.empty(weight.shape[0], dtype=np.float64)
     probs = np.empty((1, weight.shape[1]), dtype=weight.dtype)
     for i in range(weight.shape[0]):
-        row_maxes[i], log_sums[i] = row_softmax(weight, i, weight.dtype.type(1), probs, 0)
+        row_maxes[i], log_sums[i] = row_softmax(weight, i, weight.dtype.type(1), probs, probs.shape[0] - 1)
     n_positions = starts.shape[1] * block_size
     for s in range(starts.shape[0]):
         total = 0.0

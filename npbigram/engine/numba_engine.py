@@ -7,6 +7,7 @@ kernels, many steps per call; the parallel ones split a step's grouping into chu
 into groups fixed by the sizes.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -34,8 +35,8 @@ CHUNK_MAX_STEPS = 1024  # and at most this many steps (each holds its batch's wi
 
 
 def step_work(n_positions, vocab_size, rule):
-    """Elements of work of one step: its gradient's (GRAD_WORK) and the update's V^2."""
-    return GRAD_WORK[rule](n_positions, vocab_size) + vocab_size * vocab_size
+    """Elements of work of one step, its gradient's (GRAD_WORK), as the C step counts it."""
+    return GRAD_WORK[rule](n_positions, vocab_size)
 
 
 def step_plan(n_positions, vocab_size, rule):
@@ -92,7 +93,7 @@ class NumbaEngine:
     def steps_per_call(self, n_positions, vocab_size, grad_method):
         """Steps per run_steps call: about CHUNK_WORK elements of work, at most
         CHUNK_MAX_STEPS. n_positions None: full batch, O(V^2) per step."""
-        work = (2 * vocab_size ** 2 if n_positions is None
+        work = (vocab_size ** 2 if n_positions is None
                 else step_work(n_positions, vocab_size, grad_rule(grad_method)))
         return max(1, min(CHUNK_MAX_STEPS, CHUNK_WORK // work))
 
@@ -102,20 +103,20 @@ class NumbaEngine:
         return max(1, min(CHUNK_MAX_STEPS, CHUNK_WORK // n_positions))
 
     def batch_bytes(self, n_positions, vocab_size, itemsize, grad_method):
-        """A step's batch: its targets grouped by row (int64), or the pair-count tables (int64,
+        """A step's batch: its targets grouped by row (int64), or the pair-count tables (int32,
         K V^2); the logits are never built. A batch's loss alone (grad_method None) reads the
         data in place."""
         if grad_method is None:
             return 0
         _, chunks, tables = step_plan(n_positions, vocab_size, grad_rule(grad_method))
-        return 8 * chunks * vocab_size ** 2 if tables else 8 * n_positions
+        return 4 * chunks * vocab_size ** 2 if tables else 8 * n_positions
 
     def _tables(self, chunks, vocab_size, tables):
-        """The pair-count tables (K,V,V) int64 of a step, kept between calls; (0,V,V) to sort."""
+        """The pair-count tables (K,V,V) int32 of a step, kept between calls; (0,V,V) to sort."""
         shape = (chunks if tables else 0, vocab_size, vocab_size)
         array = self._scratch.get("pairs")
         if array is None or array.shape != shape:
-            array = self._scratch["pairs"] = np.empty(shape, dtype=np.int64)
+            array = self._scratch["pairs"] = np.empty(shape, dtype=np.int32)
         return array
 
     def warm_up(self, model, optimizer, data, batch_size, block_size, grad_method, full_batch):
@@ -182,7 +183,7 @@ class NumbaEngine:
         weight, rule = model.weight, grad_rule(grad_method)
         n_positions, vocab_size = plan or (starts.shape[1] * block_size, weight.shape[0])
         kernel, chunks, tables = step_plan(n_positions, vocab_size, rule)
-        pairs = np.empty((chunks if tables else 0, weight.shape[0], weight.shape[0]), np.int64)
+        pairs = np.empty((chunks if tables else 0, weight.shape[0], weight.shape[0]), np.int32)
         if plan is None:
             pairs = self._tables(chunks, vocab_size, tables)
         done = kernel(weight, *optimizer_state(optimizer), update_arguments(optimizer, len(losses)),
@@ -199,7 +200,7 @@ class NumbaEngine:
         `counts`; returns (the kernel, the steps done)."""
         weight = model.weight
         vocab_size = plan_vocab or weight.shape[0]
-        kernel = steps_parallel if 2 * vocab_size ** 2 >= PARALLEL_WORK else steps_serial
+        kernel = steps_parallel if vocab_size ** 2 >= PARALLEL_WORK else steps_serial
         pairs = np.ascontiguousarray(counts, dtype=np.int64).reshape(1, *counts.shape)
         no_ids = np.empty(0, dtype=np.int64)
         done = kernel(weight, *optimizer_state(optimizer), update_arguments(optimizer, len(losses)),
@@ -227,6 +228,7 @@ def _empty(dtype):
     return np.empty((0, 0), dtype=dtype)
 
 
+@functools.cache
 def _no_update(dtype):
     """An Update for the kernels' gradient-only calls (nothing reads it)."""
     none = np.empty(0, dtype=dtype.type)
