@@ -63,6 +63,8 @@ BASELINE = "@baseline"  # the suffix of a seed job run with --baseline's npbigra
 
 def step_configs(args):
     """(impl, B, T, V, threads) for every step measurement, implementations side by side."""
+    if args.configs:
+        return [(impl, b, t, v, args.threads) for b, t, v in args.configs for impl in args.impls]
     configs = [(b, t, v) for v in args.vocabs for b, t in args.sizes]
     if not args.quick and MEMORY_SIZE not in configs:
         configs.append(MEMORY_SIZE)
@@ -312,6 +314,10 @@ def build_parser():
                    help="batch shapes (default: 32x8 512x64 4096x256; quick: 32x8 512x64)")
     p.add_argument("--vocabs", nargs="+", type=int, default=None, metavar="V",
                    help="vocabulary sizes (default: 65 256 4096; quick: 65 256)")
+    p.add_argument("--configs", nargs="+", type=parse_dims("32x8x65"), default=None,
+                   metavar="BxTxV",
+                   help="exactly these (B, T, V) step sizes, instead of --sizes x --vocabs, "
+                        "the memory size and the 1-thread runs")
     p.add_argument("--seed-iters", type=int, default=3000,
                    help="training steps of the seed job (default: bigram.py's 3000)")
     p.add_argument("--seed-jobs", nargs="+", choices=SEED_JOBS, default=list(SEED_JOBS),

@@ -156,7 +156,7 @@ class NumbaEngine:
         window = math.gcd(n_positions, API_WINDOW)  # the batch as windows of x and y
         starts = np.arange(0, n_positions, window, dtype=np.int64).reshape(1, -1)
         grad, loss, empty = np.empty_like(weight), np.empty(1), _empty(weight.dtype)
-        kernel(weight, empty, empty, _no_update(weight.dtype), 0, x, y, 0, starts, window,
+        kernel(weight, empty, empty, no_update(weight.dtype), 0, x, y, 0, starts, window,
                self._tables(chunks, vocab_size, tables), chunks, False, rule == "pair-counts",
                grad, loss)
         return logits, loss[0], grad
@@ -229,7 +229,7 @@ def _empty(dtype):
 
 
 @functools.cache
-def _no_update(dtype):
+def no_update(dtype):
     """An Update for the kernels' gradient-only calls (nothing reads it)."""
     none = np.empty(0, dtype=dtype.type)
     zero = dtype.type(0)
