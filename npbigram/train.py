@@ -266,7 +266,7 @@ class Trainer:
         self.stream = RNGS[config.rng](config.seed)  # the run's randomness
         self.model = BigramLanguageModel.from_weight(
             self.stream.initial_weight(vocab_size, config.init, np.dtype(config.dtype)),
-            backend=config.backend, grad=config.grad)
+            backend=config.backend, grad=self.grad_method(config))
         self.optimizer = make_optimizer(config.optimizer, self.model, lr=config.lr,
                                         **config.optimizer_options())
         self.batch_rng = self.stream.train_rng  # draws the training batches
@@ -371,6 +371,12 @@ class Trainer:
         if self.step in kept:
             self.snapshots.append((self.step, self.model.weight.copy()))
         return losses["val"] < best
+
+    @staticmethod
+    def grad_method(config):
+        """config.grad, but "auto" on the torch stream is gather/scatter: bigram.py's summation
+        order, so that `--rng torch` replays the lecture's numbers exactly."""
+        return "gather-scatter" if config.grad == "auto" and config.rng == "torch" else config.grad
 
     def evaluated_now(self):
         """Whether the history already holds an evaluation at the current step."""
