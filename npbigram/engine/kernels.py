@@ -288,9 +288,8 @@ def batch_losses(weight, data, starts, block_size, losses):
     row_maxes = np.empty(weight.shape[0], dtype=np.float64)
     log_sums = np.empty(weight.shape[0], dtype=np.float64)
     probs = np.empty((1, weight.shape[1]), dtype=weight.dtype)
-    last = probs.shape[0] - 1  # not a literal 0, which would compile row_softmax once more
     for i in range(weight.shape[0]):
-        row_maxes[i], log_sums[i] = row_softmax(weight, i, weight.dtype.type(1), probs, last)
+        row_maxes[i], log_sums[i] = row_softmax(weight, i, weight.dtype.type(1), probs, 0)
     n_positions = starts.shape[1] * block_size
     for s in range(starts.shape[0]):
         total = 0.0
