@@ -34,7 +34,7 @@ class Implementation(NamedTuple):
     label: str
     runs: str
     backend: str = "numba"
-    grad: str = "auto"  # the default; a checkout without "auto" runs its own default
+    grad: str = "auto"  # the Trainer's default; a checkout without "auto" runs its own default
     return_logits: bool = True
     # peak bytes of a step per logit (N x V) where it holds them whole, 0 where it does not: a
     # size needing more than the memory cap is skipped rather than started
@@ -48,9 +48,11 @@ def _npbigram(short, label, runs, grad="auto", return_logits=True):
 
 
 IMPLEMENTATIONS = {  # name -> Implementation, in table order
-    "numba": _npbigram("numba", "public API, the default gradient", "api"),
+    "numba": _npbigram("numba", "public API, gather/scatter (the model's default)", "api",
+                       grad="gather-scatter"),
     "numba-nologits": _npbigram("numba no-logits", "public API with return_logits=False, "
-                                "the default gradient", "api", return_logits=False),
+                                "gather/scatter", "api", grad="gather-scatter",
+                                return_logits=False),
     "numba-pair-counts": _npbigram("numba pair-counts", "public API, pair-counts", "api",
                                    grad="pair-counts"),
     "numba-pair-counts-nologits": _npbigram(

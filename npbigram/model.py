@@ -44,13 +44,14 @@ class BigramLanguageModel:
 
     backend: the engine that computes (npbigram.engine): "numba" (default) fuses the loss and
     gradient into one compiled pass, "numpy" runs npbigram.ops layer by layer; the same numbers.
-    grad: "gather-scatter" adds each position's gradient into the row it read, as PyTorch does;
-    "pair-counts" computes the same gradient from the batch's pair counts (see
-    npbigram.ops.counts_backward); "auto" (default) is pair-counts (npbigram.engine.grad_rule).
+    grad: "gather-scatter" (default) adds each position's gradient into the row it read, in
+    PyTorch's order; "pair-counts" computes the same gradient from the batch's pair counts (see
+    npbigram.ops.counts_backward); "auto" is pair-counts (npbigram.engine.grad_rule), the
+    Trainer's default.
     """
 
     def __init__(self, vocab_size, *, seed=None, dtype=np.float32, backend=DEFAULT_BACKEND,
-                 init="normal", grad="auto"):
+                 init="normal", grad="gather-scatter"):
         vocab_size = check_int(vocab_size, "vocab_size")
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be at least 1, got {vocab_size}")
@@ -63,7 +64,7 @@ class BigramLanguageModel:
         self._setup(initial_weight(vocab_size, init, dtype, check_seed(seed)), backend, grad)
 
     @classmethod
-    def from_weight(cls, weight, *, backend=DEFAULT_BACKEND, grad="auto"):
+    def from_weight(cls, weight, *, backend=DEFAULT_BACKEND, grad="gather-scatter"):
         """A model holding the table `weight` (V,V), float32 or float64, in its dtype (not
         copied when C-contiguous). A table holding a NaN or an infinity is refused."""
         weight = np.asarray(weight)

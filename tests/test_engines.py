@@ -71,7 +71,7 @@ def test_fused_loop_equals_step_by_step_and_the_numpy_trainer(grad, optimizer):
 
 def test_the_fused_loop_equals_the_public_api_on_the_same_batches():
     fused = trainer()
-    model = BigramLanguageModel(30, seed=fused.config.seed)
+    model = BigramLanguageModel(30, seed=fused.config.seed, grad=fused.config.grad)
     opt = AdamW(model, lr=fused.config.lr)
     rng = np.random.default_rng((fused.config.seed, 1))  # the trainer's batch generator
     losses = []
