@@ -4,7 +4,6 @@ teardown, with the same results, output and exit status."""
 import subprocess
 import sys
 
-
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
 TRAIN = ["train", "--backend", "numba", "--max-iters", "20", "--eval-iters", "2"]
 
