@@ -89,13 +89,15 @@ def proc_kib(path, field):
         return 0
 
 
-def child_env(threads=None, **extra):
-    """The environment of a child: this checkout importable; with threads, that many threads
-    everywhere (PJRT_NPROC: the size of XLA's CPU thread pool; NUM_CPU_THREADS: tinygrad's)."""
+def child_env(threads=None, tree=None, **extra):
+    """The environment of a child: this checkout importable, or first the npbigram of `tree`
+    (another checkout, suite.py --baseline); with threads, that many threads everywhere
+    (PJRT_NPROC: the size of XLA's CPU thread pool; NUM_CPU_THREADS: tinygrad's)."""
     counts = {} if threads is None else dict.fromkeys(
         ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "PJRT_NPROC", "NUM_CPU_THREADS"), str(threads))
     env = dict(os.environ, **counts, **extra)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree and str(tree), str(ROOT),
+                                                      env.get("PYTHONPATH")]))
     return env
 
 

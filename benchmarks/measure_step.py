@@ -34,7 +34,7 @@ class Implementation(NamedTuple):
     label: str
     runs: str
     backend: str = "numba"
-    grad: str = "gather-scatter"
+    grad: str = "auto"  # the Trainer's default; a checkout without "auto" runs its own default
     return_logits: bool = True
     # peak bytes of a step per logit (N x V) where it holds them whole, 0 where it does not: a
     # size needing more than the memory cap is skipped rather than started
@@ -42,21 +42,27 @@ class Implementation(NamedTuple):
     threaded: bool = True  # it takes the thread setting (the Threads table times it on 1 too)
 
 
-def _npbigram(short, label, runs, grad="gather-scatter", return_logits=True):
+def _npbigram(short, label, runs, grad="auto", return_logits=True):
     return Implementation(short, f"npbigram numba, {label}", runs, grad=grad,
                           return_logits=return_logits)
 
 
 IMPLEMENTATIONS = {  # name -> Implementation, in table order
-    "numba": _npbigram("numba", "public API, gather/scatter", "api"),
+    "numba": _npbigram("numba", "public API, gather/scatter (the model's default)", "api",
+                       grad="gather-scatter"),
     "numba-nologits": _npbigram("numba no-logits", "public API with return_logits=False, "
-                                "gather/scatter", "api", return_logits=False),
+                                "gather/scatter", "api", grad="gather-scatter",
+                                return_logits=False),
     "numba-pair-counts": _npbigram("numba pair-counts", "public API, pair-counts", "api",
                                    grad="pair-counts"),
     "numba-pair-counts-nologits": _npbigram(
         "numba pair-counts no-logits", "public API with return_logits=False, pair-counts",
         "api", grad="pair-counts", return_logits=False),
-    "numba-loop": _npbigram("numba loop", "Trainer's compiled loop, gather/scatter", "loop"),
+    "numba-loop": _npbigram("numba loop", "Trainer's compiled loop, the default gradient",
+                            "loop"),
+    "numba-loop-gather-scatter": _npbigram("numba loop gather/scatter",
+                                           "Trainer's compiled loop, gather/scatter", "loop",
+                                           grad="gather-scatter"),
     "numba-loop-pair-counts": _npbigram("numba loop pair-counts",
                                         "Trainer's compiled loop, pair-counts", "loop",
                                         grad="pair-counts"),
@@ -82,14 +88,17 @@ def make_step(impl, batch_size, block_size, vocab_size, threads, inputs):
     if spec.runs == "peer":
         return peers.build(impl, vocab_size, threads, *inputs).step, 1
     from npbigram import AdamW, BigramLanguageModel, TrainConfig, Trainer  # not in JAX's process
+    from npbigram.engine import GRAD_METHODS
+
+    grad = spec.grad if spec.grad in GRAD_METHODS else GRAD_METHODS[0]  # an older checkout's
 
     if spec.runs == "loop":
         config = TrainConfig(batch_size=batch_size, block_size=block_size, lr=LEARNING_RATE,
-                             seed=SEED, backend=spec.backend, grad=spec.grad)
+                             seed=SEED, backend=spec.backend, grad=grad)
         trainer = Trainer(config, inputs, vocab_size)
         steps = trainer.chunk_steps()
         return (lambda: trainer.train_steps(steps)), steps
-    model = BigramLanguageModel(vocab_size, seed=SEED, backend=spec.backend, grad=spec.grad)
+    model = BigramLanguageModel(vocab_size, seed=SEED, backend=spec.backend, grad=grad)
     opt = AdamW(model, lr=LEARNING_RATE)
     xb, yb = inputs
 

@@ -463,7 +463,25 @@ def kernel_compile_table(results, look, notes):
                  rows)
 
 
+def baseline_table(results, look, notes):
+    """Each step the baseline checkout (--baseline) ran beside this one's at the same size."""
+    rows = []
+    for before in results.get("baseline_steps", []):
+        now = look.step(before["impl"], before["batch_size"], before["block_size"],
+                        before["vocab_size"], before["threads"])
+        rows.append([before["short"], before["vocab_size"],
+                     f"{before['batch_size']}×{before['block_size']}",
+                     *(format_seconds(row["median_s"]) if ok(row) else notes.cell(row)
+                       for row in (before, now)),
+                     format_ratio(before["median_s"] / now["median_s"]) if ok(before) and ok(now)
+                     else "-"])
+    return rows and table(["implementation", "V", "B×T",
+                           f"before ({results['settings'].get('baseline')})", "now",
+                           "now faster by"], rows)
+
+
 SECTIONS = {"## One training step": steps_table,  # heading -> table(results, look, notes)
+            "## Before and after": baseline_table,
             "## Distance from the hardware floor": floors_tables,
             "## Compile times of the peers": compile_table,
             "## Peak memory of one step": memory_table,

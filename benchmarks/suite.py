@@ -55,6 +55,7 @@ SEED_JOBS = {  # job -> the flags of its `npbigram train` (None: bigram_torch.py
     "numba-pair-counts": ["--backend", "numba", "--grad", "pair-counts"],
 }
 PHASES_JOB = ("numba", "warm")  # the seed job that phases.py times phase by phase
+BASELINE = "@baseline"  # the suffix of a seed job run with --baseline's npbigram
 
 
 # training steps
@@ -62,6 +63,8 @@ PHASES_JOB = ("numba", "warm")  # the seed job that phases.py times phase by pha
 
 def step_configs(args):
     """(impl, B, T, V, threads) for every step measurement, implementations side by side."""
+    if args.configs:
+        return [(impl, b, t, v, args.threads) for b, t, v in args.configs for impl in args.impls]
     configs = [(b, t, v) for v in args.vocabs for b, t in args.sizes]
     if not args.quick and MEMORY_SIZE not in configs:
         configs.append(MEMORY_SIZE)
@@ -73,7 +76,10 @@ def step_configs(args):
     return runs
 
 
-def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache, args):
+def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache, args,
+                 tree=None):
+    """One step measurement in a child; tree: the checkout whose npbigram it imports (default
+    this one)."""
     row = {"impl": impl, "short": IMPLEMENTATIONS[impl].short,
            "label": IMPLEMENTATIONS[impl].label, "batch_size": batch_size,
            "block_size": block_size, "vocab_size": vocab_size,
@@ -89,7 +95,7 @@ def measure_step(impl, batch_size, block_size, vocab_size, threads, numba_cache,
            "--vocab", str(vocab_size), "--threads", str(threads), *args.timing]
     # torch.compile starts from an empty inductor cache: its compile_s is a first compilation
     with tempfile.TemporaryDirectory(prefix="npbigram-bench-inductor-") as inductor_cache:
-        env = child_env(threads, NUMBA_CACHE_DIR=numba_cache,
+        env = child_env(threads, tree, NUMBA_CACHE_DIR=numba_cache,
                         TORCHINDUCTOR_CACHE_DIR=inductor_cache,
                         **{C_CACHE_VARIABLE: os.path.join(numba_cache, "c-step")})
         child = run_child(cmd, env, args.mem_cap, args.step_timeout)
@@ -128,14 +134,16 @@ def memory_skip_reason(impl, logits, mem_cap):
 
 
 def seed_jobs(args, checkpoint):
-    """(job, cache, command) in run order for one repeat."""
+    """(job, cache, command) in run order for one repeat; with --baseline, each numba job also
+    as "JOB@baseline", run with the baseline's npbigram."""
     common = ["--data", str(args.data), "--max-iters", str(args.seed_iters)]
     train = [sys.executable, "-m", "npbigram", "train", *common, "--out", str(checkpoint),
              "--force"]  # each job replaces the last one's checkpoint
     torch = [sys.executable, str(HERE / "bigram_torch.py"), *common, "--threads", str(args.threads)]
-    return [(job, cache, torch if flags is None else [*train, *flags])
+    return [(job + suffix, cache, torch if flags is None else [*train, *flags])
             for job, flags in SEED_JOBS.items()
             if job in args.seed_jobs and (flags is not None or TORCH)
+            for suffix in ("", *[BASELINE] * bool(args.baseline and flags and "numba" in flags))
             for cache in (("cold", "warm") if flags and "numba" in flags else ("-",))]
 
 
@@ -156,7 +164,8 @@ def run_seed_jobs(args):
                 extra = {"NUMBA_CACHE_DIR": cache_dirs[impl]} if impl in cache_dirs else {}
                 print(f"  seed job {repeat + 1}/{args.seed_repeats}: {impl} ({cache})",
                       file=sys.stderr, flush=True)
-                runs[impl, cache].append(run_child(cmd, child_env(args.threads, **extra),
+                tree = args.baseline if impl.endswith(BASELINE) else None
+                runs[impl, cache].append(run_child(cmd, child_env(args.threads, tree, **extra),
                                                    args.mem_cap))
                 if (impl, cache) == PHASES_JOB and args.phases:
                     phase_runs.append(run_phases(cmd, args, cache_dirs[impl]))
@@ -206,9 +215,11 @@ def measure_compile_times(args):
 
 
 def seed_row(job, cache, threads, **fields):
-    flags = SEED_JOBS[job]
+    flags = SEED_JOBS[job.removesuffix(BASELINE)]
     label = ("PyTorch bigram.py (benchmarks/bigram_torch.py)" if flags is None
              else " ".join(["npbigram train", *flags]))
+    if job.endswith(BASELINE):
+        label += " (the baseline's npbigram)"
     return {"impl": job, "label": label, "cache": cache, "threads": threads, **fields}
 
 
@@ -250,6 +261,15 @@ def machine_info():
             "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), **versions,
             "npbigram_commit": commit.stdout.strip() if commit.returncode == 0 else "unknown"}
+
+
+def baseline_commit(tree):
+    """`git describe` of the --baseline checkout, or None without one."""
+    if tree is None:
+        return None
+    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                            capture_output=True, text=True, cwd=tree)
+    return commit.stdout.strip() if commit.returncode == 0 else str(tree)
 
 
 def compiler_version(compiler):
@@ -294,6 +314,10 @@ def build_parser():
                    help="batch shapes (default: 32x8 512x64 4096x256; quick: 32x8 512x64)")
     p.add_argument("--vocabs", nargs="+", type=int, default=None, metavar="V",
                    help="vocabulary sizes (default: 65 256 4096; quick: 65 256)")
+    p.add_argument("--configs", nargs="+", type=parse_dims("32x8x65"), default=None,
+                   metavar="BxTxV",
+                   help="exactly these (B, T, V) step sizes, instead of --sizes x --vocabs, "
+                        "the memory size and the 1-thread runs")
     p.add_argument("--seed-iters", type=int, default=3000,
                    help="training steps of the seed job (default: bigram.py's 3000)")
     p.add_argument("--seed-jobs", nargs="+", choices=SEED_JOBS, default=list(SEED_JOBS),
@@ -307,6 +331,10 @@ def build_parser():
     p.add_argument("--step-timeout", type=float, default=CHILD_TIMEOUT_S, metavar="S",
                    help="stop one implementation's measurement at one size after S seconds "
                         f"(its cell then says so; default: {CHILD_TIMEOUT_S:g})")
+    p.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                   help="also time npbigram's steps and numba seed jobs with the npbigram of "
+                        "DIR (another checkout, e.g. a git worktree of an older commit), each "
+                        "beside this checkout's, for the 'Before and after' table")
     p.add_argument("--mem-cap-gb", type=float, default=None,
                    help="skip or stop a measurement above this much memory "
                         "(default: half the machine's memory, at most 85%% of what is "
@@ -354,11 +382,11 @@ def main(argv=None):
                      "impls": args.impls, "step_timer": args.timing,
                      "seed_data": args.data and str(args.data), "seed_iters": args.seed_iters,
                      "seed_jobs": args.seed_jobs, "seed_repeats": args.seed_repeats,
-                     "mem_cap_bytes": args.mem_cap},
+                     "mem_cap_bytes": args.mem_cap, "baseline": baseline_commit(args.baseline)},
         "load_average_start": os.getloadavg(),
     }
     configs = step_configs(args)
-    results["steps"] = []
+    results["steps"], results["baseline_steps"] = [], []
     # the step children share one new numba cache (and the C step's build): kernels compile
     # once per run, never loaded from a stale cache of another version
     with tempfile.TemporaryDirectory(prefix="npbigram-bench-numba-") as numba_cache:
@@ -367,6 +395,11 @@ def main(argv=None):
             print(f"[{i + 1}/{len(configs)}] {impl} B={b} T={t} V={v} threads={threads}",
                   file=sys.stderr, flush=True)
             results["steps"].append(measure_step(*config, numba_cache, args))
+            if args.baseline and IMPLEMENTATIONS[impl].runs != "peer" and threads == args.threads:
+                print(f"[{i + 1}/{len(configs)}] {impl} B={b} T={t} V={v} threads={threads}, "
+                      f"baseline", file=sys.stderr, flush=True)
+                results["baseline_steps"].append(measure_step(*config, numba_cache, args,
+                                                              args.baseline))
         if args.no_floors:
             results["floors"] = {"status": "skipped", "reason": "--no-floors"}
         else:

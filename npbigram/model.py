@@ -43,8 +43,10 @@ class BigramLanguageModel:
 
     backend: the engine that computes (npbigram.engine): "numba" (default) fuses the loss and
     gradient into one compiled pass, "numpy" runs npbigram.ops layer by layer; the same numbers.
-    grad: "gather-scatter" adds each position's gradient into the row it read; "pair-counts"
-    computes the same gradient from the batch's pair counts (see npbigram.ops.counts_backward).
+    grad: "gather-scatter" (default) adds each position's gradient into the row it read, in
+    PyTorch's order; "pair-counts" computes the same gradient from the batch's pair counts (see
+    npbigram.ops.counts_backward); "auto" is pair-counts (npbigram.engine.grad_rule), the
+    Trainer's default.
     """
 
     def __init__(self, vocab_size, *, seed=None, dtype=np.float32, backend=DEFAULT_BACKEND,

@@ -61,8 +61,9 @@ class TrainConfig:
     backend: str = setting(DEFAULT_BACKEND, "compute backend", choices=BACKENDS)
     eval: str = setting("estimate", "estimate over eval_iters batches, or exact over whole "
                                     "splits", choices=EVAL_MODES)
-    grad: str = setting(GRAD_METHODS[0], "the batch gradient per position, or (the same "
-                                         "numbers, faster) from the batch's pair counts",
+    grad: str = setting(GRAD_METHODS[0], "the batch gradient: auto (from the batch's pair "
+                                         "counts where faster, by size only), gather-scatter "
+                                         "(per position, in PyTorch's order) or pair-counts",
                         choices=GRAD_METHODS)
     full_batch: bool = setting(False, "every step takes the exact gradient of the whole train "
                                       "split, from its pair counts; unless given, " + ", ".join(
@@ -163,7 +164,7 @@ class Trainer:
         self.stream = RNGS[config.rng](config.seed)  # the run's randomness
         self.model = BigramLanguageModel.from_weight(
             self.stream.initial_weight(vocab_size, config.init, np.dtype(config.dtype)),
-            backend=config.backend, grad=config.grad)
+            backend=config.backend, grad=self.grad_method(config))
         self.optimizer = OPTIMIZERS[config.optimizer].from_checked(
             self.model, config.optimizer_hyperparameters())
         self.batch_rng = self.stream.train_rng  # draws the training batches
@@ -263,6 +264,12 @@ class Trainer:
         if self.step in kept:
             self.snapshots.append((self.step, self.model.weight.copy()))
         return losses["val"] < best
+
+    @staticmethod
+    def grad_method(config):
+        """config.grad, but "auto" on the torch stream is gather/scatter: bigram.py's summation
+        order, so that `--rng torch` replays the lecture's numbers exactly."""
+        return "gather-scatter" if config.grad == "auto" and config.rng == "torch" else config.grad
 
     def evaluated_now(self):
         """Whether the history already holds an evaluation at the current step."""

@@ -81,16 +81,17 @@ def test_torch_stream_tests_pass_with_numpys_avx512_dispatch_off(tmp_path):
 
 # ------------------------------------ training on any CPU ------------------------------------
 
-V_SMALL, V_LARGE = 65, 512  # V * V >= PARALLEL_ROWS_WORK = 2**18 from V = 512
-SMALL_BATCH = {"batch_size": 32, "block_size": 8}  # N * V far below PARALLEL_POSITIONS_WORK
-LARGE_BATCH = {"batch_size": 512, "block_size": 256}  # N * V = 2**17 * 65 >= 2**23
-# (vocabulary, config, steps): every kernel of numba_engine's tables, serial and parallel
+V_SMALL, V_LARGE = 65, 512  # V * V >= PARALLEL_WORK = 2**17 from V = 363
+SMALL_BATCH = {"batch_size": 32, "block_size": 8}  # N + V^2 and N * V below PARALLEL_WORK
+LARGE_BATCH = {"batch_size": 512, "block_size": 256}  # N = 2**17: parallel, in 8 chunks
+# (vocabulary, config, steps): every way numba_engine.step_plan runs a step, serial and parallel
 PATHS = {
-    "gather-scatter serial": (V_SMALL, SMALL_BATCH, 20),
-    "gather-scatter parallel gradient": (V_SMALL, LARGE_BATCH, 2),
-    "gather-scatter parallel update": (V_LARGE, SMALL_BATCH, 3),
-    "pair-counts serial": (V_SMALL, {**SMALL_BATCH, "grad": "pair-counts"}, 20),
-    "pair-counts parallel": (V_LARGE, {**SMALL_BATCH, "grad": "pair-counts"}, 3),
+    "gather-scatter serial": (V_SMALL, {**SMALL_BATCH, "grad": "gather-scatter"}, 20),
+    "gather-scatter parallel sort": (V_SMALL, {**LARGE_BATCH, "grad": "gather-scatter"}, 2),
+    "gather-scatter parallel rows": (V_LARGE, {**SMALL_BATCH, "grad": "gather-scatter"}, 3),
+    "pair-counts serial sort": (V_SMALL, {**SMALL_BATCH, "grad": "pair-counts"}, 20),
+    "pair-counts parallel tables": (V_SMALL, {**LARGE_BATCH, "grad": "pair-counts"}, 2),
+    "pair-counts parallel sort": (V_LARGE, {**SMALL_BATCH, "grad": "pair-counts"}, 3),
     "full batch serial": (V_SMALL, {"full_batch": True}, 20),
     "full batch parallel": (V_LARGE, {"full_batch": True}, 3),
 }
@@ -104,13 +105,14 @@ def weight_digests(path, dtype):
     training path of PATHS in one dtype; for "adamw coefficients", the digest of AdamW's
     per-step scalars."""
     from npbigram import AdamW, BigramLanguageModel, TrainConfig, Trainer
-    from npbigram.engine.update_kernels import step_scalars
+    from npbigram.engine.numba_engine import update_arguments
 
     if path == "adamw coefficients":
         # libm's pow differs across CPUs in 0.999^t at t = 3856, 4992, ... (0.9^t: 348, 1903,
-        # ...), but 1 - beta^t, so the coefficients, did not in 3 million steps (measured)
-        coefficients = step_scalars(AdamW(BigramLanguageModel(1, backend="numpy")), 1,
-                                    ADAMW_STEPS)
+        # ...), but 1 - beta^t, so the coefficients, did not in 3 million steps
+        update = update_arguments(AdamW(BigramLanguageModel(1, backend="numpy")), ADAMW_STEPS,
+                                  first_step=1)
+        coefficients = np.concatenate([update.step_size, update.bias_correction2_sqrt])
         return {path: hashlib.sha256(coefficients.tobytes()).hexdigest()}
     digests = {}
     vocab_size, sizes, steps = PATHS[path]

@@ -1,5 +1,5 @@
 """The engine interface (npbigram/engine/): the numba engine against the NumPy reference
-through the model and the Trainer, the fused training loops, determinism across thread counts,
+through the model and the Trainer, the fused training steps, determinism across thread counts,
 and --full-batch, and the warm-up that compiles before training is timed."""
 
 import json
@@ -17,13 +17,12 @@ from npbigram import (
     load_corpus,
     ops,
 )
-from npbigram.engine import numba_engine
 from npbigram.engine.runtime import set_threads
 from npbigram.optim import AdamW, make_optimizer
 from npbigram.train import FULL_BATCH_DEFAULTS, TrainingDiverged
 
 
-@pytest.mark.parametrize("grad", ["gather-scatter", "pair-counts"])
+@pytest.mark.parametrize("grad", ["auto", "gather-scatter", "pair-counts"])
 def test_model_backends_agree_and_backward_hands_back_the_fused_gradient(grad):
     rng = np.random.default_rng(1)
     xb, yb = rng.integers(0, 65, (32, 8)), rng.integers(0, 65, (32, 8))
@@ -72,7 +71,7 @@ def test_fused_loop_equals_step_by_step_and_the_numpy_trainer(grad, optimizer):
 
 def test_the_fused_loop_equals_the_public_api_on_the_same_batches():
     fused = trainer()
-    model = BigramLanguageModel(30, seed=fused.config.seed)
+    model = BigramLanguageModel(30, seed=fused.config.seed, grad=fused.config.grad)
     opt = AdamW(model, lr=fused.config.lr)
     rng = np.random.default_rng((fused.config.seed, 1))  # the trainer's batch generator
     losses = []
@@ -86,19 +85,14 @@ def test_the_fused_loop_equals_the_public_api_on_the_same_batches():
 
 @pytest.mark.parametrize("optimizer, hyperparameters", [
     ("adamw", {"lr": 1e-2}), ("sgd", {"lr": 0.1, "momentum": 0.9})])
-@pytest.mark.parametrize("parallel_gradient", [False, True])
-def test_steps_on_the_gradient_of_the_rows_read_equal_the_public_api(monkeypatch, optimizer,
-                                                                     hyperparameters,
-                                                                     parallel_gradient):
-    """At V = 600 a 32x8 batch reads at most 256 rows: the Trainer's steps keep the gradient of
-    those rows only, compactly, where the public API hands out the whole (V,C) one: the same
-    bits, with the serial and with the parallel gradient kernel."""
-    if parallel_gradient:
-        monkeypatch.setattr(numba_engine, "PARALLEL_POSITIONS_WORK", 1)
-    assert numba_engine.step_kernels(256, 600, "gather-scatter").rows_read
+@pytest.mark.parametrize("grad", ["gather-scatter", "pair-counts"])
+def test_steps_at_a_large_vocabulary_equal_the_public_api(optimizer, hyperparameters, grad):
+    """At V = 600 a 32x8 batch reads at most 256 rows: the Trainer's steps update every row in
+    one parallel pass (rows no position reads with g = 0), where the public API hands out the
+    whole (V,C) gradient and then updates: the same bits."""
     data = np.random.default_rng(8).integers(0, 600, 20000)
-    fused = Trainer(TrainConfig(optimizer=optimizer, **hyperparameters), data, 600)
-    model = BigramLanguageModel(600, seed=fused.config.seed)
+    fused = Trainer(TrainConfig(optimizer=optimizer, grad=grad, **hyperparameters), data, 600)
+    model = BigramLanguageModel(600, seed=fused.config.seed, grad=grad)
     opt = make_optimizer(optimizer, model, **hyperparameters)
     rng = np.random.default_rng((fused.config.seed, 1))  # the trainer's batch generator
     losses = []
@@ -118,8 +112,9 @@ def test_a_diverging_loop_stops_before_the_bad_update(backend):
     assert t.step == t.optimizer.t < 50
 
 
-SIZES = [dict(batch_size=32, block_size=8),  # serial kernels in one compiled call
-         dict(batch_size=512, block_size=64)]  # parallel gather/scatter, step by step
+SIZES = [dict(batch_size=32, block_size=8),  # the serial kernel
+         dict(batch_size=512, block_size=64),  # parallel gather/scatter
+         dict(batch_size=4096, block_size=64)]  # parallel pair-count tables
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -169,7 +164,7 @@ def test_full_batch_backends_agree():
     np.testing.assert_allclose(fused.model.weight, reference.model.weight, atol=1e-4)
 
 
-def test_a_gradient_the_caller_keeps_never_changes_and_unkept_ones_are_recycled(backend):
+def test_a_gradient_the_caller_keeps_never_changes(backend):
     rng = np.random.default_rng(3)
     model = BigramLanguageModel(20, seed=0, backend=backend)
     batches = [(rng.integers(0, 20, (4, 5)), rng.integers(0, 20, (4, 5))) for _ in range(6)]
@@ -182,8 +177,6 @@ def test_a_gradient_the_caller_keeps_never_changes_and_unkept_ones_are_recycled(
         seen.add(id(model.backward()))
     np.testing.assert_array_equal(kept, kept_copy)
     assert id(kept) not in seen
-    if backend == "numba":  # two arrays take turns: no V x V allocation per step
-        assert len(seen) == 2
 
 
 def test_logits_the_caller_keeps_never_change():
@@ -207,7 +200,7 @@ WARM_UP_SCRIPT = """
 import json, sys
 import numpy as np
 from npbigram import TrainConfig, Trainer
-from npbigram.engine import fastmath, grad_kernels, loops, update_kernels
+from npbigram.engine import fastmath, kernels
 
 settings, vocab_size = json.loads(sys.argv[1]), int(sys.argv[2])
 data = np.random.default_rng(0).integers(0, vocab_size, 300_000)
@@ -215,7 +208,7 @@ trainer = Trainer(TrainConfig(max_iters=10, eval_iters=3, **settings), data, voc
 
 def signatures():
     return {f"{module.__name__}.{name}": len(kernel.signatures)
-            for module in (fastmath, grad_kernels, loops, update_kernels)
+            for module in (fastmath, kernels)
             for name, kernel in vars(module).items() if hasattr(kernel, "signatures")}
 
 trainer.warm_up()
@@ -229,14 +222,15 @@ print(json.dumps({name: count - warm[name] for name, count in signatures().items
 
 @pytest.mark.slow
 @pytest.mark.parametrize("settings, vocab_size", [
-    ({}, 65),  # bigram.py's run: the compiled loop of serial steps
-    ({"grad": "pair-counts", "dtype": "float64"}, 65),
+    ({}, 65),  # bigram.py's run: the serial kernel, sorting the batch
+    ({"grad": "gather-scatter", "dtype": "float64"}, 65),
+    ({"batch_size": 512, "block_size": 64}, 65),  # pair-count tables
     ({"optimizer": "sgd", "momentum": 0.9, "lr": 0.1}, 65),
     ({"optimizer": "sgd", "lr": 0.1}, 65),
-    ({"batch_size": 512, "block_size": 256}, 65),  # parallel gather/scatter, parallel fill
-    ({"batch_size": 4, "block_size": 8}, 600),  # parallel updates, step by step
+    ({"batch_size": 512, "block_size": 256, "grad": "gather-scatter"}, 65),  # parallel
+    ({"batch_size": 4, "block_size": 8}, 600),  # the parallel kernel
     ({"full_batch": True, "eval": "exact", "lr": 0.5}, 65),
-    ({"full_batch": True, "eval": "exact", "lr": 0.5}, 600),  # parallel full-batch gradient
+    ({"full_batch": True, "eval": "exact", "lr": 0.5}, 600),  # parallel full batch
 ])
 def test_warm_up_compiles_every_kernel_that_training_runs(settings, vocab_size):
     """The training time included the kernels' compilation. After

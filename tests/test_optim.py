@@ -1,4 +1,4 @@
-"""npbigram/optim/ and their kernels (npbigram/engine/update_kernels.py): NumPy and numba
+"""npbigram/optim/ and their kernels (npbigram/engine/kernels.py): NumPy and numba
 give the same bits, and both equal torch.optim."""
 
 import math

@@ -21,7 +21,7 @@ from npbigram.data.corpus import (
     train_val_split,
 )
 from npbigram.utils.files import OutputLock
-from npbigram.engine.count_kernels import add_pair_counts, encode_symbols, mark_present
+from npbigram.data.count_kernels import add_pair_counts, encode_symbols, mark_present
 from npbigram.data.prepare import prepare, resolve_sources
 from npbigram.data.prepare_tasks import (
     ByteRange,

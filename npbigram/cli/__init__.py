@@ -34,13 +34,9 @@ FAILURES = (CommandError, DatasetError, ValueError, TypeError, OSError, MissingM
 
 def main(argv=None):
     """Run the command `argv` (default: this process's arguments) and return its exit status.
-    As the process's own command (npbigram.cli.process): numba's BLAS probe is skipped, a first
-    run compiles in two processes; once it is done, a late stop signal is ignored (it would
-    otherwise interrupt Python's exit with a traceback), and after `train` the process exits
-    without tearing its objects down."""
-    if argv is None:
-        process.skip_blas_probe()
-        process.compile_in_helper()
+    As the process's own command (npbigram.cli.process): once it is done, a late stop signal is
+    ignored (it would otherwise interrupt Python's exit with a traceback), and after `train` the
+    process exits without tearing its objects down."""
     parser = build_parser()
     args = parser.parse_args(argv)
     with stopping.raising(afterwards=signal.SIG_IGN if argv is None else None):

@@ -16,7 +16,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ..engine.count_kernels import add_pair_counts, encode_symbols, mark_present
+from .count_kernels import add_pair_counts, encode_symbols, mark_present
 from .tokenizers import codepoints_of
 
 CHUNK_BYTES = 4 << 20  # bytes read at a time

@@ -12,15 +12,14 @@
         compiled; None where Optimizer.step runs the formula in NumPy
     run_steps(model, optimizer, data, batch_size, block_size, rng, losses) -> steps done: the
         README's loop (get_batch, model(x, y), model.backward(), optimizer.step()), stopping
-        before the update of a non-finite loss
+        at a non-finite loss
     full_batch_steps(model, optimizer, counts, losses) -> steps done
     batch_losses(weight, data, starts, block_size) -> (S,) mean loss of each batch of windows
     exact_loss(weight, counts) -> the mean loss over every pair counted
 
 "numpy" is the reference, layer by layer over npbigram.ops, and runs the training loop as
-written, through the model and the optimizer; "numba" fuses and compiles the same math, the
-batches drawn alike (npbigram/engine/*_kernels.py, loops.py) and is imported only when first
-used.
+written, through the model and the optimizer; "numba" runs each step as one compiled pass over
+the rows of W (kernels.py), the batches drawn alike, and is imported only when first used.
 """
 
 import importlib
@@ -31,13 +30,21 @@ ENGINES = {"numpy": ("npbigram.engine.reference", "NumpyEngine"),
            "numba": ("npbigram.engine.numba_engine", "NumbaEngine")}
 BACKENDS = tuple(ENGINES)
 DEFAULT_BACKEND = "numba"
-# helper processes the numba engine may start: "compile", a process compiling part of a first
-# run's kernels beside it (compile_helper.py); on for `python -m npbigram` as a process of its
-# own (npbigram.cli.process), off in a library user's process
-HELPER_PROCESSES = {"compile": False}
-GRAD_METHODS = ("gather-scatter", "pair-counts")  # how a batch's gradient is computed
+# how a batch's gradient is summed: "gather-scatter" adds each position's (p - onehot)/N into
+# the row it read, in position order, as PyTorch does; "pair-counts" computes (n_i p - C_i)/N
+# per row from the batch's pair counts (the same gradient, rounded once); "auto", the default,
+# is the pair-count formula, which is never slower (see grad_rule)
+GRAD_METHODS = ("auto", "gather-scatter", "pair-counts")
 # elements of work of one batch gradient, by method: (N positions, V tokens) -> work
-GRAD_WORK = {"gather-scatter": lambda n, v: n * v, "pair-counts": lambda n, v: n + v * v}
+GRAD_WORK = {"auto": lambda n, v: n + v * v, "gather-scatter": lambda n, v: n * v,
+             "pair-counts": lambda n, v: n + v * v}
+
+
+def grad_rule(grad_method):
+    """The rule a gradient method computes with: "auto" is "pair-counts" at every size (its
+    O(N + V^2) per step is never more than gather/scatter's O(N V)), so a run's numbers depend
+    on its settings only, never on the machine; the other two are themselves."""
+    return "pair-counts" if grad_method == "auto" else grad_method
 
 
 def make_engine(backend):

@@ -1,5 +1,5 @@
-"""The low-level math the kernels share: LLVM intrinsics, exp and log of our own, sums in a
-fixed order, and one row's max / exp / softmax.
+"""The low-level math the kernels share: LLVM intrinsics, exp and log of our own, a sum in a
+fixed order, and one row's softmax.
 
 No sum is left to fast-math reassociation (lane_sum writes its order out), so a kernel gives
 the same bits wherever it is inlined, serial or parallel, just compiled or loaded from cache.
@@ -80,26 +80,28 @@ def fma(typingctx, a, b, c):
 
 
 @njit(inline="always", **jit)
-def lane_sum(values):
-    """sum of values (n,) as 8 partial sums, lane k taking j = k mod 8, added in a fixed order.
+def lane_sum(values, k):
+    """sum of the row values[k] (n entries) as 8 partial sums, lane l taking j = l mod 8, added
+    in a fixed order.
 
     No fast-math: the order is written out, so the result is the same bits wherever the code is
     inlined and however LLVM vectorizes it, and 8 independent chains still add quickly."""
     zero = values.dtype.type(0)
     s0, s1, s2, s3, s4, s5, s6, s7 = zero, zero, zero, zero, zero, zero, zero, zero
-    whole = values.size - values.size % 8
+    n = values.shape[1]
+    whole = n - n % 8
     for j in range(0, whole, 8):
-        s0 += values[j]
-        s1 += values[j + 1]
-        s2 += values[j + 2]
-        s3 += values[j + 3]
-        s4 += values[j + 4]
-        s5 += values[j + 5]
-        s6 += values[j + 6]
-        s7 += values[j + 7]
+        s0 += values[k, j]
+        s1 += values[k, j + 1]
+        s2 += values[k, j + 2]
+        s3 += values[k, j + 3]
+        s4 += values[k, j + 4]
+        s5 += values[k, j + 5]
+        s6 += values[k, j + 6]
+        s7 += values[k, j + 7]
     tail = zero
-    for j in range(whole, values.size):
-        tail += values[j]
+    for j in range(whole, n):
+        tail += values[k, j]
     return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + tail
 
 
@@ -218,75 +220,22 @@ def _fast_exp_overload(x):
 
 
 # ----------------------------------------------------------------------------------------------
-# one row: max, exp, sum. Rows are passed as (matrix, row index): slicing a row would create an
-# array object whose reference counting costs more than the row's arithmetic at V = 65.
+# one row's softmax. Rows are passed as (matrix, row index): slicing a row would create an array
+# object whose reference counting costs more than the row's arithmetic at V = 65.
 
 
 @njit(inline="always", **jit)
-def row_max(weight, i):
-    """max_j W[i,j]"""
+def row_softmax(weight, i, inv_n, probs, k):
+    """probs[k, j] = softmax(W_i)_j * inv_n; returns max_j W_ij and log sum_j exp(W_ij - max),
+    in float64: the loss of target y is then log_sum - (W_iy - max). probs (G,C): scratch rows,
+    k the one to fill."""
     m = weight[i, 0]
     for j in range(1, weight.shape[1]):
         m = max_ignoring_order(m, weight[i, j])
-    return m
-
-
-@njit(inline="always", **jit)
-def exp_shifted(weight, i, shift, exps):
-    """exps_j = exp(W[i,j] - shift); returns sum_j exps_j.   exps (C,)"""
     for j in range(weight.shape[1]):
-        exps[j] = fast_exp(weight[i, j] - shift)
-    return lane_sum(exps)
-
-
-@njit(inline="always", **jit)
-def row_softmax(weight, i, inv_n, probs):
-    """probs_j = softmax(W_i)_j * inv_n; returns max_j W_ij and log sum_j exp(W_ij - max), in
-    float64: the loss of target y is then log_sum - (W_iy - max)."""
-    m = row_max(weight, i)
-    total = exp_shifted(weight, i, m, probs)
+        probs[k, j] = fast_exp(weight[i, j] - m)
+    total = lane_sum(probs, k)
     scale = inv_n / total
     for j in range(weight.shape[1]):
-        probs[j] *= scale
+        probs[k, j] *= scale
     return np.float64(m), log_f64(np.float64(total))
-
-
-@njit(inline="always", **jit)
-def zero_fill(values):
-    """values[...] = 0, values (V,C) C-contiguous, in one pass over the whole array: LLVM makes
-    it a memset, which for a large array stores without reading the memory first. Zeroing row
-    by row between other work reads every line before writing it: twice the traffic."""
-    for i in range(values.shape[0]):
-        for j in range(values.shape[1]):
-            values[i, j] = 0
-
-
-@njit(inline="always", **jit)
-def ordered_sum(values):
-    """sum in index order (in a parallel kernel, arr.sum() would become a parallel reduction)."""
-    total = 0.0
-    for k in range(values.size):
-        total += values[k]
-    return total
-
-
-def row_index(row_of, i):
-    """The row holding row i of W's gradient: i itself when row_of is None (the gradient is
-    (V,C)), else row_of[i] (a compact gradient: the rows a batch read, and a row of zeros)."""
-    return i if row_of is None else row_of[i]
-
-
-@overload(row_index, inline="always")
-def _row_index_overload(row_of, i):
-    if isinstance(row_of, types.NoneType):  # chosen when the kernel compiles: no branch left
-        return lambda row_of, i: i
-    return lambda row_of, i: row_of[i]
-
-
-ROW_GROUPS = 64  # a parallel kernel's rows come in this many groups of about equal work
-
-
-@njit(inline="always", **jit)
-def group_rows(g, vocab_size):
-    """Rows first..end-1 of group g of ROW_GROUPS equal runs of rows 0..V-1."""
-    return g * vocab_size // ROW_GROUPS, (g + 1) * vocab_size // ROW_GROUPS

@@ -9,6 +9,7 @@ import numpy as np
 from .. import ops
 from ..data.corpus import get_batch, windows
 from ..model import NonFiniteLoss
+from . import grad_rule
 
 
 class NumpyEngine:
@@ -25,7 +26,8 @@ class NumpyEngine:
         probabilities and dlogits alive together, at most; pair counts add (V,V) tables. A
         batch's loss alone (grad_method None) needs no dlogits."""
         tables = 6 if grad_method is not None else 5
-        counts = (itemsize + 8) * vocab_size ** 2 if grad_method == "pair-counts" else 0
+        counts = ((itemsize + 8) * vocab_size ** 2 if grad_method is not None
+                  and grad_rule(grad_method) == "pair-counts" else 0)
         return 4 * 8 * n_positions + tables * itemsize * n_positions * vocab_size + counts
 
     def warm_up(self, model, optimizer, data, batch_size, block_size, grad_method, full_batch):
@@ -44,7 +46,7 @@ class NumpyEngine:
         batch's pair counts (counts_backward); the same numbers."""
         grad_method, x, y, probs = saved
         vocab_size = probs.shape[1]
-        if grad_method == "pair-counts":
+        if grad_rule(grad_method) == "pair-counts":
             row_probs = np.zeros((vocab_size, vocab_size), dtype=probs.dtype)
             row_probs[x] = probs  # softmax(W_i) for each row that occurs
             return ops.counts_backward(row_probs, ops.count_pairs(x, y, vocab_size))

@@ -1,6 +1,6 @@
 """Optimizers that update model.weight in place from model.grad, step for step as torch.optim.
 OPTIMIZERS is the registry the CLI and checkpoints read; each optimizer is one module here plus
-its compiled twin in npbigram/engine/update_kernels.py."""
+its compiled twin in npbigram/engine/kernels.py (update_row)."""
 
 from .adamw import AdamW
 from .base import Optimizer

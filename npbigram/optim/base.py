@@ -4,7 +4,7 @@ A subclass (one module each) sets `kind` and writes three things beside its form
 `check_hyperparameters(...)`, whose signature gives the hyperparameters' names and torch's
 defaults and which returns them checked; `state_names(hyperparameters)`, the (V,C) arrays the
 update carries from step to step; and `update(weight, g)`, the formula of step t in NumPy.
-The numba engine runs the same formula compiled (npbigram/engine/update_kernels.py).
+The numba engine runs the same formula compiled (npbigram/engine/kernels.py (update_row)).
 """
 
 import functools

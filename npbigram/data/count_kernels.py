@@ -22,7 +22,7 @@ numba does no bounds checks: the Python wrappers check ids before the kernels ru
 import numpy as np
 from numba import njit, prange
 
-from .runtime import JIT as jit
+from ..engine.runtime import JIT as jit
 
 PARALLEL_CHUNKS = 16  # a large input is split into this many chunks, each with its own table
 PARALLEL_MIN_ITEMS = 1 << 16  # below this many items a kernel runs as one chunk
