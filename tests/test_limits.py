@@ -126,10 +126,10 @@ def under_ulimit_v(kilobytes, *argv, cwd):
 
 
 def test_a_real_address_space_limit_refuses_a_huge_batch_at_once(tinyshakespeare, tmp_path):
-    """Under ulimit -v 16000000, train --batch-size 100000000 (about 19 GB) passed the check
-    of the machine's free memory and ran for minutes."""
+    """Under ulimit -v 16000000, a batch whose window starts alone take about 19 GB must not pass
+    the check of the machine's free memory and run for minutes."""
     done = under_ulimit_v(16_000_000, "train", "--data", tinyshakespeare, "--batch-size",
-                          "100000000", cwd=tmp_path)
+                          "1200000000", cwd=tmp_path)
     assert done.returncode == 1 and done.stdout == "" and not (tmp_path / "ckpt.npz").exists()
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("npbigram: error: training needs about ")
