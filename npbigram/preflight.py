@@ -15,7 +15,7 @@ import numpy as np
 
 from .data.corpus import pair_count_bytes
 from .data.tokenizers import TOKENIZERS
-from .engine import GRAD_WORK, make_engine
+from .engine import GRAD_WORK, grad_rule, make_engine
 from .model import INIT_DRAW_BYTES
 from .utils.limits import check_memory
 
@@ -116,12 +116,13 @@ def check_work(config, vocab_size):
     if not config.full_batch:
         work = {name: method_work(n_positions, vocab_size) for name, method_work in
                 GRAD_WORK.items()}
-        if work[config.grad] > STEP_WORK_WARNING:
+        rule = grad_rule(config.grad)
+        if work[rule] > STEP_WORK_WARNING:
             faster = min(work, key=work.get)
             advice = (f"--grad {faster} computes the same gradient in about "
-                      f"{work[faster]:,.3g}" if work[faster] < work[config.grad] else
+                      f"{work[faster]:,.3g}" if work[faster] < work[rule] else
                       "lower --batch-size or --block-size")
-            warnings.warn(f"each training step computes about {work[config.grad]:,.3g} "
+            warnings.warn(f"each training step computes about {work[rule]:,.3g} "
                           f"entries ({n_positions:,} positions x {vocab_size:,} tokens), seconds "
                           f"of work a step: {advice}")
 

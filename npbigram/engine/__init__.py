@@ -36,8 +36,7 @@ DEFAULT_BACKEND = "numba"
 # is the pair-count formula, which is never slower (see grad_rule)
 GRAD_METHODS = ("auto", "gather-scatter", "pair-counts")
 # elements of work of one batch gradient, by method: (N positions, V tokens) -> work
-GRAD_WORK = {"auto": lambda n, v: n + v * v, "gather-scatter": lambda n, v: n * v,
-             "pair-counts": lambda n, v: n + v * v}
+GRAD_WORK = {"gather-scatter": lambda n, v: n * v, "pair-counts": lambda n, v: n + v * v}
 
 
 def grad_rule(grad_method):
