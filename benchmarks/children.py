@@ -102,17 +102,11 @@ def child_env(threads=None, tree=None, **extra):
 
 
 def default_data():
-    """tinyshakespeare: $NPBIGRAM_DATA, else ../shared/data/tinyshakespeare/input.txt beside
-    this checkout when it exists (as the tests look), else DEFAULT_DATA_PATH in this checkout,
-    downloaded if missing (DatasetError if it cannot be)."""
-    from npbigram import ensure_dataset  # not in measure_step's process, which imports proc_kib
-    from npbigram.data.download import DEFAULT_DATA_PATH
+    """The text to train on: $NPBIGRAM_DATA, else the package's tinyshakespeare."""
+    from npbigram.data import tinyshakespeare_path  # not in measure_step's process
 
-    shared = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
     env_data = os.environ.get("NPBIGRAM_DATA")
-    if env_data or shared.is_file():
-        return Path(env_data or shared)
-    return ensure_dataset(ROOT / DEFAULT_DATA_PATH)
+    return Path(env_data) if env_data else tinyshakespeare_path()
 
 
 def gb(n_bytes):

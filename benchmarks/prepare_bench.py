@@ -69,7 +69,7 @@ def main(argv=None):
     parser.add_argument("--tokenizer", choices=("char", "byte"), default="char")
     parser.add_argument("--data", type=Path, default=None,
                         help="the text repeated into corpora (default: $NPBIGRAM_DATA, else "
-                             "tinyshakespeare, downloaded if missing)")
+                             "tinyshakespeare, shipped in the package)")
     parser.add_argument("--tmp", default=None, help="where corpora go (default: $TMPDIR)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--in-memory-max", default="100MB", choices=REPEATS,

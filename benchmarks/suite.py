@@ -31,7 +31,6 @@ from plot import render_plot
 from report import derive_figures, render_markdown
 
 from npbigram import DatasetError
-from npbigram.data.download import DEFAULT_DATA_PATH
 from npbigram.utils.files import atomic_output, atomic_write_bytes
 
 HERE = Path(__file__).resolve().parent
@@ -304,7 +303,7 @@ def build_parser():
                         "the threaded implementations are also timed on 1 thread")
     p.add_argument("--data", type=Path, default=None,
                    help="text of the seed job (default: $NPBIGRAM_DATA, else "
-                        f"{DEFAULT_DATA_PATH}, downloaded if missing)")
+                        "tinyshakespeare, shipped in the package)")
     p.add_argument("--impls", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS),
                    metavar="IMPL",
                    help=f"implementations whose steps are measured: {', '.join(IMPLEMENTATIONS)}"

@@ -10,7 +10,6 @@ first two sections as a PNG.
 """
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -18,8 +17,6 @@ import tempfile
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
-DATA_CANDIDATES = [os.environ.get("NPBIGRAM_DATA"), DOCS.parent / "data/tinyshakespeare/input.txt",
-                   DOCS.parent.parent / "shared/data/tinyshakespeare/input.txt"]
 VIEWPORT = {"width": 1300, "height": 900}
 SHOWN = ("q", "u")  # the cell pointed at, and the row clicked (the first)
 POSITION = (0, 2)  # (b, t) of the batch position clicked
@@ -57,15 +54,13 @@ def screenshot(page_path, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="tinyshakespeare (default: $NPBIGRAM_DATA, "
-                                       "data/tinyshakespeare/input.txt or ../shared/...)")
+    parser.add_argument("--data", type=Path,
+                        help="the text (default: tinyshakespeare, shipped in the package)")
     parser.add_argument("--out", default=DOCS / "explore.png", type=Path)
     args = parser.parse_args(argv)
-    data = args.data or next((c for c in DATA_CANDIDATES if c and Path(c).is_file()), None)
-    if data is None:
-        parser.error("tinyshakespeare not found: pass --data PATH")
+    data = ["--data", args.data.resolve()] if args.data else []
     with tempfile.TemporaryDirectory() as folder:
-        npbigram("train", "--data", Path(data).resolve(), "--rng", "torch", "--snapshots", 11,
+        npbigram("train", *data, "--rng", "torch", "--snapshots", 11,
                  "--sample-tokens", 0, cwd=folder)
         npbigram("explore", "--checkpoint", "ckpt.npz", "--out", "explore.html", cwd=folder)
         screenshot(Path(folder) / "explore.html", args.out.resolve())

@@ -4,7 +4,6 @@ __version__ = "0.2.0"  # the one place: setup.cfg and `npbigram --version` read 
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data.corpus import DatasetError, get_batch, load_corpus, train_val_split
-from .data.download import ensure_dataset
 from .data.tokenizers import ByteTokenizer, CharTokenizer
 from .model import BigramLanguageModel
 from .optim import SGD, AdamW
@@ -16,7 +15,7 @@ from .train import TrainConfig, Trainer
 
 __all__ = [
     "AdamW", "BigramLanguageModel", "ByteTokenizer", "CharTokenizer", "Checkpoint",
-    "DatasetError", "SGD", "TrainConfig", "Trainer", "ensure_dataset", "get_batch",
+    "DatasetError", "SGD", "TrainConfig", "Trainer", "get_batch",
     "load_checkpoint", "load_corpus", "save_checkpoint", "train_val_split",
     "bigram_optimum", "check_gradient", "count_probs", "explain_text", "floor_loss",
     "gradient_check", "plot_heatmap", "plot_losses", "trace_generation",

@@ -1,20 +1,11 @@
 """Shared fixtures: every test in its own temporary folder, PyTorch as the reference, and the
 tinyshakespeare corpus."""
 
-import os
-from pathlib import Path
-
 import pytest
+from npbigram.data.embedded import tinyshakespeare_bytes
 from npbigram.engine import BACKENDS
 
 from helpers import save_trainer, skip_or_fail, trained_trainer
-
-ROOT = Path(__file__).resolve().parent.parent
-TINYSHAKESPEARE_CANDIDATES = [
-    os.environ.get("NPBIGRAM_DATA"),
-    ROOT / "data" / "tinyshakespeare" / "input.txt",
-    ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt",
-]
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +28,12 @@ def torch():
 
 
 @pytest.fixture(scope="session")
-def tinyshakespeare():
-    """Path of the tinyshakespeare text ($NPBIGRAM_DATA, data/, or ../shared/data/)."""
-    for candidate in TINYSHAKESPEARE_CANDIDATES:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    skip_or_fail("tinyshakespeare not found (set NPBIGRAM_DATA)")
+def tinyshakespeare(tmp_path_factory):
+    """Path of a copy of the tinyshakespeare text the package ships (checked against its
+    SHA-256), in the session's temporary folder."""
+    path = tmp_path_factory.mktemp("tinyshakespeare") / "input.txt"
+    path.write_bytes(tinyshakespeare_bytes())
+    return path
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

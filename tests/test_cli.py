@@ -158,15 +158,6 @@ def test_init_zeros_starts_at_ln_vocab_size(tinyshakespeare, tmp_path, capsys):
     assert steps[0] == f"step 0: train loss {ln_v}, val loss {ln_v}"
 
 
-def test_default_data_path_is_data_tinyshakespeare(tinyshakespeare, tmp_path, monkeypatch, capsys):
-    (tmp_path / "data" / "tinyshakespeare").mkdir(parents=True)
-    (tmp_path / "data" / "tinyshakespeare" / "input.txt").symlink_to(tinyshakespeare)
-    monkeypatch.chdir(tmp_path)  # no download: the file is there
-    assert main(["train", "--max-iters", "2", "--eval-iters", "1"]) == 0
-    assert parse_train_output(capsys.readouterr().out)[0][0].startswith("step 0: train loss ")
-    assert load_checkpoint(tmp_path / "ckpt.npz").step == 2
-
-
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow and inf - inf are the point
 def test_divergence_stops_with_an_error_and_keeps_the_last_good_checkpoint(tinyshakespeare,
                                                                            tmp_path, capsys):

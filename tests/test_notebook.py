@@ -1,7 +1,9 @@
 """docs/lecture.ipynb and its Chinese twin docs/lecture.zh-CN.ipynb run from top to bottom in a
-fresh kernel of this Python and show the lecture's numbers; their stored outputs (so that they
-read on GitHub) cover every code cell. The twin differs only in its markdown: the same cells,
-the same code, the same outputs.
+fresh kernel of this Python, in an empty folder, and show the lecture's numbers; their stored
+outputs (so that they read on GitHub) cover every code cell. The twin differs only in its
+markdown: the same cells, the same code, the same outputs. Every notebook of docs/ opens
+anywhere: its first code cell installs npbigram when the kernel lacks it, and no cell assumes a
+working folder or a file beside it (the text ships in the package).
 
 `python tests/test_notebook.py` executes both and stores the new outputs in place."""
 
@@ -9,6 +11,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,10 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 NOTEBOOK, CHINESE_NOTEBOOK = DOCS / "lecture.ipynb", DOCS / "lecture.zh-CN.ipynb"
 NOTEBOOKS = [NOTEBOOK, CHINESE_NOTEBOOK]
+ALL_NOTEBOOKS = sorted(DOCS.glob("*.ipynb"))
+INSTALL_CELL = re.compile(r'if importlib\.util\.find_spec\("npbigram"\) is None:\n    subprocess\.'
+                          r'check_call\(\[sys\.executable, "-m", "pip", "install", "-q", '
+                          r'"npbigram(\[plot\])?"\]\)$')
 KERNEL = "npbigram-tests"
 LECTURE_OUTPUTS = [  # what the lecture shows, in the order the notebook shows it
     "[24 43 58  5 57  1 46 43]", "(32, 65)", "4.8786",
@@ -39,13 +46,15 @@ def write_kernel_spec(folder):
 
 
 def execute(path):
-    """The notebook at `path` executed by that kernel, in its folder as Jupyter runs it."""
+    """The notebook at `path` executed by that kernel in an empty temporary folder, as it runs
+    when opened from anywhere (npbigram imported from where this Python finds it)."""
     import nbclient
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(notebook, timeout=300, kernel_name=KERNEL, record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    with tempfile.TemporaryDirectory() as folder:
+        nbclient.NotebookClient(notebook, timeout=300, kernel_name=KERNEL, record_timing=False,
+                                resources={"metadata": {"path": folder}}).execute()
     return notebook
 
 
@@ -70,10 +79,8 @@ def text_outputs(notebook):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
-def test_lecture_notebook_executes_and_shows_the_lectures_numbers(path, tinyshakespeare,
-                                                                  tmp_path, monkeypatch):
+def test_lecture_notebook_executes_and_shows_the_lectures_numbers(path, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")  # the heatmap; the plot extra
-    monkeypatch.setenv("NPBIGRAM_DATA", str(tinyshakespeare))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     write_kernel_spec(tmp_path)
     executed = text_outputs(execute(path))
@@ -88,10 +95,22 @@ def test_stored_notebook_shows_every_output(path):
 
     notebook = nbformat.read(path, as_version=4)
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert all(cell.outputs for cell in code_cells[1:])  # all but the imports print something
+    assert all(cell.outputs for cell in code_cells[2:])  # all but the install and imports cells
     assert not any(output.output_type == "error" for cell in code_cells for output in cell.outputs)
     stored = text_outputs(notebook)
     assert all(expected in stored for expected in LECTURE_OUTPUTS + TRAINED_OUTPUTS)
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda path: path.name)
+def test_every_notebook_installs_npbigram_first_and_assumes_no_working_folder(path):
+    import nbformat
+
+    code = [cell.source for cell in nbformat.read(path, as_version=4).cells
+            if cell.cell_type == "code"]
+    assert INSTALL_CELL.search(code[0]), code[0]
+    assert "pip install -e" in code[0]  # what to do in a clone instead
+    for source in code[1:]:
+        assert not re.search(r"\bcwd\b|NPBIGRAM_DATA|\.\./|open\(|read_text\(", source), source
 
 
 def test_the_chinese_notebook_has_the_english_ones_code_and_outputs_and_chinese_text():
@@ -114,8 +133,6 @@ def test_the_chinese_notebook_has_the_english_ones_code_and_outputs_and_chinese_
 
 
 if __name__ == "__main__":
-    import tempfile
-
     import nbformat
 
     with tempfile.TemporaryDirectory() as folder:

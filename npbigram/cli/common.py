@@ -7,7 +7,7 @@ import re
 import sys
 from contextlib import contextmanager
 
-from ..data.download import ensure_dataset
+from ..data.embedded import tinyshakespeare_path
 from ..data.tokenizers import TOKENIZERS
 from ..utils.checks import SettingError
 from ..utils.files import check_output
@@ -50,8 +50,8 @@ def checkpoint_tokenizer(checkpoint, path, purpose):
 
 
 def data_or_tinyshakespeare(data):
-    """The --data path, or tinyshakespeare's (downloaded if missing)."""
-    return data if data is not None else ensure_dataset()
+    """The --data path, or the packaged tinyshakespeare's copy in the user's cache directory."""
+    return data if data is not None else tinyshakespeare_path()
 
 
 def require_at_least(value, flag, minimum):

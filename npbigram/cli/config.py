@@ -108,7 +108,7 @@ def print_config(args, options, given):
     if table["data"] is None:
         comments.append(f"# data: {source} does not record its text, give it with data = PATH"
                         if checkpoint is not None else
-                        "# data: not given, so tinyshakespeare (downloaded if missing)")
+                        "# data: not given, so tinyshakespeare, shipped in the package")
     if checkpoint is not None and checkpoint.tokenizer is not None:
         table["tokenizer"] = options.tokenizer or checkpoint.tokenizer.kind
     elif checkpoint is None and options.tokenizer is None and not (

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checkpoint import is_checkpoint, read_meta
-from ..data.download import DEFAULT_DATA_PATH
 from ..data.provenance import describe_file, recorded_data
 from ..data.tokenizers import TOKENIZERS
 from ..run import is_metrics_csv
@@ -46,9 +45,9 @@ UNUSED_BECAUSE = {  # why TrainConfig.unused_settings() may name a setting
 class RunOptions:
     """`npbigram train`'s flags besides TrainConfig's, declared as those are."""
 
-    data: str = setting(None, f"text file to train on, or a folder written by npbigram prepare "
-                              f"(default: {DEFAULT_DATA_PATH}, downloaded if missing; with "
-                              f"--resume, the data the checkpoint recorded)", metavar="PATH")
+    data: str = setting(None, "text file to train on, or a folder written by npbigram prepare "
+                              "(default: tinyshakespeare, shipped in the package; with "
+                              "--resume, the data the checkpoint recorded)", metavar="PATH")
     tokenizer: str = setting(None, TOKENIZER_HELP, choices=tuple(TOKENIZERS))
     threads: int = setting(None, "threads of the numba engine (default: every core, or "
                                  "NUMBA_NUM_THREADS); results are identical for any N",
@@ -116,7 +115,7 @@ def resumed_config(checkpoint, resume, given, tokenizer):
 
 def training_data(options, checkpoint):
     """(path of the text, its record for checkpoints, tokenizer kind): a new run's --data (or
-    tinyshakespeare, downloaded), or the text a resumed run recorded, checked unchanged."""
+    the packaged tinyshakespeare), or the text a resumed run recorded, checked unchanged."""
     if checkpoint is None:
         path = Path(data_or_tinyshakespeare(options.data))
         return path, describe_file(path), options.tokenizer

@@ -10,7 +10,6 @@ import numpy as np
 from .. import ops
 from ..checkpoint import load_checkpoint
 from ..data.corpus import DatasetError, encode_file, load_corpus, pair_counts
-from ..data.download import DEFAULT_DATA_PATH
 from ..data.prepared import load_training_data
 from ..data.provenance import recorded_data
 from ..preflight import check_text
@@ -54,7 +53,7 @@ def add_gradcheck_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="seed of W and the batch (default: 0)")
     p.add_argument("--data", metavar="PATH",
                    help="take the batch from this text instead of random ids "
-                        f"(e.g. {DEFAULT_DATA_PATH}); its vocabulary sets V")
+                        "(e.g. a copy of tinyshakespeare); its vocabulary sets V")
     add_tokenizer_flag(p, "with --data: char (default) or byte tokens")
     p.add_argument("--eps", type=float, default=gradcheck.DEFAULT_EPS,
                    help=f"finite-difference step (default: {gradcheck.DEFAULT_EPS:g})")
@@ -243,7 +242,7 @@ def add_optimum_parser(sub):
                                    "add-k smoothed pair counts.")
     p.add_argument("--data", metavar="PATH",
                    help="text file or prepared folder "
-                        f"(default: {DEFAULT_DATA_PATH}, downloaded if missing)")
+                        "(default: tinyshakespeare, shipped in the package)")
     add_tokenizer_flag(p, default=None)
     p.add_argument("--k", type=float, default=optimum.DEFAULT_K,
                    help="add-k smoothing of the counts for the val loss "
@@ -270,8 +269,7 @@ def add_lecture_parser(sub):
                     "model's logits and loss against ln V, the loss by hand, 100 generated "
                     "characters, and why feeding only the last token gives the same ones.")
     p.add_argument("--data", metavar="PATH",
-                   help=f"the lecture's text, tinyshakespeare (default: {DEFAULT_DATA_PATH}, "
-                        "downloaded if missing)")
+                   help="the lecture's text (default: tinyshakespeare, shipped in the package)")
     p.set_defaults(run=run_lecture)
 
 

@@ -75,7 +75,7 @@ def _run_train(args, options, given):
 def _train(options, checkpoint, config, data, outputs):
     """Run the training the flags describe, into outputs; returns the exit status."""
     if checkpoint is None:
-        data = training_data(options, None)  # may download tinyshakespeare
+        data = training_data(options, None)
     data_path, data_record, tokenizer_kind = data
     preflight.check_text(data_path, tokenizer_kind)
     tokenizer, splits, counts = load_training_data(data_path, tokenizer_kind)
