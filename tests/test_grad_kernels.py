@@ -83,19 +83,19 @@ def test_serial_and_parallel_kernels_agree_bit_for_bit(case):
 
 
 @pytest.mark.slow
-def test_a_fresh_compile_gives_the_same_bits_as_the_cached_kernel():
+@pytest.mark.parametrize("kernel, parallel, rule", [(steps_parallel, True, "gather-scatter"),
+                                                    (steps_serial, False, "pair-counts")])
+def test_a_fresh_compile_gives_the_same_bits_as_the_cached_kernel(kernel, parallel, rule):
     """No fast-math sum, so inlining differently (callees from the cache cannot be inlined,
     fresh ones can) changes no bit."""
     rng = np.random.default_rng(8)
     weight = rng.standard_normal((65, 65)).astype(np.float32)
     x, y = rng.integers(0, 65, 5000), rng.integers(0, 65, 5000)
-    for kernel, parallel, rule in ((steps_parallel, True, "gather-scatter"),
-                                   (steps_serial, False, "pair-counts")):
-        fresh = numba.njit(error_model="numpy", parallel=parallel)(kernel.py_func)
-        loss, grad = run_kernel(kernel, weight, x, y, rule)
-        loss_fresh, grad_fresh = run_kernel(fresh, weight, x, y, rule)
-        assert loss == loss_fresh
-        np.testing.assert_array_equal(grad, grad_fresh)
+    fresh = numba.njit(error_model="numpy", parallel=parallel)(kernel.py_func)
+    loss, grad = run_kernel(kernel, weight, x, y, rule)
+    loss_fresh, grad_fresh = run_kernel(fresh, weight, x, y, rule)
+    assert loss == loss_fresh
+    np.testing.assert_array_equal(grad, grad_fresh)
 
 
 @settings(deadline=None, max_examples=30)
