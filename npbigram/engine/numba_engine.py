@@ -124,6 +124,8 @@ class NumbaEngine:
         batch evaluation call, on a two-token problem of the same types (so that timed work
         never compiles). Model and optimizer are left as they are. Returns how many kernels
         were compiled (0: all came from the cache)."""
+        kernels = (steps_serial, steps_parallel, batch_losses)
+        before = compiled_count(kernels)
         weight = np.zeros((2, 2), dtype=model.weight.dtype)
         tiny_model = TinyModel(weight)
         tiny = make_optimizer(optimizer.kind, tiny_model,
@@ -133,14 +135,13 @@ class NumbaEngine:
         tiny_data = np.zeros(block_size + 1, dtype=tokens.dtype)
         tiny_data.flags.writeable = tokens.flags.writeable
         if full_batch:
-            kernel, _ = self._full_batch(tiny_model, tiny, np.ones((2, 2), np.int64),
-                                         np.empty(1), plan_vocab=model.vocab_size)
+            self._full_batch(tiny_model, tiny, np.ones((2, 2), np.int64), np.empty(1),
+                             plan_vocab=model.vocab_size)
         else:
-            kernel, _ = self._run(tiny_model, tiny, tiny_data, np.zeros((1, 1), np.int64),
-                                  block_size, np.empty(1), grad_method,
-                                  plan=(batch_size * block_size, model.vocab_size))
+            self._run(tiny_model, tiny, tiny_data, np.zeros((1, 1), np.int64), block_size,
+                      np.empty(1), grad_method, plan=(batch_size * block_size, model.vocab_size))
         batch_losses(weight, tiny_data, np.zeros((1, 1), np.int64), block_size, np.empty(1))
-        return sum(sum(k.stats.cache_misses.values()) for k in (kernel, batch_losses))
+        return compiled_count(kernels) - before
 
     def forward(self, weight, x, y, grad_method, return_logits):
         """Logits gathered into a new array; with targets, the loss and gradient in one fused
@@ -175,11 +176,11 @@ class NumbaEngine:
         steps of the kernel, each one pass over the rows of W."""
         starts = batches_starts(len(data), block_size, batch_size, rng, len(losses))
         data, starts = read_windows(data, starts, block_size)  # a memory map's, copied out
-        return self._run(model, optimizer, data, starts, block_size, losses, model.grad_method)[1]
+        return self._run(model, optimizer, data, starts, block_size, losses, model.grad_method)
 
     def _run(self, model, optimizer, data, starts, block_size, losses, grad_method, plan=None):
         """The steps of run_steps; plan: the (N, V) to choose the kernel by, when not the
-        problem's own (warm_up's tiny one). Returns (the kernel, the steps done)."""
+        problem's own (warm_up's tiny one). Returns the steps done."""
         weight, rule = model.weight, grad_rule(grad_method)
         n_positions, vocab_size = plan or (starts.shape[1] * block_size, weight.shape[0])
         kernel, chunks, tables = step_plan(n_positions, vocab_size, rule)
@@ -190,14 +191,14 @@ class NumbaEngine:
                       optimizer.t + 1, data, data, 1, starts, block_size, pairs, chunks, False,
                       rule == "pair-counts", _empty(weight.dtype), losses)
         optimizer.t += done
-        return kernel, done
+        return done
 
     def full_batch_steps(self, model, optimizer, counts, losses):
-        return self._full_batch(model, optimizer, counts, losses)[1]
+        return self._full_batch(model, optimizer, counts, losses)
 
     def _full_batch(self, model, optimizer, counts, losses, plan_vocab=None):
         """len(losses) steps on the exact gradient of the split whose pair counts (V,V) are
-        `counts`; returns (the kernel, the steps done)."""
+        `counts`; returns the steps done."""
         weight = model.weight
         vocab_size = plan_vocab or weight.shape[0]
         kernel = steps_parallel if vocab_size ** 2 >= PARALLEL_WORK else steps_serial
@@ -207,7 +208,7 @@ class NumbaEngine:
                       optimizer.t + 1, no_ids, no_ids, 0, np.empty((len(losses), 0), np.int64), 0,
                       pairs, 1, True, True, _empty(weight.dtype), losses)
         optimizer.t += done
-        return kernel, done
+        return done
 
     def batch_losses(self, weight, data, starts, block_size):
         losses = np.empty(len(starts))
@@ -215,6 +216,12 @@ class NumbaEngine:
         return losses
 
     exact_loss = staticmethod(ops.loss_from_counts)
+
+
+def compiled_count(kernels):
+    """How many compilations of `kernels` this process has made (numba counts them per
+    process: cache misses)."""
+    return sum(sum(kernel.stats.cache_misses.values()) for kernel in kernels)
 
 
 class TinyModel:
