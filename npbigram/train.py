@@ -201,7 +201,9 @@ class Trainer:
 
     def train_steps(self, steps):
         """`steps` training steps; returns their losses (steps,), each before its update. A
-        non-finite loss raises TrainingDiverged before that step's update."""
+        non-finite loss raises TrainingDiverged; the weights may then hold that step's update
+        (the numba engine updates each row in the pass that computes the loss), so a run saves
+        nothing after it."""
         cfg, engine = self.config, self.model.engine
         losses = np.empty(steps)
         if cfg.full_batch:
